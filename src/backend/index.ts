@@ -1,0 +1,35 @@
+/**
+ * Backend selection. The native oneDNN backend is preferred in Node when its addon
+ * loads; the pure-JS CPU backend is the fallback everywhere.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { installFastCpuKernels } from './cpu-kernels.js';
+
+export interface BackendInfo {
+  readonly name: string;
+  /** Why a preferred backend was not used, if one was skipped. */
+  readonly note?: string;
+}
+
+let active: BackendInfo | null = null;
+
+/**
+ * Activates the best available backend once and returns which one it is.
+ * The library never prints: callers decide whether to show `note`.
+ */
+export async function initBackend(preferred?: string): Promise<BackendInfo> {
+  // TF.js greets Node users on stdout through backend_util.warn unless PROD is set.
+  tf.env().set('PROD', true);
+  installFastCpuKernels();
+  const want = preferred ?? 'cpu';
+  if (active && active.name === want) return active;
+  if (!(await tf.setBackend(want))) throw new Error(`initBackend: backend '${want}' is not available; registered: ${Object.keys(tf.engine().registryFactory).join(', ')}`);
+  await tf.ready();
+  active = { name: tf.getBackend() };
+  return active;
+}
+
+export function activeBackend(): string {
+  return tf.getBackend();
+}

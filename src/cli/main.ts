@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+/** The `unet` command: a thin layer over the library that parses options, prints and exits. */
+import { infoCommand, INFO_HELP } from './commands/info.js';
+import { trainCommand, TRAIN_HELP } from './commands/train.js';
+import { UsageError } from './args.js';
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, { run: Command; help: string; summary: string }> = {
+  info: { run: infoCommand, help: INFO_HELP, summary: 'architecture summary, parameter count, valid sizes' },
+  train: { run: trainCommand, help: TRAIN_HELP, summary: 'train a U-Net on image/label folders' },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `usage: unet <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nunet <command> --help for a command's options`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`unet: unknown command "${name}"\n${usage()}\n`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (e instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`unet ${name}: ${err.message}\n\n${command.help}\n`);
+      return 2;
+    }
+    process.stderr.write(`unet ${name}: ${err.message}\n`);
+    if (process.env.UNET_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`unet: ${(e as Error).stack ?? String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

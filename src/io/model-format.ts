@@ -1,0 +1,134 @@
+/**
+ * The saved-model format, shared by Node and the browser:
+ *   model.json   TF.js layers format (topology + weights manifest)
+ *   weights.bin  the weight shard
+ *   unet.json    {@link ModelMetadata}: config, normalisation, classes, tile sizes, training summary
+ * The browser loads it with {@link loadModelFromUrl}; Node reads the folder (model-files.ts).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import '../model/dropout.js'; // registers the custom layer for deserialisation
+import { resolveConfig, type UNetConfig } from '../model/config.js';
+import { outputSize, validInputSizes } from '../model/size.js';
+import type { Normalization } from './normalize.js';
+
+export const MODEL_JSON = 'model.json';
+export const WEIGHTS_BIN = 'weights.bin';
+export const METADATA_JSON = 'unet.json';
+export const FORMAT = 'unet-ts-model';
+
+export interface ModelMetadata {
+  readonly format: typeof FORMAT;
+  readonly version: 1;
+  readonly config: UNetConfig;
+  /** Tile shape the saved topology was built for. */
+  readonly tileSize: readonly [number, number];
+  /** Output shape for that tile. */
+  readonly outputSize: readonly [number, number];
+  /** Valid square input sizes from the smallest up to 1024 (any of them works after a rebuild). */
+  readonly validTileSizes: readonly number[];
+  readonly normalization: Normalization;
+  /** One name per output class. */
+  readonly classNames: readonly string[];
+  /** How label files were read in training, e.g. { mode: 'binary', threshold: 127, invert: false }. */
+  readonly labels?: Readonly<Record<string, unknown>>;
+  readonly training?: Readonly<Record<string, unknown>>;
+  readonly createdAt: string;
+  readonly description?: string;
+}
+
+export function makeMetadata(args: {
+  config: UNetConfig;
+  tileSize: readonly [number, number];
+  normalization: Normalization;
+  classNames?: readonly string[];
+  labels?: Record<string, unknown>;
+  training?: Record<string, unknown>;
+  description?: string;
+}): ModelMetadata {
+  const config = resolveConfig(args.config);
+  const classNames = args.classNames ?? Array.from({ length: config.classes }, (_, i) => `class${i}`);
+  if (classNames.length !== config.classes) throw new Error(`makeMetadata: ${classNames.length} class names for ${config.classes} classes`);
+  return {
+    format: FORMAT,
+    version: 1,
+    config,
+    tileSize: args.tileSize,
+    outputSize: [outputSize(args.tileSize[0], config, 'makeMetadata'), outputSize(args.tileSize[1], config, 'makeMetadata')],
+    validTileSizes: validInputSizes(config, 1, 1024),
+    normalization: args.normalization,
+    classNames,
+    ...(args.labels ? { labels: args.labels } : {}),
+    ...(args.training ? { training: args.training } : {}),
+    createdAt: new Date().toISOString(),
+    ...(args.description ? { description: args.description } : {}),
+  };
+}
+
+/** Checks parsed unet.json content; `source` names the file in errors. */
+export function parseMetadata(json: unknown, source: string): ModelMetadata {
+  const m = json as Partial<ModelMetadata> | null;
+  if (!m || typeof m !== 'object' || m.format !== FORMAT) throw new Error(`${source}: not a unet-ts model metadata file (format must be "${FORMAT}")`);
+  if (m.version !== 1) throw new Error(`${source}: unsupported metadata version ${String(m.version)}`);
+  let config: UNetConfig;
+  try {
+    config = resolveConfig(m.config ?? {});
+  } catch (e) {
+    throw new Error(`${source}: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(m.tileSize) || m.tileSize.length !== 2) throw new Error(`${source}: tileSize must be [height, width]`);
+  if (!m.normalization || typeof m.normalization !== 'object') throw new Error(`${source}: normalization is missing`);
+  if (!Array.isArray(m.classNames) || m.classNames.length !== config.classes) throw new Error(`${source}: classNames must list ${config.classes} names`);
+  return { ...(m as ModelMetadata), config };
+}
+
+/** Serialises `model` to in-memory artifacts (topology + one weight buffer). */
+export async function modelArtifacts(model: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {
+  let saved: tf.io.ModelArtifacts | null = null;
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      saved = artifacts;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  if (saved === null) throw new Error('modelArtifacts: TF.js did not hand over the model artifacts');
+  return saved;
+}
+
+/** The model.json document for artifacts whose weights live in {@link WEIGHTS_BIN}. */
+export function modelJson(artifacts: tf.io.ModelArtifacts): Record<string, unknown> {
+  return {
+    format: 'layers-model',
+    generatedBy: 'unet-ts',
+    convertedBy: null,
+    modelTopology: artifacts.modelTopology,
+    weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs }],
+  };
+}
+
+/** Rebuilds a model from the parts of a saved folder, checking weights against the topology. */
+export async function modelFromParts(json: unknown, weights: ArrayBuffer, source: string): Promise<tfl.LayersModel> {
+  const doc = json as { modelTopology?: unknown; weightsManifest?: { weights: tf.io.WeightsManifestEntry[] }[] };
+  if (!doc || !doc.modelTopology || !Array.isArray(doc.weightsManifest)) throw new Error(`${source}: ${MODEL_JSON} is not a TF.js layers model`);
+  const weightSpecs = doc.weightsManifest.flatMap((g) => g.weights);
+  const expectedBytes = weightSpecs.reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1) * bytesPerValue(s), 0);
+  if (expectedBytes !== weights.byteLength) {
+    throw new Error(`${source}: ${WEIGHTS_BIN} has ${weights.byteLength} bytes, ${MODEL_JSON} describes ${expectedBytes}`);
+  }
+  return tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: doc.modelTopology as object, weightSpecs, weightData: weights }));
+}
+
+function bytesPerValue(spec: tf.io.WeightsManifestEntry): number {
+  if (spec.quantization) return spec.quantization.dtype === 'uint8' ? 1 : 2;
+  return 4;
+}
+
+/** Loads a saved model in a browser (or anywhere with fetch) from the folder URL. */
+export async function loadModelFromUrl(baseUrl: string): Promise<{ model: tfl.LayersModel; metadata: ModelMetadata }> {
+  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  const res = await fetch(`${base}${METADATA_JSON}`);
+  if (!res.ok) throw new Error(`${base}${METADATA_JSON}: HTTP ${res.status}`);
+  const metadata = parseMetadata(await res.json(), `${base}${METADATA_JSON}`);
+  const model = await tfl.loadLayersModel(`${base}${MODEL_JSON}`);
+  return { model, metadata };
+}

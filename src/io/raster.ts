@@ -1,0 +1,35 @@
+/**
+ * In-memory images: row-major, channels last (H x W x C), as typed arrays.
+ * Browser-safe: no Node imports here.
+ */
+export type PixelArray = Uint8Array | Uint16Array | Int32Array | Float32Array;
+
+export interface Raster<T extends PixelArray = PixelArray> {
+  readonly data: T;
+  readonly height: number;
+  readonly width: number;
+  readonly channels: number;
+}
+
+/** Label map: one class index (or instance id) per pixel, H x W. */
+export type LabelMap = Raster<Uint8Array | Uint16Array | Int32Array>;
+
+export function makeRaster<T extends PixelArray>(data: T, height: number, width: number, channels: number, caller = 'makeRaster'): Raster<T> {
+  if (!Number.isInteger(height) || !Number.isInteger(width) || !Number.isInteger(channels) || height < 1 || width < 1 || channels < 1) {
+    throw new Error(`${caller}: height, width and channels must be positive integers, got ${height}x${width}x${channels}`);
+  }
+  if (data.length !== height * width * channels) {
+    throw new Error(`${caller}: data has ${data.length} values, expected ${height}*${width}*${channels} = ${height * width * channels}`);
+  }
+  return { data, height, width, channels };
+}
+
+/** Channel `c` of `r` as an H x W raster. */
+export function channel<T extends PixelArray>(r: Raster<T>, c: number): Raster<T> {
+  if (c < 0 || c >= r.channels) throw new Error(`channel: index ${c} out of range for ${r.channels} channels`);
+  if (r.channels === 1) return r;
+  const Ctor = r.data.constructor as new (n: number) => T;
+  const out = new Ctor(r.height * r.width);
+  for (let i = 0; i < out.length; i++) out[i] = r.data[i * r.channels + c]!;
+  return { data: out, height: r.height, width: r.width, channels: 1 };
+}
