@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { TrainingSample } from '../src/train/tiles.js';
 
 /** `../shared/data` beside the repository root (also in CI's fresh clone). */
 export const SHARED_DATA = fileURLToPath(new URL('../../shared/data/', import.meta.url));
@@ -20,4 +21,20 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
+}
+
+/** A 36x36 image of two bright discs on a textured background, with their mask. */
+export function syntheticSample(): TrainingSample {
+  const h = 36;
+  const w = 36;
+  const image = new Float32Array(h * w);
+  const labels = new Uint8Array(h * w);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const inside = (x - 12) ** 2 + (y - 14) ** 2 < 64 || (x - 26) ** 2 + (y - 24) ** 2 < 36;
+      labels[y * w + x] = inside ? 1 : 0;
+      image[y * w + x] = (inside ? 0.75 : 0.3) + 0.1 * Math.sin(0.9 * x) * Math.cos(0.7 * y);
+    }
+  }
+  return { name: 'discs', image: { data: image, height: h, width: w, channels: 1 }, labels: { data: labels, height: h, width: w, channels: 1 } };
 }

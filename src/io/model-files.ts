@@ -26,14 +26,14 @@ export async function loadModel(dir: string): Promise<{ model: tfl.LayersModel; 
       return await readFile(join(dir, name));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new Error(`loadModel: ${join(dir, name)} ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code})`}; a model folder holds ${MODEL_JSON}, ${WEIGHTS_BIN} and ${METADATA_JSON}`);
+      throw new Error(`loadModel: ${join(dir, name)} ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code})`}; a model folder holds ${MODEL_JSON}, ${WEIGHTS_BIN} and ${METADATA_JSON}`, { cause: e });
     }
   };
   const parse = (buf: Buffer, name: string): unknown => {
     try {
       return JSON.parse(buf.toString('utf8'));
     } catch (e) {
-      throw new Error(`loadModel: ${join(dir, name)} is not valid JSON (${(e as Error).message})`);
+      throw new Error(`loadModel: ${join(dir, name)} is not valid JSON (${(e as Error).message})`, { cause: e });
     }
   };
   const metadata = parseMetadata(parse(await read(METADATA_JSON), METADATA_JSON), join(dir, METADATA_JSON));

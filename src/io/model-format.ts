@@ -74,7 +74,7 @@ export function parseMetadata(json: unknown, source: string): ModelMetadata {
   try {
     config = resolveConfig(m.config ?? {});
   } catch (e) {
-    throw new Error(`${source}: ${(e as Error).message}`);
+    throw new Error(`${source}: ${(e as Error).message}`, { cause: e });
   }
   if (!Array.isArray(m.tileSize) || m.tileSize.length !== 2) throw new Error(`${source}: tileSize must be [height, width]`);
   if (!m.normalization || typeof m.normalization !== 'object') throw new Error(`${source}: normalization is missing`);

@@ -81,6 +81,16 @@ export function makeOptimizer(kind: OptimizerKind, learningRate: number, momentu
   throw new Error(`makeOptimizer: optimizer must be 'sgd' or 'adam', got ${String(kind)}`);
 }
 
+/**
+ * Frees an optimizer's tensors. TF.js 4.22's MomentumOptimizer.dispose() overrides
+ * SGDOptimizer.dispose() without calling it, leaking the learning-rate scalar `c`.
+ */
+export function disposeOptimizer(optimizer: tf.Optimizer): void {
+  optimizer.dispose();
+  const c = (optimizer as unknown as { c?: tf.Tensor }).c;
+  if (optimizer instanceof tf.MomentumOptimizer && c && !c.isDisposed) c.dispose();
+}
+
 /** Output shape of `model` for its own input tile, read from the model. */
 export function tileGeometry(model: tfl.LayersModel): TileGeometry {
   const outShape = model.outputs[0]!.shape;
@@ -154,7 +164,7 @@ export async function train(
     }
   } finally {
     setDropoutSeedSource(model, null);
-    optimizer.dispose();
+    disposeOptimizer(optimizer);
   }
   const recent = losses.slice(-Math.min(50, losses.length));
   return {

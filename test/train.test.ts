@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/backend/index.js';
+import { initializeWeights } from '../src/model/init.js';
+import { buildUNet } from '../src/model/unet.js';
+import { train, evaluateLoss } from '../src/train/train.js';
+import { coveringOrigins, randomOutputOrigin, type TrainingSample } from '../src/train/tiles.js';
+import { syntheticSample } from './helpers.js';
+import { Rng } from '../src/util/rng.js';
+
+before(async () => {
+  await initBackend();
+});
+
+function pixelAccuracy(model: ReturnType<typeof buildUNet>, s: TrainingSample): number {
+  // Input 76 = output 36 + 2 * margin 20: one tile covers the image, the context mirrored.
+  return tf.tidy(() => {
+    const x = tf.mirrorPad(tf.tensor4d(s.image.data, [1, 36, 36, 1]), [[0, 0], [20, 20], [20, 20], [0, 0]], 'reflect');
+    const pred = tf.argMax(model.predict(x) as tf.Tensor, -1).dataSync();
+    let ok = 0;
+    for (let i = 0; i < pred.length; i++) if (pred[i] === s.labels.data[i]) ok++;
+    return ok / pred.length;
+  });
+}
+
+test('train: a tiny U-Net overfits one synthetic image to near-perfect pixel accuracy', async () => {
+  const sample = syntheticSample();
+  const model = buildUNet({ depth: 2, baseFilters: 8 }, 76);
+  initializeWeights(model, new Rng(1));
+  const before = pixelAccuracy(model, sample);
+  const progress: number[] = [];
+  const summary = await train(model, [sample], { iterations: 60, seed: 1, optimizer: 'adam', learningRate: 0.01, onProgress: (p) => progress.push(p.iteration) });
+  const after = pixelAccuracy(model, sample);
+  assert.equal(summary.iterations, 60);
+  assert.deepEqual(progress, Array.from({ length: 60 }, (_, i) => i + 1), 'onProgress is called once per step');
+  assert.ok(after >= 0.98, `pixel accuracy after 60 steps is ${after} (before: ${before}); expected >= 0.98`);
+  assert.ok(summary.recentLoss < summary.losses[0]! / 3, `loss fell from ${summary.losses[0]} to ${summary.recentLoss}`);
+});
+
+test('train: the same seed gives the same weights; SGD momentum runs and validation is reported', async () => {
+  const sample = syntheticSample();
+  const run = async (seed: number): Promise<{ weights: number[][]; val: { iteration: number; loss: number }[] }> => {
+    const model = buildUNet({ depth: 2, baseFilters: 4 }, 60);
+    initializeWeights(model, new Rng(seed));
+    const s = await train(model, [sample], { iterations: 4, seed, validateEvery: 2, momentum: 0.99 }, [sample]);
+    const weights = model.getWeights().map((t) => Array.from(t.dataSync()));
+    model.dispose();
+    return { weights, val: s.validation };
+  };
+  const a = await run(3);
+  const b = await run(3);
+  const c = await run(4);
+  assert.deepEqual(a.weights, b.weights, 'same seed, same trained weights');
+  assert.notDeepEqual(a.weights, c.weights, 'another seed, other weights');
+  assert.deepEqual(a.val.map((v) => v.iteration), [2, 4]);
+  assert.ok(a.val.every((v) => Number.isFinite(v.loss) && v.loss > 0));
+});
+
+test('train: no tensors leak over repeated steps', async () => {
+  const sample = syntheticSample();
+  const model = buildUNet({ depth: 2, baseFilters: 4 }, 60);
+  initializeWeights(model, new Rng(1));
+  await train(model, [sample], { iterations: 2, seed: 1 });
+  const start = tf.memory().numTensors;
+  await train(model, [sample], { iterations: 5, seed: 2 });
+  evaluateLoss(model, [sample]);
+  assert.equal(tf.memory().numTensors, start, 'tensor count after training and evaluation');
+});
+
+test('train: rejects bad options and mismatched samples with messages naming them', async () => {
+  const sample = syntheticSample();
+  const model = buildUNet({ depth: 2, baseFilters: 4 }, 60);
+  await assert.rejects(train(model, [sample], { iterations: 0, seed: 1 }), /iterations must be a positive integer, got 0/);
+  await assert.rejects(train(model, [], { iterations: 1, seed: 1 }), /training set is empty/);
+  await assert.rejects(train(model, [sample], { iterations: 1, seed: 1, learningRate: -1 }), /learningRate must be > 0, got -1/);
+  const bad = { ...sample, name: 'bad.png', labels: { ...sample.labels, height: 35 } };
+  await assert.rejects(train(model, [bad], { iterations: 1, seed: 1 }), /bad.png labels are 35x36, the image is 36x36/);
+});
+
+test('tile positions: random origins stay inside the image; covering origins tile it', () => {
+  const rng = new Rng(9);
+  for (let i = 0; i < 200; i++) {
+    const [y, x] = randomOutputOrigin(rng, [512, 300], [388, 388]);
+    assert.ok(y >= 0 && y <= 124 && x === 0, `origin (${y}, ${x})`);
+  }
+  assert.deepEqual(coveringOrigins(512, 388), [0, 124]);
+  assert.deepEqual(coveringOrigins(100, 388), [0]);
+  assert.deepEqual(coveringOrigins(800, 388), [0, 388, 412]);
+});
