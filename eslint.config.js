@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'build/', 'node_modules/', 'web/dist/', 'models/'] },
+  { ignores: ['dist/', 'build/', 'node_modules/', 'web/dist/', 'models/', 'scratch/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -47,3 +47,42 @@ export {
 } from './io/model-format.js';
 export { Rng, type RngState } from './util/rng.js';
 export { reflectIndex, extractWindow } from './util/mirror.js';
+export { alignedStep, axisOrigins, tileGrid, gaussianWeights, type Size2, type Window, type TilePlacement, type TileGrid } from './infer/tiling.js';
+export { unetPredictor, activationElements, estimateTileBytes, chooseTileSize, type TilePredictor, type DisposablePredictor } from './infer/predictor.js';
+export { predict, predictBands, planTiles, argmax, type Blend, type PredictOptions, type PredictOutputs, type PredictProgress, type Prediction, type ProbabilityBand } from './infer/predict.js';
+export { withTestTimeAugmentation, dihedral, ALL_DIHEDRAL, SHAPE_PRESERVING, type Dihedral } from './infer/tta.js';
+export { instanceLabels, type InstanceOptions, type Instances } from './infer/instances.js';
+export { overlay, displayRgb, labelColour, probabilityPlane, quantizeProbability, type OverlayOptions } from './infer/render.js';
+export { dt1d, squaredEdt, squaredEdtOfSeeds, edt } from './util/edt.js';
+export { labelComponents, type Connectivity, type Components } from './util/components.js';
+export {
+  weightMap,
+  nearestTwoDistances,
+  classBalanceWeights,
+  instancesFromMask,
+  separateTouching,
+  DEFAULT_WEIGHT_MAP,
+  type WeightMapOptions,
+} from './loss/weight-map.js';
+export {
+  makeAugmenter,
+  augmentTile,
+  geometricMap,
+  grayValueVariation,
+  drawGeometry,
+  DEFAULT_AUGMENT,
+  type AugmentOptions,
+  type GeometricDraw,
+} from './augment/augment.js';
+export {
+  drawGridDisplacements,
+  interpolateDisplacements,
+  randomElasticField,
+  cubicKernel,
+  DEFAULT_ELASTIC,
+  type ElasticOptions,
+  type GridDisplacements,
+  type DisplacementField,
+} from './augment/elastic.js';
+export { resample, identityMap, type Interpolation, type SamplingMap } from './augment/resample.js';
+export * from './metrics/index.js';

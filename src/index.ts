@@ -4,3 +4,21 @@ export { readPng, writePng, decodePng, encodePng } from './io/png.js';
 export { saveModel, loadModel } from './io/model-files.js';
 export { writeFileAtomic } from './io/atomic.js';
 export { initBackend, activeBackend, type BackendInfo } from './backend/index.js';
+export { predictFile, OUTPUT_KINDS, type OutputKind, type ProbabilityFormat, type PredictFileOptions, type FileResult } from './infer/write-outputs.js';
+export { readImage, writeImage, writeTiff } from './io/image.js';
+export {
+  loadDataset,
+  loadStackPair,
+  pairByStem,
+  listImages,
+  readSingleImage,
+  toClassIndices,
+  instanceIds,
+  labelObjects,
+  prepareLabels,
+  IMAGE_EXTENSIONS,
+  DEFAULT_LABEL_MODE,
+  type LabelMode,
+  type LoadDatasetOptions,
+} from './io/dataset.js';
+export { decodeImage, decodeJpeg, decodeTiff, encodeTiff, sniffFormat, type ImageFormat } from './io/image-codecs.js';

@@ -2,6 +2,10 @@
 /** The `unet` command: a thin layer over the library that parses options, prints and exits. */
 import { infoCommand, INFO_HELP } from './commands/info.js';
 import { trainCommand, TRAIN_HELP } from './commands/train.js';
+import { predictCommand, PREDICT_HELP } from './commands/predict.js';
+import { augmentCommand, AUGMENT_HELP } from './commands/augment.js';
+import { weightsCommand, WEIGHTS_HELP } from './commands/weights.js';
+import { evaluateCommand, EVALUATE_HELP } from './commands/evaluate.js';
 import { UsageError } from './args.js';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -9,6 +13,10 @@ type Command = (argv: string[]) => Promise<number>;
 const COMMANDS: Record<string, { run: Command; help: string; summary: string }> = {
   info: { run: infoCommand, help: INFO_HELP, summary: 'architecture summary, parameter count, valid sizes' },
   train: { run: trainCommand, help: TRAIN_HELP, summary: 'train a U-Net on image/label folders' },
+  augment: { run: augmentCommand, help: AUGMENT_HELP, summary: 'preview augmented image/label pairs as PNGs' },
+  weights: { run: weightsCommand, help: WEIGHTS_HELP, summary: 'border weight maps (Eq. 2) as float TIFF and PNG heat map' },
+  predict: { run: predictCommand, help: PREDICT_HELP, summary: 'segment images of any size (overlap-tile), write masks, probabilities, instances, overlays' },
+  evaluate: { run: evaluateCommand, help: EVALUATE_HELP, summary: 'score predictions: ISBI 2012 V_rand/V_info, instance F1/AP/SEG, per-class IoU' },
 };
 
 function usage(): string {

@@ -1,33 +1,50 @@
 /**
- * Datasets on disk: an images folder and a labels folder matched by file stem.
- * Every problem (no images, unmatched names, size mismatch, unexpected label values)
- * is reported with the offending file names before any training starts.
+ * Datasets on disk: an images folder and a labels folder matched by file stem, or a pair
+ * of multi-page TIFF stacks (ISBI 2012 train-volume.tif / train-labels.tif) matched by page.
+ * Every problem (no images, unmatched names, size or page-count mismatch, unexpected label
+ * values) is reported with the offending file names before any training starts.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { extname, join, parse } from 'node:path';
-import { readPng } from './png.js';
+import { readImage } from './image.js';
 import { channel, type LabelMap, type Raster } from './raster.js';
 import { normalize, type Normalization } from './normalize.js';
 import type { TrainingSample } from '../train/tiles.js';
+import { instancesFromMask, separateTouching, weightMap, type WeightMapOptions } from '../loss/weight-map.js';
+import type { Connectivity } from '../util/components.js';
 
-export const IMAGE_EXTENSIONS = ['.png'];
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff'];
 
 /**
  * How label files become class indices.
  * - binary: value > threshold is class 1, else 0; `invert` swaps them (ISBI 2012 labels are
  *   255 = cell interior, 0 = membrane, so `invert` makes the membrane class 1).
  * - classes: the stored value is the class index and must be < classes.
+ * - instances: the stored value is an instance id (0 = background, 1..N = objects, e.g. the
+ *   16-bit PNGs of dsb2018_nuclei); class = id > 0 ? 1 : 0. With `separate` (default true)
+ *   a one-pixel background line is cut between touching objects first (Sec. 3, Fig. 3c;
+ *   see separateTouching in src/loss/weight-map.ts), under `connectivity` (default 8).
  */
-export type LabelMode = { readonly mode: 'binary'; readonly threshold: number; readonly invert: boolean } | { readonly mode: 'classes' };
+export type LabelMode =
+  | { readonly mode: 'binary'; readonly threshold: number; readonly invert: boolean }
+  | { readonly mode: 'classes' }
+  | { readonly mode: 'instances'; readonly separate?: boolean; readonly connectivity?: Connectivity };
 
 export const DEFAULT_LABEL_MODE: LabelMode = { mode: 'binary', threshold: 127, invert: false };
+
+/** Reads a file that must hold exactly one image (not a stack). */
+export async function readSingleImage(path: string): Promise<Raster> {
+  const pages = await readImage(path);
+  if (pages.length !== 1) throw new Error(`dataset: ${path} has ${pages.length} pages; in a folder dataset every file must hold one image (pass two stack files instead of folders for stacks)`);
+  return pages[0]!;
+}
 
 export async function listImages(dir: string, caller = 'listImages'): Promise<string[]> {
   let names: string[];
   try {
     names = await readdir(dir);
   } catch (e) {
-    throw new Error(`${caller}: cannot read folder ${dir} (${(e as NodeJS.ErrnoException).code})`);
+    throw new Error(`${caller}: cannot read folder ${dir} (${(e as NodeJS.ErrnoException).code})`, { cause: e });
   }
   const files = names.filter((n) => IMAGE_EXTENSIONS.includes(extname(n).toLowerCase()) && !n.startsWith('.')).sort();
   if (files.length === 0) throw new Error(`${caller}: ${dir} holds no images (looked for ${IMAGE_EXTENSIONS.join(', ')})`);
@@ -38,6 +55,14 @@ export async function listImages(dir: string, caller = 'listImages'): Promise<st
 export async function pairByStem(imagesDir: string, labelsDir: string): Promise<{ image: string; label: string; name: string }[]> {
   const images = await listImages(imagesDir, 'dataset images');
   const labels = await listImages(labelsDir, 'dataset labels');
+  for (const [what, files] of [['images', images], ['labels', labels]] as const) {
+    const seen = new Map<string, string>();
+    for (const f of files) {
+      const stem = parse(f).name;
+      if (seen.has(stem)) throw new Error(`dataset: ${seen.get(stem)} and ${f} have the same name stem "${stem}"; ${what} are matched by stem, keep one`);
+      seen.set(stem, f);
+    }
+  }
   const labelByStem = new Map(labels.map((p) => [parse(p).name, p]));
   const imageStems = new Set(images.map((p) => parse(p).name));
   const noLabel = images.filter((p) => !labelByStem.has(parse(p).name));
@@ -55,6 +80,11 @@ export async function pairByStem(imagesDir: string, labelsDir: string): Promise<
 export function toClassIndices(raw: Raster, mode: LabelMode, classes: number, source: string): LabelMap {
   if (raw.channels !== 1) throw new Error(`labels: ${source} has ${raw.channels} channels; label images must be single-channel`);
   const out = new Uint8Array(raw.height * raw.width);
+  if (mode.mode === 'instances') {
+    const ids = instanceIds(raw, mode, source);
+    for (let i = 0; i < out.length; i++) out[i] = ids[i]! > 0 ? 1 : 0;
+    return { data: out, height: raw.height, width: raw.width, channels: 1 };
+  }
   for (let i = 0; i < out.length; i++) {
     const v = raw.data[i]!;
     if (mode.mode === 'binary') {
@@ -70,30 +100,112 @@ export function toClassIndices(raw: Raster, mode: LabelMode, classes: number, so
   return { data: out, height: raw.height, width: raw.width, channels: 1 };
 }
 
+/**
+ * Instance ids of an instance-mode label raster (Int32, 0 = background), after cutting the
+ * separating line between touching objects when `mode.separate` is not false.
+ */
+export function instanceIds(raw: Raster, mode: Extract<LabelMode, { mode: 'instances' }>, source: string): Int32Array {
+  if (raw.channels !== 1) throw new Error(`labels: ${source} has ${raw.channels} channels; instance labels must be single-channel`);
+  const ids = new Int32Array(raw.height * raw.width);
+  for (let i = 0; i < ids.length; i++) {
+    const v = raw.data[i]!;
+    if (!Number.isInteger(v) || v < 0) {
+      throw new Error(`labels: ${source} has value ${v} at pixel (${i % raw.width}, ${Math.floor(i / raw.width)}); instance labels must be integers >= 0`);
+    }
+    ids[i] = v;
+  }
+  return mode.separate === false ? ids : separateTouching(ids, raw.height, raw.width, mode.connectivity ?? 8);
+}
+
+/**
+ * The objects ("cells") of a label raster for the weight map (Sec. 3):
+ * - instances: the instance ids (after separation);
+ * - binary: connected components of the pixels with value > threshold, before `invert`
+ *   (for ISBI 2012, 255 = cell interior: the cells are the objects whether or not the
+ *   membrane is made class 1);
+ * - classes: connected components of the pixels with a class index > 0.
+ */
+export function labelObjects(raw: Raster, mode: LabelMode, source: string, connectivity: Connectivity = 4): Int32Array {
+  if (raw.channels !== 1) throw new Error(`labels: ${source} has ${raw.channels} channels; label images must be single-channel`);
+  if (mode.mode === 'instances') return instanceIds(raw, mode, source);
+  const threshold = mode.mode === 'binary' ? mode.threshold : 0;
+  return instancesFromMask(raw.data, raw.height, raw.width, connectivity, (v) => v > threshold);
+}
+
+/** Class indices and, when `weights` is given, the weight map of Eq. (2) for one label raster. */
+export function prepareLabels(
+  raw: Raster,
+  opts: Pick<LoadDatasetOptions, 'labelMode' | 'classes' | 'weightMap' | 'connectivity'>,
+  source: string,
+): { labels: LabelMap; weights?: Raster<Float32Array> } {
+  const labels = toClassIndices(raw, opts.labelMode, opts.classes, source);
+  if (!opts.weightMap) return { labels };
+  const ids = labelObjects(raw, opts.labelMode, source, opts.connectivity ?? 4);
+  const instances = { data: ids, height: raw.height, width: raw.width, channels: 1 };
+  return { labels, weights: weightMap(instances, labels, opts.classes, opts.weightMap) };
+}
+
 export interface LoadDatasetOptions {
   readonly normalization: Normalization;
   readonly labelMode: LabelMode;
   readonly classes: number;
   /** Model input channels: gray images are used as they are for 1; RGB for 3. */
   readonly channels: number;
+  /**
+   * Precompute the weight map of Eq. (2) for every image with these options (kept in
+   * memory with the sample, computed once per image). Absent or false: all weights 1.
+   */
+  readonly weightMap?: WeightMapOptions | false;
+  /** Connectivity of objects found as connected components (binary / classes labels). Default 4. */
+  readonly connectivity?: Connectivity;
 }
 
-/** Reads and checks a whole folder pair into memory as training samples. */
+function toModelChannels(img: Raster, channels: number, source: string): Raster {
+  if (img.channels === channels) return img;
+  if (channels === 1 && img.channels >= 3) throw new Error(`dataset: ${source} is RGB but the model takes 1 channel; use --channels 3`);
+  if (channels === 1 && img.channels === 2) return channel(img, 0);
+  throw new Error(`dataset: ${source} has ${img.channels} channels, the model takes ${channels}`);
+}
+
+function makeSample(name: string, img: Raster, raw: Raster, imageSource: string, labelSource: string, opts: LoadDatasetOptions): TrainingSample {
+  if (raw.height !== img.height || raw.width !== img.width) {
+    throw new Error(`dataset: ${labelSource} is ${raw.height}x${raw.width} but ${imageSource} is ${img.height}x${img.width}`);
+  }
+  const image = normalize(toModelChannels(img, opts.channels, imageSource), opts.normalization, imageSource);
+  return { name, image, ...prepareLabels(raw, opts, labelSource) };
+}
+
+/**
+ * Reads and checks a whole dataset into memory as training samples: either two folders
+ * (images and labels matched by stem) or two multi-page TIFF files (matched by page;
+ * sample names are STEM_PAGE, page from 0).
+ */
 export async function loadDataset(imagesDir: string, labelsDir: string, opts: LoadDatasetOptions): Promise<TrainingSample[]> {
+  const [imagesIsFile, labelsIsFile] = await Promise.all([isFile(imagesDir), isFile(labelsDir)]);
+  if (imagesIsFile !== labelsIsFile) {
+    throw new Error(`dataset: ${imagesIsFile ? imagesDir : labelsDir} is a file but ${imagesIsFile ? labelsDir : imagesDir} is not; give two folders or two stack files`);
+  }
+  if (imagesIsFile) return loadStackPair(imagesDir, labelsDir, opts);
   const pairs = await pairByStem(imagesDir, labelsDir);
   const samples: TrainingSample[] = [];
-  for (const p of pairs) {
-    let img = await readPng(p.image);
-    if (img.channels !== opts.channels) {
-      if (opts.channels === 1 && img.channels >= 3) throw new Error(`dataset: ${p.image} is RGB but the model takes 1 channel; use --channels 3`);
-      if (opts.channels === 1 && img.channels === 2) img = channel(img, 0);
-      else throw new Error(`dataset: ${p.image} has ${img.channels} channels, the model takes ${opts.channels}`);
-    }
-    const raw = await readPng(p.label);
-    if (raw.height !== img.height || raw.width !== img.width) {
-      throw new Error(`dataset: ${p.label} is ${raw.height}x${raw.width} but ${p.image} is ${img.height}x${img.width}`);
-    }
-    samples.push({ name: p.name, image: normalize(img, opts.normalization, p.image), labels: toClassIndices(raw, opts.labelMode, opts.classes, p.label) });
-  }
+  for (const p of pairs) samples.push(makeSample(p.name, await readSingleImage(p.image), await readSingleImage(p.label), p.image, p.label, opts));
   return samples;
+}
+
+/** A pair of multi-page stacks: page k of the labels belongs to page k of the images. */
+export async function loadStackPair(imagesPath: string, labelsPath: string, opts: LoadDatasetOptions): Promise<TrainingSample[]> {
+  const [images, labels] = await Promise.all([readImage(imagesPath), readImage(labelsPath)]);
+  if (images.length !== labels.length) {
+    throw new Error(`dataset: ${imagesPath} has ${images.length} pages but ${labelsPath} has ${labels.length}; image and label stacks must have the same page count`);
+  }
+  const stem = parse(imagesPath).name;
+  return images.map((img, k) => makeSample(`${stem}_${k}`, img, labels[k]!, `${imagesPath} page ${k + 1}`, `${labelsPath} page ${k + 1}`, opts));
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch (e) {
+    throw new Error(`dataset: cannot read ${path} (${(e as NodeJS.ErrnoException).code})`, { cause: e });
+  }
 }

@@ -20,7 +20,7 @@ export function decodePng(bytes: Uint8Array, name = 'PNG'): Raster<Uint8Array | 
   try {
     png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { skipRescale: true });
   } catch (e) {
-    throw new Error(`${name}: not a readable PNG (${(e as Error).message})`);
+    throw new Error(`${name}: not a readable PNG (${(e as Error).message})`, { cause: e });
   }
   const meta = png as unknown as { colorType: number; depth: number };
   const fileChannels = CHANNELS_BY_COLOR_TYPE[meta.colorType];

@@ -9,10 +9,16 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { weightedSoftmaxCrossEntropy } from '../loss/cross-entropy.js';
 import { setDropoutSeedSource } from '../model/dropout.js';
 import { modelInputShape } from '../model/unet.js';
-import { Rng } from '../util/rng.js';
+import { Rng, type RngState } from '../util/rng.js';
 import { coveringOrigins, cutTile, randomOutputOrigin, type Tile, type TileGeometry, type TrainingSample } from './tiles.js';
 
 export type OptimizerKind = 'sgd' | 'adam';
+
+/** An optimizer slot as TF.js' Optimizer.getWeights() returns it. */
+export interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
 
 export interface TrainOptions {
   /** Optimisation steps. */
@@ -41,6 +47,45 @@ export interface TrainOptions {
   readonly onProgress?: (p: TrainProgress) => void;
   /** Stops training after the current step. */
   readonly signal?: AbortSignal;
+  /** Continue a run from a checkpoint: the model must already hold the checkpoint's weights. */
+  readonly resume?: ResumeFrom;
+  /** Calls onCheckpoint every N steps (and when training ends or stops); 0 = only at the end. Default 0. */
+  readonly checkpointEvery?: number;
+  /**
+   * Receives the complete training state, awaited before the next step. The model's
+   * weights are read from the model; `optimizerWeights` are the optimizer's slots
+   * (momentum accumulators, Adam moments), valid only during the call: copy, don't keep.
+   */
+  readonly onCheckpoint?: (c: TrainCheckpoint) => Promise<void>;
+}
+
+/** Everything besides the weights that a resumed run needs to continue bit for bit. */
+export interface TrainState {
+  /** Steps completed. */
+  readonly iteration: number;
+  readonly iterations: number;
+  readonly seed: number;
+  readonly rng: RngState;
+  readonly dropoutRng: RngState;
+  readonly losses: readonly number[];
+  readonly validation: readonly { iteration: number; loss: number }[];
+  readonly optimizer: OptimizerKind;
+  readonly learningRate: number;
+  readonly momentum: number;
+  readonly batchSize: number;
+  /** Wall-clock seconds spent before this run (summed over resumes). */
+  readonly seconds: number;
+}
+
+export interface TrainCheckpoint {
+  readonly state: TrainState;
+  readonly optimizerWeights: NamedTensor[];
+  readonly reason: 'interval' | 'end' | 'stopped';
+}
+
+export interface ResumeFrom {
+  readonly state: TrainState;
+  readonly optimizerWeights: NamedTensor[];
 }
 
 export interface TrainProgress {
@@ -118,17 +163,51 @@ export async function train(
   checkSamples(trainSet, channels, 'train');
   checkSamples(validationSet, channels, 'train (validation)');
 
-  const rng = new Rng(options.seed);
-  const dropoutRng = rng.fork();
+  const resume = options.resume;
+  if (resume) checkResume(resume.state, { iterations, seed: options.seed, kind, learningRate, momentum, batchSize });
+  const rng = resume ? Rng.fromState(resume.state.rng) : new Rng(options.seed);
+  const dropoutRng = resume ? Rng.fromState(resume.state.dropoutRng) : rng.fork();
   const optimizer = makeOptimizer(kind, learningRate, momentum);
-  const losses: number[] = [];
-  const validation: { iteration: number; loss: number }[] = [];
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  if (resume) await optimizer.setWeights(resume.optimizerWeights);
+  const losses: number[] = resume ? [...resume.state.losses] : [];
+  const validation: { iteration: number; loss: number }[] = resume ? [...resume.state.validation] : [];
+  const firstStep = resume ? resume.state.iteration + 1 : 1;
+  const priorSeconds = resume ? resume.state.seconds : 0;
+  const checkpointEvery = options.checkpointEvery ?? 0;
   const start = Date.now();
   let stoppedEarly = false;
 
+  const checkpoint = async (it: number, reason: TrainCheckpoint['reason']): Promise<void> => {
+    if (!options.onCheckpoint) return;
+    const optimizerWeights = await optimizer.getWeights();
+    const state: TrainState = {
+      iteration: it,
+      iterations,
+      seed: options.seed,
+      rng: rng.state(),
+      dropoutRng: dropoutRng.state(),
+      losses: [...losses],
+      validation: [...validation],
+      optimizer: kind,
+      learningRate,
+      momentum,
+      batchSize,
+      seconds: priorSeconds + (Date.now() - start) / 1000,
+    };
+    try {
+      await options.onCheckpoint({ state, optimizerWeights, reason });
+    } finally {
+      // getWeights() hands out the optimizer's live slot variables; only the fresh iteration scalar is ours.
+      for (const w of optimizerWeights) if (!(w.tensor instanceof tf.Variable)) w.tensor.dispose();
+    }
+  };
+
   setDropoutSeedSource(model, () => dropoutRng.nextUint32());
   try {
-    for (let it = 1; it <= iterations; it++) {
+    let it = firstStep - 1;
+    while (it < iterations) {
+      it++;
       const tiles: Tile[] = [];
       for (let b = 0; b < batchSize; b++) {
         const sample = trainSet[rng.int(0, trainSet.length - 1)]!;
@@ -137,8 +216,10 @@ export async function train(
         if (options.augment) tile = options.augment(tile, geo, channels, rng);
         tiles.push(tile);
       }
-      const loss = trainStep(model, optimizer, tiles, geo, channels);
-      if (!Number.isFinite(loss)) throw new Error(`train: loss became ${loss} at iteration ${it}; lower the learning rate (now ${learningRate})`);
+      const loss = trainStep(model, optimizer, tiles, geo, channels, vars);
+      if (!Number.isFinite(loss)) {
+        throw new Error(`train: loss became ${loss} at iteration ${it}; stopped without saving this step (the last checkpoint, if any, is the last good state); lower the learning rate (now ${learningRate})`);
+      }
       losses.push(loss);
 
       let validationLoss: number | undefined;
@@ -152,15 +233,18 @@ export async function train(
         iterations,
         loss,
         elapsedMs,
-        etaMs: (elapsedMs / it) * (iterations - it),
+        etaMs: (elapsedMs / (it - firstStep + 1)) * (iterations - it),
         ...(validationLoss === undefined ? {} : { validationLoss }),
       });
       // Let signal handlers and timers run between steps.
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (options.signal?.aborted) {
-        stoppedEarly = it < iterations;
+      if (options.signal?.aborted && it < iterations) {
+        stoppedEarly = true;
+        await checkpoint(it, 'stopped');
         break;
       }
+      if (it === iterations) await checkpoint(it, 'end');
+      else if (checkpointEvery > 0 && it % checkpointEvery === 0) await checkpoint(it, 'interval');
     }
   } finally {
     setDropoutSeedSource(model, null);
@@ -180,20 +264,28 @@ export async function train(
     recentLoss: recent.reduce((a, b) => a + b, 0) / recent.length,
     losses,
     validation,
-    seconds: (Date.now() - start) / 1000,
+    seconds: priorSeconds + (Date.now() - start) / 1000,
     stoppedEarly,
   };
 }
 
 /** One optimisation step on a batch of tiles; returns the loss before the update. */
-export function trainStep(model: tfl.LayersModel, optimizer: tf.Optimizer, tiles: readonly Tile[], geo: TileGeometry, channels: number): number {
+export function trainStep(
+  model: tfl.LayersModel,
+  optimizer: tf.Optimizer,
+  tiles: readonly Tile[],
+  geo: TileGeometry,
+  channels: number,
+  // An explicit list keeps the optimizer's slot order fixed, so its state can be restored.
+  vars: tf.Variable[] = model.trainableWeights.map((w) => w.read() as tf.Variable),
+): number {
   const [inH, inW] = geo.input;
   return tf.tidy(() => {
     const { x, y, w } = batchTensors(tiles, inH, inW, channels);
     const cost = optimizer.minimize(() => {
       const logits = model.apply(x, { training: true }) as tf.Tensor4D;
       return weightedSoftmaxCrossEntropy(logits, y, w);
-    }, true);
+    }, true, vars);
     return cost!.dataSync()[0]!;
   });
 }
@@ -248,4 +340,18 @@ function checkSamples(samples: readonly TrainingSample[], channels: number, call
       throw new Error(`${caller}: ${s.name} weight map is ${s.weights.height}x${s.weights.width}, the image is ${s.image.height}x${s.image.width}`);
     }
   }
+}
+
+function checkResume(
+  state: TrainState,
+  now: { iterations: number; seed: number; kind: OptimizerKind; learningRate: number; momentum: number; batchSize: number },
+): void {
+  const mismatches: string[] = [];
+  if (state.seed !== now.seed) mismatches.push(`seed ${state.seed} vs ${now.seed}`);
+  if (state.optimizer !== now.kind) mismatches.push(`optimizer ${state.optimizer} vs ${now.kind}`);
+  if (state.learningRate !== now.learningRate) mismatches.push(`learning rate ${state.learningRate} vs ${now.learningRate}`);
+  if (state.momentum !== now.momentum) mismatches.push(`momentum ${state.momentum} vs ${now.momentum}`);
+  if (state.batchSize !== now.batchSize) mismatches.push(`batch size ${state.batchSize} vs ${now.batchSize}`);
+  if (mismatches.length) throw new Error(`train: the checkpoint was made with other settings (${mismatches.join(', ')}); resume with the original ones`);
+  if (state.iteration > now.iterations) throw new Error(`train: the checkpoint is at iteration ${state.iteration}, past the requested ${now.iterations}`);
 }

@@ -1,6 +1,9 @@
 import { parseArgs } from 'node:util';
 import { initBackend } from '../../backend/index.js';
-import { loadDataset, type LabelMode } from '../../io/dataset.js';
+import { loadDataset } from '../../io/dataset.js';
+import { makeAugmenter } from '../../augment/augment.js';
+import { AUGMENT_FLAGS_HELP, AUGMENT_OPTIONS, augmentOptionsFrom } from './augment.js';
+import { connectivityOption, labelModeFromOptions, LABEL_MODE_HELP, LABEL_MODE_OPTIONS } from './label-options.js';
 import { makeMetadata } from '../../io/model-format.js';
 import { saveModel } from '../../io/model-files.js';
 import { describeNormalization, parseNormalization } from '../../io/normalize.js';
@@ -8,15 +11,23 @@ import { resolveConfig } from '../../model/config.js';
 import { initializeWeights } from '../../model/init.js';
 import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
 import { buildUNet } from '../../model/unet.js';
-import { train, type OptimizerKind } from '../../train/train.js';
+import { train, type OptimizerKind, type ResumeFrom } from '../../train/train.js';
+import { CheckpointStore, latestCheckpoint, readCheckpoint } from '../../train/checkpoint-files.js';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { join } from 'node:path';
 import { Rng } from '../../util/rng.js';
 import { intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, numberOption, requireOption, UsageError } from '../args.js';
 import { ProgressReporter } from '../progress.js';
 import { defaultTile } from './info.js';
 
 export const TRAIN_HELP = `unet train --images DIR --labels DIR --out MODEL_DIR --iterations N --seed S [options]
+unet train --resume MODEL_DIR
 
 Trains a U-Net on image/label pairs matched by file name and saves it to MODEL_DIR.
+Checkpoints (weights, optimizer state, RNG state, loss history) go to MODEL_DIR/checkpoints
+every --checkpoint-every steps and on Ctrl-C/SIGTERM; --resume continues the newest one with
+the run's original options and reaches the same weights as an uninterrupted run.
+  --checkpoint-every N every N steps (100); the last --keep N are kept (3) plus 'best' by validation loss
   --val-images DIR --val-labels DIR   validation pairs (loss every --validate-every steps)
   --validate-every N   default 100
   --tile N             input tile size (572 for depth 4, else the nearest valid size below)
@@ -26,16 +37,16 @@ Trains a U-Net on image/label pairs matched by file name and saves it to MODEL_D
   --momentum X         SGD momentum (0.99)
   --normalize SPEC     dtype | range:MIN,MAX | minmax | percentile:LOW,HIGH | meanstd[:MEAN,STD]   (dtype:
                        8-bit 0..255 and 16-bit 0..65535 map to 0..1)
-  --label-mode MODE    binary | classes   (binary)
-  --threshold T        binary labels: value > T is foreground (127)
-  --invert             binary labels: swap foreground and background
   --class-names A,B    names of the classes (class0,class1,...)
+  --no-augment         train on the tiles as cut (augmentation is on by default)
+  --w0 X --sigma X     border weight map of Sec. 3 (10, 5); --w0 0 = class balancing only
+  --no-weights         all pixel weights 1 (no class balancing, no border term)
+  --connectivity 4|8   objects of binary labels for the weight map (4)
+${AUGMENT_FLAGS_HELP}
+${LABEL_MODE_HELP}
 ${MODEL_HELP}`;
 
-export async function trainCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+const TRAIN_OPTIONS = {
       images: { type: 'string' },
       labels: { type: 'string' },
       out: { type: 'string' },
@@ -50,19 +61,38 @@ export async function trainCommand(argv: string[]): Promise<number> {
       lr: { type: 'string' },
       momentum: { type: 'string' },
       normalize: { type: 'string' },
-      'label-mode': { type: 'string' },
-      threshold: { type: 'string' },
-      invert: { type: 'boolean' },
       'class-names': { type: 'string' },
+      'no-augment': { type: 'boolean' },
+      w0: { type: 'string' },
+      sigma: { type: 'string' },
+      'no-weights': { type: 'boolean' },
+      connectivity: { type: 'string' },
+      ...AUGMENT_OPTIONS,
+      ...LABEL_MODE_OPTIONS,
       help: { type: 'boolean', short: 'h' },
+      resume: { type: 'string' },
+      'checkpoint-every': { type: 'string' },
+      keep: { type: 'string' },
       ...MODEL_OPTIONS,
-    },
-    strict: true,
-  });
-  if (values.help) {
+} as const;
+
+export async function trainCommand(cliArgv: string[]): Promise<number> {
+  const first = parseArgs({ args: cliArgv, options: TRAIN_OPTIONS, strict: true }).values;
+  if (first.help) {
     process.stdout.write(`${TRAIN_HELP}\n`);
     return 0;
   }
+  let argv = cliArgv;
+  let resumeDir: string | null = null;
+  if (first.resume !== undefined) {
+    if (cliArgv.length !== 2) throw new UsageError('--resume takes no other options; the run continues with its original ones');
+    resumeDir = await latestCheckpoint(join(first.resume, 'checkpoints'));
+    if (resumeDir === null) throw new Error(`no checkpoint under ${join(first.resume, 'checkpoints')}; nothing to resume`);
+    const previous = (await readCheckpoint(resumeDir)).metadata.training?.argv;
+    if (!Array.isArray(previous)) throw new Error(`${resumeDir}: its metadata has no training command to resume`);
+    argv = previous as string[];
+  }
+  const { values } = parseArgs({ args: argv, options: TRAIN_OPTIONS, strict: true });
   const imagesDir = requireOption(values.images, 'images');
   const labelsDir = requireOption(values.labels, 'labels');
   const outDir = requireOption(values.out, 'out');
@@ -75,22 +105,54 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const tile = intOption(values.tile, 'tile') ?? defaultTile(config);
   if (!isValidInputSize(tile, config)) throw new UsageError(invalidSizeMessage(tile, config, 'tile'));
   const normalization = parseNormalization(values.normalize ?? 'dtype');
-  const labelModeName = values['label-mode'] ?? 'binary';
-  let labelMode: LabelMode;
-  if (labelModeName === 'binary') labelMode = { mode: 'binary', threshold: numberOption(values.threshold, 'threshold', 127)!, invert: values.invert ?? false };
-  else if (labelModeName === 'classes') labelMode = { mode: 'classes' };
-  else throw new UsageError(`--label-mode must be binary or classes, got "${labelModeName}"`);
+  const labelMode = labelModeFromOptions(values);
+  const augmentOptions = values['no-augment'] ? null : augmentOptionsFrom(values);
+  const weightMap = values['no-weights'] ? (false as const) : { w0: numberOption(values.w0, 'w0', 10)!, sigma: numberOption(values.sigma, 'sigma', 5)! };
+  const connectivity = connectivityOption(values.connectivity);
   const classNames = values['class-names']?.split(',');
   if (classNames && classNames.length !== config.classes) throw new UsageError(`--class-names lists ${classNames.length} names for ${config.classes} classes`);
 
   const backend = await initBackend();
-  const dataOpts = { normalization, labelMode, classes: config.classes, channels: config.inputChannels };
+  const dataOpts = { normalization, labelMode, classes: config.classes, channels: config.inputChannels, weightMap, connectivity };
   const trainSet = await loadDataset(imagesDir, labelsDir, dataOpts);
   const valSet = values['val-images'] ? await loadDataset(values['val-images'], values['val-labels']!, dataOpts) : [];
   process.stderr.write(`unet train: ${trainSet.length} training and ${valSet.length} validation images, tile ${tile}, backend ${backend.name}\n`);
 
-  const model = buildUNet(config, tile);
-  initializeWeights(model, new Rng(seed));
+  let model: tfl.LayersModel;
+  let resume: ResumeFrom | undefined;
+  if (resumeDir) {
+    const ckpt = await readCheckpoint(resumeDir);
+    model = ckpt.model;
+    resume = { state: ckpt.state, optimizerWeights: ckpt.optimizerWeights };
+    process.stderr.write(`unet train: resuming ${resumeDir} at iteration ${ckpt.state.iteration}\n`);
+  } else {
+    model = buildUNet(config, tile);
+    initializeWeights(model, new Rng(seed));
+  }
+  const store = new CheckpointStore(join(outDir, 'checkpoints'), { keepLast: intOption(values.keep, 'keep', 3)! });
+  const metadataFor = (state: { readonly losses: readonly number[] } & object): ReturnType<typeof makeMetadata> => {
+    const { losses, ...rest } = state;
+    return makeMetadata({
+      config,
+      tileSize: [tile, tile],
+      normalization,
+      ...(classNames ? { classNames } : {}),
+      labels: { ...labelMode, weightMap, connectivity, augment: augmentOptions },
+      training: {
+        ...rest,
+        backend: backend.name,
+        images: imagesDir,
+        labels: labelsDir,
+        trainImages: trainSet.map((s) => s.name),
+        validationImages: valSet.map((s) => s.name),
+        normalization: describeNormalization(normalization),
+        // Every 10th loss keeps the curve readable without bloating the file.
+        lossCurve: losses.filter((_, i) => i % 10 === 0),
+        command: ['unet', 'train', ...argv].join(' '),
+        argv,
+      },
+    });
+  };
   const abort = new AbortController();
   const onSignal = (): void => {
     process.stderr.write('\nunet train: stopping after this step and saving the model\n');
@@ -112,6 +174,13 @@ export async function trainCommand(argv: string[]): Promise<number> {
       batchSize: intOption(values.batch, 'batch', 1)!,
       validateEvery: intOption(values['validate-every'], 'validate-every', 100)!,
       signal: abort.signal,
+      ...(resume ? { resume } : {}),
+      checkpointEvery: intOption(values['checkpoint-every'], 'checkpoint-every', 100)!,
+      onCheckpoint: async (c) => {
+        // The generator states live in state.json; the metadata keeps the readable summary.
+        await store.write(model, c, metadataFor({ ...c.state, rng: undefined, dropoutRng: undefined }));
+      },
+      ...(augmentOptions ? { augment: makeAugmenter(augmentOptions) } : {}),
       onProgress: (p) => {
         if (p.validationLoss !== undefined) lastVal = p.validationLoss;
         const val = lastVal === undefined ? '' : ` val ${lastVal.toFixed(4)}`;
@@ -122,27 +191,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
   );
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
-  const { losses, ...rest } = summary;
-  const metadata = makeMetadata({
-    config,
-    tileSize: [tile, tile],
-    normalization,
-    ...(classNames ? { classNames } : {}),
-    labels: { ...labelMode },
-    training: {
-      ...rest,
-      backend: backend.name,
-      images: imagesDir,
-      labels: labelsDir,
-      trainImages: trainSet.map((s) => s.name),
-      validationImages: valSet.map((s) => s.name),
-      normalization: describeNormalization(normalization),
-      // Every 10th loss keeps the curve readable without bloating the file.
-      lossCurve: losses.filter((_, i) => i % 10 === 0),
-      command: ['unet', 'train', ...argv].join(' '),
-    },
-  });
+  const metadata = metadataFor(summary);
   await saveModel(outDir, model, metadata);
-  process.stderr.write(`unet train: saved to ${outDir} after ${summary.iterations} iterations (final loss ${summary.finalLoss.toFixed(4)}, ${summary.seconds.toFixed(1)} s)\n`);
+  process.stderr.write(`unet train: saved to ${outDir} after ${summary.iterations} iterations${summary.stoppedEarly ? ' (stopped early; --resume continues)' : ''} (final loss ${summary.finalLoss.toFixed(4)}, ${summary.seconds.toFixed(1)} s)\n`);
   return 0;
 }

@@ -1,0 +1,173 @@
+import { existsSync, statSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { initBackend } from '../../backend/index.js';
+import { loadModel } from '../../io/model-files.js';
+import { chooseTileSize, unetPredictor, type DisposablePredictor } from '../../infer/predictor.js';
+import type { Size2 } from '../../infer/tiling.js';
+import { withTestTimeAugmentation } from '../../infer/tta.js';
+import { OUTPUT_KINDS, predictFile, type OutputKind, type ProbabilityFormat } from '../../infer/write-outputs.js';
+import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
+import { intOption, numberOption, requireOption, UsageError } from '../args.js';
+import { ProgressReporter } from '../progress.js';
+
+export const PREDICT_HELP = `unet predict [--model DIR|NAME] --out DIR [options] IMAGE_OR_DIR...
+
+Segments images of any size by overlap-tile prediction (mirrored context at the borders).
+Reads PNG, JPEG and TIFF (multi-page stacks slice by slice; outputs get _zNNN).
+  --model DIR|NAME     model folder, or a bundled model: isbi (membrane, the default), nuclei
+  --out DIR            output folder (created)
+  --outputs LIST       any of prob,mask,instances,overlay   (mask,overlay)
+                         <stem>_mask.png       class index per pixel
+                         <stem>_prob.tif       float32 probabilities, one page per class
+                         <stem>_instances.png  16-bit object ids (connected components of the foreground)
+                         <stem>_overlay.png    image with coloured mask and contours
+  --prob-format F      tif | png8 | png16 (png: <stem>_prob_<class>.png per class)   (tif)
+  --tile N             input tile size (default: the largest that fits --memory and the image needs)
+  --memory MB          activation memory budget for choosing the tile   (1024)
+  --batch N            tiles per forward pass   (1)
+  --tta                average over the 8 flips/rotations (Sec. 3.3: 7 rotated versions for ISBI)
+  --foreground LIST    classes (indices or names) that form objects for instances   (all but class 0)
+  --watershed          split touching objects by a watershed on the foreground probability
+  --seed-threshold P   watershed seeds: foreground probability >= P   (0.9)
+  --min-size N         drop objects smaller than N pixels   (0)`;
+
+const BUNDLED: Record<string, string> = {
+  isbi: 'isbi2012-membrane',
+  membrane: 'isbi2012-membrane',
+  'isbi2012-membrane': 'isbi2012-membrane',
+  nuclei: 'nuclei-fluo',
+  'nuclei-fluo': 'nuclei-fluo',
+};
+const DEFAULT_MODEL = 'isbi2012-membrane';
+/** The package root: src/cli/commands (or dist/cli/commands) is three levels below it. */
+const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const READABLE = ['.png', '.jpg', '.jpeg', '.tif', '.tiff'];
+
+export async function predictCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      out: { type: 'string' },
+      outputs: { type: 'string' },
+      'prob-format': { type: 'string' },
+      tile: { type: 'string' },
+      memory: { type: 'string' },
+      batch: { type: 'string' },
+      tta: { type: 'boolean' },
+      foreground: { type: 'string' },
+      watershed: { type: 'boolean' },
+      'seed-threshold': { type: 'string' },
+      'min-size': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${PREDICT_HELP}\n`);
+    return 0;
+  }
+  const outDir = requireOption(values.out, 'out');
+  if (positionals.length === 0) throw new UsageError('give at least one image or folder');
+  const outputs = (values.outputs ?? 'mask,overlay').split(',').map((s) => s.trim()) as OutputKind[];
+  for (const o of outputs) if (!OUTPUT_KINDS.includes(o)) throw new UsageError(`--outputs: unknown output "${o}"; choose from ${OUTPUT_KINDS.join(', ')}`);
+  const probFormat = (values['prob-format'] ?? 'tif') as ProbabilityFormat;
+  if (!['tif', 'png8', 'png16'].includes(probFormat)) throw new UsageError(`--prob-format must be tif, png8 or png16, got "${probFormat}"`);
+  const batch = intOption(values.batch, 'batch', 1)!;
+  if (batch < 1) throw new UsageError(`--batch must be at least 1, got ${batch}`);
+  const memoryMb = numberOption(values.memory, 'memory', 1024)!;
+  if (!(memoryMb > 0)) throw new UsageError(`--memory must be a positive number of MB, got ${memoryMb}`);
+  const seedThreshold = numberOption(values['seed-threshold'], 'seed-threshold', 0.9)!;
+  const minSize = intOption(values['min-size'], 'min-size', 0)!;
+
+  const modelDir = resolveModelDir(values.model);
+  const files = await collectImages(positionals);
+  const backend = await initBackend();
+  const { model, metadata } = await loadModel(modelDir);
+  const config = metadata.config;
+  const tile = intOption(values.tile, 'tile');
+  if (tile !== undefined && !isValidInputSize(tile, config)) throw new UsageError(`predict: ${invalidSizeMessage(tile, config, 'tile')}`);
+  const foregroundClasses = values.foreground?.split(',').map((s) => classIndex(s.trim(), metadata.classNames));
+
+  // One predictor per tile size, built on first use (a rebuild copies the weights).
+  const predictors = new Map<number, DisposablePredictor>();
+  const predictorFor = (imageSize: Size2): DisposablePredictor => {
+    const size = tile ?? chooseTileSize(config, memoryMb * 2 ** 20, { batch, imageSize });
+    let p = predictors.get(size);
+    if (!p) {
+      p = unetPredictor(model, config, size);
+      predictors.set(size, p);
+    }
+    return p;
+  };
+  const progress = new ProgressReporter();
+  process.stderr.write(`unet predict: ${files.length} image(s), model ${modelDir}, backend ${backend.name}${values.tta ? ', test-time augmentation' : ''}\n`);
+  try {
+    for (const file of files) {
+      const result = await predictFile(file, (size) => (values.tta ? withTestTimeAugmentation(predictorFor(size)) : predictorFor(size)), {
+        outDir,
+        outputs,
+        normalization: metadata.normalization,
+        classNames: metadata.classNames,
+        probFormat,
+        batchSize: batch,
+        watershed: values.watershed ?? false,
+        instanceOptions: values.watershed ? { minSize, seedThreshold } : { minSize },
+        ...(foregroundClasses ? { foregroundClasses } : {}),
+        onProgress: (p) => {
+          const page = p.pages > 1 ? ` page ${p.page + 1}/${p.pages}` : '';
+          progress.update({ done: p.tilesDone, total: p.tiles, text: `tiles ${file}${page}`, etaMs: p.etaMs });
+        },
+      });
+      const counts = result.instanceCounts ? ` (${result.instanceCounts.join(', ')} objects)` : '';
+      process.stdout.write(`${file}: ${result.written.join(' ')}${counts}\n`);
+    }
+  } finally {
+    for (const p of predictors.values()) p.dispose();
+    model.dispose();
+  }
+  return 0;
+}
+
+/** --model: an existing folder, a bundled model's name, or (absent) the bundled default. */
+function resolveModelDir(model: string | undefined): string {
+  if (model !== undefined && !(model in BUNDLED)) {
+    if (!existsSync(model)) throw new UsageError(`--model ${model}: no such folder, and not a bundled model (${Object.keys(BUNDLED).join(', ')})`);
+    return model;
+  }
+  const name = model === undefined ? DEFAULT_MODEL : BUNDLED[model]!;
+  const dir = join(PACKAGE_ROOT, 'models', name);
+  if (!existsSync(join(dir, 'unet.json'))) {
+    throw new UsageError(`no bundled model yet (looked for ${dir}); pass --model DIR with a folder written by unet train`);
+  }
+  return dir;
+}
+
+/** Files as given; folders contribute their readable images (not recursive), sorted. */
+async function collectImages(paths: readonly string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const p of paths) {
+    if (!existsSync(p)) throw new Error(`predict: ${p} does not exist`);
+    if (!statSync(p).isDirectory()) {
+      files.push(p);
+      continue;
+    }
+    const names = (await readdir(p)).filter((n) => READABLE.includes(extname(n).toLowerCase()) && !n.startsWith('.')).sort();
+    if (names.length === 0) throw new Error(`predict: ${p} holds no images (looked for ${READABLE.join(', ')})`);
+    files.push(...names.map((n) => join(p, n)));
+  }
+  return files;
+}
+
+/** A class given by index or by one of the model's class names. */
+function classIndex(s: string, names: readonly string[]): number {
+  const byName = names.indexOf(s);
+  if (byName >= 0) return byName;
+  const n = Number(s);
+  if (Number.isInteger(n) && n >= 0 && n < names.length) return n;
+  throw new UsageError(`--foreground: "${s}" is neither a class index 0..${names.length - 1} nor a class name (${names.join(', ')})`);
+}

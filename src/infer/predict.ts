@@ -1,0 +1,222 @@
+/**
+ * Overlap-tile prediction of images of any size (Sec. 2, Fig. 2): the image is cut
+ * into mirrored input windows on the grid of {@link tileGrid}, tiles are predicted in
+ * batches, and their output tiles are assembled row band by row band.
+ *
+ * Streaming: tiles are visited row by row, and once a tile row is done every image
+ * row above the next row's origin is final. Those rows are handed to a sink and
+ * dropped, so beyond the image and what the sink keeps, memory holds one band of
+ * output-tile height (plus one batch of tiles), whatever the image size.
+ *
+ * Two ways to assemble overlapping tiles:
+ * - 'crop' (default for 'valid' models, margin > 0): each pixel comes from the one
+ *   tile that owns it. With tile origins on the pooling grid this equals predicting
+ *   the whole mirrored image in one valid pass (the paper's seamless segmentation).
+ * - 'gaussian' (default for 'same' models, margin 0): tiles overlap and are averaged
+ *   with Gaussian weights that fall towards the tile edges, where zero padding hurts.
+ */
+import type { Raster } from '../io/raster.js';
+import { extractWindow } from '../util/mirror.js';
+import type { TilePredictor } from './predictor.js';
+import { alignedStep, gaussianWeights, tileGrid, type TileGrid } from './tiling.js';
+
+export type Blend = 'crop' | 'gaussian';
+
+export interface PredictProgress {
+  readonly tilesDone: number;
+  readonly tiles: number;
+  readonly elapsedMs: number;
+  readonly etaMs: number;
+}
+
+export interface PredictOptions {
+  /** How overlapping tiles are combined; default 'crop' when the model has a margin, else 'gaussian'. */
+  readonly blend?: Blend;
+  /** Minimum overlap of neighbouring output tiles in pixels; default 0 for 'crop', a quarter tile for 'gaussian'. */
+  readonly overlap?: number;
+  /** Tiles per predictBatch call (within one tile row). Default 4. */
+  readonly batchSize?: number;
+  /** Called after every batch. */
+  readonly onProgress?: (p: PredictProgress) => void;
+  /** Stops between batches with an error "predict: aborted". */
+  readonly signal?: AbortSignal;
+}
+
+/** Final rows [top, top + height) of the probability map: height x width x classes values. */
+export interface ProbabilityBand {
+  readonly top: number;
+  readonly height: number;
+  readonly width: number;
+  readonly classes: number;
+  readonly data: Float32Array;
+}
+
+/** The tile grid `predictBands` will use for an image of `imageSize` (pure; for planning and progress). */
+export function planTiles(imageSize: readonly [number, number], predictor: TilePredictor, options: Pick<PredictOptions, 'blend' | 'overlap'> = {}): { grid: TileGrid; blend: Blend } {
+  const [inH, inW] = predictor.inputShape;
+  const [outH, outW] = predictor.outputShape;
+  const hasMargin = inH > outH || inW > outW;
+  const blend = options.blend ?? (hasMargin ? 'crop' : 'gaussian');
+  if (blend !== 'crop' && blend !== 'gaussian') throw new Error(`predict: blend must be 'crop' or 'gaussian', got ${String(blend)}`);
+  const overlapFor = (out: number): number => Math.min(out - 1, options.overlap ?? (blend === 'gaussian' ? Math.floor(out / 4) : 0));
+  const step: [number, number] = [alignedStep(outH, predictor.alignment, overlapFor(outH)), alignedStep(outW, predictor.alignment, overlapFor(outW))];
+  for (const [s, out] of [[step[0], outH], [step[1], outW]] as const) {
+    if (s > out) throw new Error(`predict: output tiles of ${out} px are smaller than the model's alignment ${predictor.alignment}; choose a larger tile`);
+  }
+  return { grid: tileGrid(imageSize, predictor.inputShape, predictor.outputShape, step, predictor.alignment), blend };
+}
+
+/**
+ * Predicts `image` (normalised, H x W x C) tile by tile and hands the finished
+ * probability rows to `onBand`, top to bottom; the bands partition the image rows.
+ */
+export async function predictBands(
+  image: Raster<Float32Array>,
+  predictor: TilePredictor,
+  onBand: (band: ProbabilityBand) => void | Promise<void>,
+  options: PredictOptions = {},
+): Promise<TileGrid> {
+  const { height: H, width: W, channels: C } = image;
+  if (C !== predictor.channels) throw new Error(`predict: the image has ${C} channel(s), the model takes ${predictor.channels}`);
+  const batchSize = options.batchSize ?? 4;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`predict: batchSize must be a positive integer, got ${batchSize}`);
+  const { grid, blend } = planTiles([H, W], predictor, options);
+  const [inH, inW] = predictor.inputShape;
+  const [outH, outW] = predictor.outputShape;
+  const K = predictor.classes;
+  const inLen = inH * inW * C;
+  const outLen = outH * outW * K;
+  const weights = blend === 'gaussian' ? gaussianWeights(predictor.outputShape) : null;
+
+  // The band: image rows [bandTop, bandTop + outH), weighted sums and weight totals.
+  const acc = new Float32Array(outH * W * K);
+  const wsum = new Float32Array(outH * W);
+  let bandTop = 0;
+  const batch = new Float32Array(batchSize * inLen);
+  const cols = grid.colOrigins.length;
+  const start = Date.now();
+  let done = 0;
+
+  for (let row = 0; row < grid.rowOrigins.length; row++) {
+    for (let first = 0; first < cols; first += batchSize) {
+      if (options.signal?.aborted) throw new Error('predict: aborted');
+      const n = Math.min(batchSize, cols - first);
+      const tiles = grid.tiles.slice(row * cols + first, row * cols + first + n);
+      tiles.forEach((t, b) => {
+        extractWindow(image.data, H, W, C, t.input.top, t.input.left, inH, inW, batch.subarray(b * inLen, (b + 1) * inLen));
+      });
+      const probs = await predictor.predictBatch(n === batchSize ? batch : batch.subarray(0, n * inLen), n);
+      if (probs.length !== n * outLen) throw new Error(`predict: the model returned ${probs.length} values for ${n} tiles, expected ${n * outLen}`);
+      tiles.forEach((t, b) => {
+        const p = probs.subarray(b * outLen, (b + 1) * outLen);
+        // 'crop': only the owned window, weight 1; 'gaussian': the whole in-image part of the tile.
+        const win = weights ? t.output : t.owned;
+        const y1 = Math.min(win.top + win.height, H);
+        const x1 = Math.min(win.left + win.width, W);
+        for (let y = win.top; y < y1; y++) {
+          const ty = y - t.output.top;
+          const by = y - bandTop;
+          for (let x = win.left; x < x1; x++) {
+            const tIdx = ty * outW + (x - t.output.left);
+            const w = weights ? weights[tIdx]! : 1;
+            const bIdx = by * W + x;
+            wsum[bIdx] = wsum[bIdx]! + w;
+            const src = tIdx * K;
+            const dst = bIdx * K;
+            for (let k = 0; k < K; k++) acc[dst + k] = acc[dst + k]! + w * p[src + k]!;
+          }
+        }
+      });
+      done += n;
+      const elapsedMs = Date.now() - start;
+      options.onProgress?.({ tilesDone: done, tiles: grid.tiles.length, elapsedMs, etaMs: (elapsedMs / done) * (grid.tiles.length - done) });
+    }
+    // Rows above the next tile row's origin receive no more tiles: emit them and shift the band up.
+    const end = row + 1 < grid.rowOrigins.length ? grid.rowOrigins[row + 1]! : H;
+    const rows = end - bandTop;
+    const data = new Float32Array(rows * W * K);
+    for (let i = 0; i < rows * W; i++) {
+      const inv = 1 / wsum[i]!;
+      for (let k = 0; k < K; k++) data[i * K + k] = acc[i * K + k]! * inv;
+    }
+    await onBand({ top: bandTop, height: rows, width: W, classes: K, data });
+    acc.copyWithin(0, rows * W * K);
+    acc.fill(0, (outH - rows) * W * K);
+    wsum.copyWithin(0, rows * W);
+    wsum.fill(0, (outH - rows) * W);
+    bandTop = end;
+  }
+  return grid;
+}
+
+export interface PredictOutputs {
+  /** Keep the H x W x K probability map (default true). */
+  readonly probabilities?: boolean;
+  /** Keep the argmax class mask (default true). */
+  readonly mask?: boolean;
+  /** Keep the summed probability of these classes as an H x W map (e.g. [1] for foreground). */
+  readonly foregroundClasses?: readonly number[];
+}
+
+export interface Prediction {
+  readonly probabilities?: Raster<Float32Array>;
+  /** Class index per pixel (argmax; ties go to the lower class). */
+  readonly mask?: Raster<Uint8Array | Uint16Array>;
+  /** Summed probability of `foregroundClasses`. */
+  readonly foreground?: Raster<Float32Array>;
+  readonly grid: TileGrid;
+}
+
+/**
+ * Predicts `image` and keeps only the requested outputs, each filled band by band,
+ * so an 8000 x 8000 image with `{ probabilities: false }` never holds its full
+ * probability volume.
+ */
+export async function predict(image: Raster<Float32Array>, predictor: TilePredictor, options: PredictOptions & { readonly outputs?: PredictOutputs } = {}): Promise<Prediction> {
+  const { height: H, width: W } = image;
+  const K = predictor.classes;
+  const want = options.outputs ?? {};
+  const fgClasses = want.foregroundClasses;
+  for (const c of fgClasses ?? []) if (!Number.isInteger(c) || c < 0 || c >= K) throw new Error(`predict: foreground class ${c} is not one of the model's classes 0..${K - 1}`);
+  const probs = want.probabilities === false ? null : new Float32Array(H * W * K);
+  const mask = want.mask === false ? null : K <= 256 ? new Uint8Array(H * W) : new Uint16Array(H * W);
+  const fg = fgClasses ? new Float32Array(H * W) : null;
+  const grid = await predictBands(
+    image,
+    predictor,
+    (band) => {
+      const o = band.top * W;
+      probs?.set(band.data, o * K);
+      const n = band.height * W;
+      if (mask) for (let i = 0; i < n; i++) mask[o + i] = argmax(band.data, i * K, K);
+      if (fg) {
+        for (let i = 0; i < n; i++) {
+          let s = 0;
+          for (const c of fgClasses!) s += band.data[i * K + c]!;
+          fg[o + i] = s;
+        }
+      }
+    },
+    options,
+  );
+  return {
+    ...(probs ? { probabilities: { data: probs, height: H, width: W, channels: K } } : {}),
+    ...(mask ? { mask: { data: mask, height: H, width: W, channels: 1 } } : {}),
+    ...(fg ? { foreground: { data: fg, height: H, width: W, channels: 1 } } : {}),
+    grid,
+  };
+}
+
+/** Index of the largest of `values[offset .. offset + n)`, the first on ties. */
+export function argmax(values: ArrayLike<number>, offset: number, n: number): number {
+  let best = 0;
+  let bestV = values[offset]!;
+  for (let k = 1; k < n; k++) {
+    const v = values[offset + k]!;
+    if (v > bestV) {
+      bestV = v;
+      best = k;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,143 @@
+/**
+ * Predicting image files and writing the results (Node only: file access).
+ * Each output is written atomically (src/io/atomic.ts), so a failure never leaves a
+ * partial file; a bad input fails before anything is written for it.
+ *
+ * Names, for IMAGE = <stem>.<ext> (stacks add _zNNN after the stem, NNN = page from 000):
+ *   <stem>_mask.png          argmax class index per pixel (8-bit; 16-bit over 256 classes)
+ *   <stem>_prob.tif          float32 probabilities, one TIFF page per class
+ *   <stem>_prob_<class>.png  the same as 8- or 16-bit PNGs, one file per class (probFormat png8/png16)
+ *   <stem>_instances.png     16-bit instance ids (a 32-bit .tif beyond 65535 objects)
+ *   <stem>_overlay.png       the image with coloured mask and contours
+ */
+import { mkdir } from 'node:fs/promises';
+import { join, parse } from 'node:path';
+import { readImage, writeImage, writeTiff } from '../io/image.js';
+import { normalize, type Normalization } from '../io/normalize.js';
+import { channel, type PixelArray, type Raster } from '../io/raster.js';
+import { instanceLabels, type InstanceOptions } from './instances.js';
+import { predict, type PredictOptions, type PredictProgress } from './predict.js';
+import type { TilePredictor } from './predictor.js';
+import type { Size2 } from './tiling.js';
+import { overlay, probabilityPlane, quantizeProbability } from './render.js';
+
+export type OutputKind = 'prob' | 'mask' | 'instances' | 'overlay';
+export const OUTPUT_KINDS: readonly OutputKind[] = ['prob', 'mask', 'instances', 'overlay'];
+export type ProbabilityFormat = 'tif' | 'png8' | 'png16';
+
+export interface PredictFileOptions extends Omit<PredictOptions, 'onProgress'> {
+  readonly outDir: string;
+  readonly outputs: readonly OutputKind[];
+  /** Applied to each page before prediction (the model's training normalisation). */
+  readonly normalization: Normalization;
+  /** One name per class (file names of per-class PNGs). */
+  readonly classNames: readonly string[];
+  /** Default 'tif'. */
+  readonly probFormat?: ProbabilityFormat;
+  /** Classes whose pixels form objects for instances and the overlay's instance mode. Default: every class but 0. */
+  readonly foregroundClasses?: readonly number[];
+  /** Split touching objects by a watershed on the foreground probability. Default false. */
+  readonly watershed?: boolean;
+  readonly instanceOptions?: Omit<InstanceOptions, 'probability'>;
+  /** Progress of each page: `page` counts from 0 of `pages`. */
+  readonly onProgress?: (p: PredictProgress & { readonly file: string; readonly page: number; readonly pages: number }) => void;
+}
+
+export interface FileResult {
+  readonly file: string;
+  readonly pages: number;
+  /** Paths written, in order. */
+  readonly written: readonly string[];
+  /** Instances per page, when instances were requested. */
+  readonly instanceCounts?: readonly number[];
+}
+
+/**
+ * Reads every page of `file`, predicts it and writes the requested outputs into `outDir`.
+ * `predictor` may be a function of the page size (to choose the tile per image).
+ */
+export async function predictFile(file: string, predictor: TilePredictor | ((imageSize: Size2) => TilePredictor), options: PredictFileOptions): Promise<FileResult> {
+  const kinds = new Set(options.outputs);
+  for (const k of kinds) if (!OUTPUT_KINDS.includes(k)) throw new Error(`predictFile: unknown output "${String(k)}"; choose from ${OUTPUT_KINDS.join(', ')}`);
+  if (kinds.size === 0) throw new Error('predictFile: no outputs requested');
+  const pages = await readImage(file);
+  const predictorFor = typeof predictor === 'function' ? predictor : (): TilePredictor => predictor;
+  const first = predictorFor([pages[0]!.height, pages[0]!.width]);
+  const K = first.classes;
+  if (options.classNames.length !== K) throw new Error(`predictFile: ${options.classNames.length} class names for ${K} classes`);
+  const fgClasses = options.foregroundClasses ?? Array.from({ length: K - 1 }, (_, i) => i + 1);
+  // Check every page before writing anything, so a bad stack leaves no outputs.
+  const inputs = pages.map((p, z) => toModelChannels(p, first.channels, pages.length > 1 ? `${file} (page ${z + 1})` : file));
+  await mkdir(options.outDir, { recursive: true });
+  const stem = parse(file).name;
+  const written: string[] = [];
+  const counts: number[] = [];
+  for (const [z, raw] of inputs.entries()) {
+    const base = join(options.outDir, pages.length > 1 ? `${stem}_z${String(z).padStart(3, '0')}` : stem);
+    const image = normalize(raw, options.normalization, file);
+    const needInstances = kinds.has('instances');
+    const result = await predict(image, predictorFor([image.height, image.width]), {
+      ...options,
+      onProgress: (p) => options.onProgress?.({ ...p, file, page: z, pages: pages.length }),
+      outputs: {
+        probabilities: kinds.has('prob'),
+        mask: true,
+        ...(needInstances && options.watershed ? { foregroundClasses: fgClasses } : {}),
+      },
+    });
+    const mask = result.mask!;
+    const write = async (path: string, r: Raster): Promise<void> => {
+      await writeImage(path, r);
+      written.push(path);
+    };
+    if (kinds.has('mask')) await write(`${base}_mask.png`, mask);
+    if (kinds.has('prob')) {
+      const probs = result.probabilities!;
+      const format = options.probFormat ?? 'tif';
+      if (format === 'tif') {
+        const planes = Array.from({ length: K }, (_, c) => probabilityPlane(probs, c));
+        await writeTiff(`${base}_prob.tif`, planes);
+        written.push(`${base}_prob.tif`);
+      } else {
+        for (let c = 0; c < K; c++) {
+          const q = quantizeProbability(probabilityPlane(probs, c).data, format === 'png8' ? 8 : 16);
+          await write(`${base}_prob_${safeName(options.classNames[c]!)}.png`, { data: q, height: probs.height, width: probs.width, channels: 1 });
+        }
+      }
+    }
+    let instanceMap: Raster<Int32Array> | null = null;
+    if (needInstances) {
+      const fg = new Uint8Array(mask.data.length);
+      const isFg = new Uint8Array(K);
+      for (const c of fgClasses) isFg[c] = 1;
+      for (let i = 0; i < fg.length; i++) fg[i] = isFg[mask.data[i]!]!;
+      const inst = instanceLabels(fg, mask.height, mask.width, { ...options.instanceOptions, ...(result.foreground ? { probability: result.foreground.data } : {}) });
+      counts.push(inst.count);
+      instanceMap = { data: inst.labels, height: mask.height, width: mask.width, channels: 1 };
+      if (inst.count <= 65535) await write(`${base}_instances.png`, { data: Uint16Array.from(inst.labels), height: mask.height, width: mask.width, channels: 1 });
+      else await write(`${base}_instances.tif`, instanceMap);
+    }
+    // With instances the overlay shows each object in its own colour, else each class.
+    if (kinds.has('overlay')) await write(`${base}_overlay.png`, instanceMap ? overlay(raw, instanceMap, { mode: 'instances' }) : overlay(raw, mask, { mode: 'classes' }));
+  }
+  return { file, pages: pages.length, written, ...(kinds.has('instances') ? { instanceCounts: counts } : {}) };
+}
+
+/** Brings a page to the model's channels: gray+alpha -> gray, RGBA -> RGB; anything else must match. */
+function toModelChannels(img: Raster<PixelArray>, channels: number, source: string): Raster<PixelArray> {
+  if (img.channels === channels) return img;
+  if (channels === 1 && img.channels === 2) return channel(img, 0);
+  if (channels === 3 && img.channels === 4) {
+    const n = img.height * img.width;
+    const Ctor = img.data.constructor as new (n: number) => PixelArray;
+    const out = new Ctor(n * 3);
+    for (let i = 0; i < n; i++) for (let k = 0; k < 3; k++) out[i * 3 + k] = img.data[i * 4 + k]!;
+    return { data: out, height: img.height, width: img.width, channels: 3 };
+  }
+  throw new Error(`predict: ${source} has ${img.channels} channel(s), the model takes ${channels}`);
+}
+
+/** A class name usable in a file name. @example safeName('cell interior') === 'cell-interior' */
+function safeName(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.-]+/g, '-');
+}

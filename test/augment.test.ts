@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  augmentTile,
+  cubicKernel,
+  drawGridDisplacements,
+  geometricMap,
+  grayValueVariation,
+  identityMap,
+  interpolateDisplacements,
+  makeAugmenter,
+  resample,
+} from '../src/augment/index.js';
+import type { Tile } from '../src/train/tiles.js';
+import { Rng } from '../src/util/rng.js';
+import { assertClose, maxAbsDiff } from './helpers.js';
+
+const H = 40;
+const W = 36;
+
+function randomTile(seed: number, channels = 1): Tile {
+  const rng = new Rng(seed);
+  const image = Float32Array.from({ length: H * W * channels }, () => rng.uniform());
+  // Blocky label map with values {0, 3, 7}.
+  const labels = new Int32Array(H * W);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) labels[y * W + x] = [0, 3, 7][(Math.floor(y / 7) + Math.floor(x / 9)) % 3]!;
+  const weights = Float32Array.from({ length: H * W }, () => 1 + rng.uniform() * 9);
+  return { image, labels, weights };
+}
+
+const NO_AUGMENT = { elastic: { std: 0 }, rotation: 0, shift: 0, flips: false, brightness: 0, contrast: 0, gamma: 0, noise: 0 } as const;
+
+test('cubicKernel: doc values', () => {
+  assert.equal(cubicKernel(0), 1);
+  assert.equal(cubicKernel(1), 0);
+  assert.equal(cubicKernel(2), 0);
+  assert.equal(cubicKernel(0.5), 0.5625);
+});
+
+test('elastic deformation with zero displacement is the identity', () => {
+  const zero = interpolateDisplacements({ gridSize: 3, values: new Float64Array(18) }, H, W);
+  assert.ok(zero.dx.every((v) => v === 0) && zero.dy.every((v) => v === 0));
+  const map = geometricMap(H, W, { angle: 0, shiftY: 0, shiftX: 0, flipY: false, flipX: false }, zero);
+  assert.deepEqual(map, identityMap(H, W));
+  const tile = randomTile(1, 3);
+  for (const interp of ['cubic', 'linear', 'nearest'] as const) {
+    assert.deepEqual(resample(tile.image, H, W, 3, map, interp), tile.image, `${interp} resampling at integer positions`);
+  }
+  const out = augmentTile(tile, H, W, 3, new Rng(9), NO_AUGMENT);
+  assert.deepEqual(out.image, tile.image);
+  assert.deepEqual(out.labels, tile.labels);
+  assert.deepEqual(out.weights, tile.weights);
+});
+
+test('interpolated field passes through the grid nodes; a constant grid gives a constant field', () => {
+  const grid = drawGridDisplacements(new Rng(4), { gridSize: 3, std: 10 });
+  const f = interpolateDisplacements(grid, 21, 31); // nodes at y = 0, 10, 20 and x = 0, 15, 30
+  for (let i = 0; i < 3; i++) {
+    for (let j = 0; j < 3; j++) {
+      const p = i * 10 * 31 + j * 15;
+      assertClose(f.dy[p]!, grid.values[(i * 3 + j) * 2]!, 1e-4, `dy at node (${i}, ${j})`);
+      assertClose(f.dx[p]!, grid.values[(i * 3 + j) * 2 + 1]!, 1e-4, `dx at node (${i}, ${j})`);
+    }
+  }
+  const c = interpolateDisplacements({ gridSize: 3, values: new Float64Array(18).fill(2) }, 5, 5);
+  assert.ok(maxAbsDiff(c.dx, new Float32Array(25).fill(2)) < 1e-6);
+});
+
+test('displacement statistics match the requested std', () => {
+  for (const std of [10, 3]) {
+    const rng = new Rng(std);
+    let s = 0;
+    let q = 0;
+    let n = 0;
+    for (let k = 0; k < 1500; k++) {
+      const f = interpolateDisplacements(drawGridDisplacements(rng, { gridSize: 3, std }), 21, 21);
+      for (const p of [0, 10, 20, 210, 220, 230, 420, 430, 440]) {
+        for (const v of [f.dy[p]!, f.dx[p]!]) { s += v; q += v * v; n++; }
+      }
+    }
+    const mean = s / n;
+    const sd = Math.sqrt(q / n - mean * mean);
+    assertClose(mean, 0, 0.05 * std, `mean displacement (std ${std})`);
+    assertClose(sd, std, 0.03 * std, `displacement std at the grid nodes (std ${std})`);
+  }
+});
+
+test('deformation keeps the label set (nearest neighbour) and is reproducible from the seed', () => {
+  const tile = randomTile(2);
+  const opts = { elastic: { gridSize: 3, std: 10 } };
+  const a = augmentTile(tile, H, W, 1, new Rng(42), opts);
+  const b = augmentTile(tile, H, W, 1, new Rng(42), opts);
+  const c = augmentTile(tile, H, W, 1, new Rng(43), opts);
+  assert.deepEqual(a, b, 'same seed, same tile');
+  assert.notDeepEqual(a.labels, c.labels, 'another seed gives another deformation');
+  assert.notDeepEqual(a.labels, tile.labels, 'the deformation moved something');
+  const allowed = new Set(tile.labels);
+  for (const v of a.labels) assert.ok(allowed.has(v), `label value ${v} is not in the input set`);
+  // Weights stay within the input range (linear interpolation is a convex combination).
+  const wmin = Math.min(...tile.weights);
+  const wmax = Math.max(...tile.weights);
+  assert.ok(a.weights.every((v) => v >= wmin - 1e-5 && v <= wmax + 1e-5));
+});
+
+test('image, labels and weights move together', () => {
+  // Image = label value and weight = label value: after any geometric augmentation without
+  // gray-value changes, nearest-neighbour labels must agree with the linear weights wherever
+  // the four neighbours of the source position share one label.
+  const base = randomTile(3);
+  const tile: Tile = { image: Float32Array.from(base.labels), labels: base.labels, weights: Float32Array.from(base.labels) };
+  const out = augmentTile(tile, H, W, 1, new Rng(5), { ...NO_AUGMENT, elastic: { std: 10 }, rotation: 180, flips: true, interpolation: 'linear' });
+  let agree = 0;
+  for (let i = 0; i < H * W; i++) if (Math.abs(out.weights[i]! - out.labels[i]!) < 1e-4) agree++;
+  assert.ok(agree / (H * W) > 0.7, `only ${agree} of ${H * W} pixels agree`);
+  assert.ok(maxAbsDiff(out.image, out.weights) < 1e-5, 'linear image and linear weights are identical');
+});
+
+test('rotation by 180 degrees equals flipping both axes', () => {
+  const rot = geometricMap(H, W, { angle: Math.PI, shiftY: 0, shiftX: 0, flipY: false, flipX: false });
+  const flip = geometricMap(H, W, { angle: 0, shiftY: 0, shiftX: 0, flipY: true, flipX: true });
+  assert.ok(maxAbsDiff(rot.sy, flip.sy) < 1e-4 && maxAbsDiff(rot.sx, flip.sx) < 1e-4);
+});
+
+test('resample: doc example (linear, mirrored border)', () => {
+  const out = resample(Float32Array.of(1, 2, 3), 1, 3, 1, { height: 1, width: 3, sy: Float32Array.of(0, 0, 0), sx: Float32Array.of(0.5, 1, -1) }, 'linear');
+  assert.deepEqual([...out], [1.5, 2, 2]);
+});
+
+test('grayValueVariation: brightness alone adds one offset; noise has the requested std', () => {
+  const img = Float32Array.from({ length: 1000 }, (_, i) => (i % 10) / 10);
+  const b = grayValueVariation(Float32Array.from(img), new Rng(1), { brightness: 0.2, contrast: 0, gamma: 0, noise: 0 });
+  const offset = b[0]! - img[0]!;
+  assert.ok(Math.abs(offset) <= 0.2 && offset !== 0);
+  for (let i = 0; i < img.length; i++) assertClose(b[i]! - img[i]!, offset, 1e-6, `offset at ${i}`);
+  const n = grayValueVariation(new Float32Array(20000), new Rng(2), { brightness: 0, contrast: 0, gamma: 0, noise: 0.05 });
+  const sd = Math.sqrt(n.reduce((a, v) => a + v * v, 0) / n.length);
+  assertClose(sd, 0.05, 0.002, 'noise std');
+});
+
+test('makeAugmenter validates its options and fits the TrainOptions hook', () => {
+  assert.throws(() => makeAugmenter({ rotation: -1 }), /makeAugmenter: rotation must be a finite number >= 0, got -1/);
+  assert.throws(() => makeAugmenter({ elastic: { gridSize: 1 } })(randomTile(1), { input: [H, W], output: [H, W] }, 1, new Rng(1)), /gridSize must be an integer >= 2, got 1/);
+  const aug = makeAugmenter();
+  const out = aug(randomTile(1), { input: [H, W], output: [H - 8, W - 8] }, 1, new Rng(1));
+  assert.equal(out.image.length, H * W);
+});
