@@ -13,5 +13,13 @@ export default tseslint.config(
       'no-undef': 'off',
     },
   },
+  {
+    // The web app's own code runs in the browser: no Node built-ins or globals.
+    files: ['web/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', 'fs', 'fs/*', 'path', 'os', 'child_process', 'url', 'util', 'stream', 'zlib', 'buffer'], message: 'web/src runs in the browser: no Node built-ins.' }] }],
+      'no-restricted-globals': ['error', 'process', 'Buffer', '__dirname', '__filename', 'require', 'global'],
+    },
+  },
   { files: ['src/cli/**/*.ts', 'bench/**/*.ts', 'experiments/**/*.ts', 'scripts/**/*.ts'], rules: { 'no-console': 'off' } },
 );

@@ -28,58 +28,76 @@ export function labelComponents(
   height: number,
   width: number,
   connectivity: Connectivity = 4,
-  isForeground: (v: number) => boolean = (v) => v !== 0,
+  isForeground?: (v: number) => boolean,
 ): Components {
   if (mask.length !== height * width) throw new Error(`labelComponents: mask has ${mask.length} values, expected ${height}x${width}`);
   if (connectivity !== 4 && connectivity !== 8) throw new Error(`labelComponents: connectivity must be 4 or 8, got ${String(connectivity)}`);
-  const provisional = new Int32Array(height * width);
-  const parent: number[] = [0];
+  const n = height * width;
+  // Foreground flags first, so the hot loop below makes no function calls.
+  const fg = new Uint8Array(n);
+  if (isForeground) for (let i = 0; i < n; i++) fg[i] = isForeground(mask[i]!) ? 1 : 0;
+  else for (let i = 0; i < n; i++) fg[i] = mask[i] !== 0 ? 1 : 0;
+
+  const provisional = new Int32Array(n);
+  // Each provisional label starts at a distinct foreground pixel, so n + 1 ids suffice.
+  const parent = new Int32Array(n + 1);
+  let next = 1;
   const find = (a: number): number => {
-    while (parent[a]! !== a) {
-      parent[a] = parent[parent[a]!]!;
-      a = parent[a]!;
+    let r = a;
+    while (parent[r]! !== r) r = parent[r]!;
+    while (parent[a]! !== r) {
+      const up = parent[a]!;
+      parent[a] = r;
+      a = up;
     }
-    return a;
+    return r;
   };
   const union = (a: number, b: number): number => {
     const ra = find(a);
     const rb = find(b);
     if (ra === rb) return ra;
-    const lo = Math.min(ra, rb);
-    parent[Math.max(ra, rb)] = lo;
-    return lo;
+    if (ra < rb) {
+      parent[rb] = ra;
+      return ra;
+    }
+    parent[ra] = rb;
+    return rb;
   };
+  const eight = connectivity === 8;
   for (let y = 0; y < height; y++) {
+    const row = y * width;
     for (let x = 0; x < width; x++) {
-      const i = y * width + x;
-      if (!isForeground(mask[i]!)) continue;
-      let label = 0;
-      const consider = (j: number): void => {
-        const l = provisional[j]!;
-        if (l === 0) return;
-        label = label === 0 ? find(l) : union(label, l);
-      };
-      if (x > 0) consider(i - 1);
+      const i = row + x;
+      if (fg[i] === 0) continue;
+      // A foreground left neighbour already carries the label of this run.
+      let label = x > 0 ? provisional[i - 1]! : 0;
       if (y > 0) {
-        consider(i - width);
-        if (connectivity === 8) {
-          if (x > 0) consider(i - width - 1);
-          if (x < width - 1) consider(i - width + 1);
+        const up = provisional[i - width]!;
+        if (up !== 0) label = label === 0 ? up : label === up ? label : union(label, up);
+        if (eight) {
+          if (x > 0) {
+            const ul = provisional[i - width - 1]!;
+            if (ul !== 0) label = label === 0 ? ul : label === ul ? label : union(label, ul);
+          }
+          if (x < width - 1) {
+            const ur = provisional[i - width + 1]!;
+            if (ur !== 0) label = label === 0 ? ur : label === ur ? label : union(label, ur);
+          }
         }
       }
       if (label === 0) {
-        label = parent.length;
-        parent.push(label);
+        label = next++;
+        parent[label] = label;
       }
       provisional[i] = label;
     }
   }
   // Second pass: compact root ids to 1..count in order of first appearance.
-  const compact = new Int32Array(parent.length);
+  const compact = new Int32Array(next);
   let count = 0;
-  const labels = new Int32Array(height * width);
-  for (let i = 0; i < labels.length; i++) {
-    const l = provisional[i]!;
+  const labels = provisional;
+  for (let i = 0; i < n; i++) {
+    const l = labels[i]!;
     if (l === 0) continue;
     const r = find(l);
     if (compact[r] === 0) compact[r] = ++count;

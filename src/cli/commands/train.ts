@@ -130,7 +130,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     initializeWeights(model, new Rng(seed));
   }
   const store = new CheckpointStore(join(outDir, 'checkpoints'), { keepLast: intOption(values.keep, 'keep', 3)! });
-  const metadataFor = (state: { readonly losses: readonly number[] } & object): ReturnType<typeof makeMetadata> => {
+  const metadataFor = (state: Readonly<Record<string, unknown>> & { readonly losses: readonly number[] }): ReturnType<typeof makeMetadata> => {
     const { losses, ...rest } = state;
     return makeMetadata({
       config,
@@ -191,7 +191,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   );
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
-  const metadata = metadataFor(summary);
+  const metadata = metadataFor({ ...summary });
   await saveModel(outDir, model, metadata);
   process.stderr.write(`unet train: saved to ${outDir} after ${summary.iterations} iterations${summary.stoppedEarly ? ' (stopped early; --resume continues)' : ''} (final loss ${summary.finalLoss.toFixed(4)}, ${summary.seconds.toFixed(1)} s)\n`);
   return 0;

@@ -1,0 +1,561 @@
+// unet-ts native backend: oneDNN (2.6) primitives behind a small N-API surface.
+//
+// Activations live here as oneDNN memories in the layout the primitive that made
+// them preferred (e.g. nChw16c); JavaScript holds integer handles and asks for an
+// NHWC Float32Array only when it reads the values. Every activation argument is
+// either a handle (number) or an NHWC Float32Array; weights always travel as HWIO
+// Float32Arrays (TF.js' layout) and are reordered per call.
+#include <napi.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dnnl.hpp"
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+namespace {
+
+dnnl::engine& eng() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+dnnl::stream& strm() {
+  static dnnl::stream s(eng());
+  return s;
+}
+
+struct Tensor {
+  memory mem;
+  // Max-pool workspace of the forward that produced this tensor (for MaxPoolGrad).
+  memory ws;
+  bool hasWs = false;
+  memory::desc poolSrcDesc;
+  std::vector<int64_t> pool;  // kh, kw, sh, sw, pt, pl, pb, pr
+};
+
+std::unordered_map<int64_t, Tensor> g_tensors;
+int64_t g_next = 1;
+int64_t g_bytes = 0;
+
+int64_t store(Tensor t) {
+  g_bytes += static_cast<int64_t>(t.mem.get_desc().get_size());
+  if (t.hasWs) g_bytes += static_cast<int64_t>(t.ws.get_desc().get_size());
+  int64_t id = g_next++;
+  g_tensors.emplace(id, std::move(t));
+  return id;
+}
+
+Tensor& lookup(Napi::Env env, int64_t id) {
+  auto it = g_tensors.find(id);
+  if (it == g_tensors.end()) throw Napi::Error::New(env, "onednn: unknown tensor handle " + std::to_string(id));
+  return it->second;
+}
+
+std::vector<int64_t> ints(const Napi::Value& v) {
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<int64_t> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) out[i] = a.Get(i).As<Napi::Number>().Int64Value();
+  return out;
+}
+
+std::string dimsStr(const memory::dims& d) {
+  std::string s = "[";
+  for (size_t i = 0; i < d.size(); i++) s += (i ? "," : "") + std::to_string(d[i]);
+  return s + "]";
+}
+
+// An activation argument: handle or NHWC Float32Array with logical NHWC dims `nhwc`.
+memory activation(Napi::Env env, const Napi::Value& v, const std::vector<int64_t>& nhwc, const char* what) {
+  memory::dims nchw{nhwc[0], nhwc[3], nhwc[1], nhwc[2]};
+  if (v.IsNumber()) {
+    Tensor& t = lookup(env, v.As<Napi::Number>().Int64Value());
+    if (t.mem.get_desc().dims() != nchw) {
+      throw Napi::Error::New(env, std::string("onednn: ") + what + " handle has dims " + dimsStr(t.mem.get_desc().dims()) + ", expected NCHW " + dimsStr(nchw));
+    }
+    return t.mem;
+  }
+  if (!v.IsTypedArray()) throw Napi::TypeError::New(env, std::string("onednn: ") + what + " must be a handle or a Float32Array");
+  Napi::Float32Array a = v.As<Napi::Float32Array>();
+  size_t n = static_cast<size_t>(nhwc[0] * nhwc[1] * nhwc[2] * nhwc[3]);
+  if (a.ElementLength() != n) throw Napi::Error::New(env, std::string("onednn: ") + what + " has " + std::to_string(a.ElementLength()) + " values, expected " + std::to_string(n));
+  return memory({nchw, dt::f32, tag::nhwc}, eng(), a.Data());
+}
+
+// HWIO weights [kh, kw, ci, co] as a oneDNN OIHW memory over the JS buffer.
+memory weights(Napi::Env env, const Napi::Value& v, const std::vector<int64_t>& hwio) {
+  Napi::Float32Array a = v.As<Napi::Float32Array>();
+  size_t n = static_cast<size_t>(hwio[0] * hwio[1] * hwio[2] * hwio[3]);
+  if (a.ElementLength() != n) throw Napi::Error::New(env, "onednn: filter has " + std::to_string(a.ElementLength()) + " values, expected " + std::to_string(n));
+  return memory({{hwio[3], hwio[2], hwio[0], hwio[1]}, dt::f32, tag::hwio}, eng(), a.Data());
+}
+
+memory ensure(const memory& m, const memory::desc& want) {
+  if (m.get_desc() == want) return m;
+  memory out(want, eng());
+  dnnl::reorder(m, out).execute(strm(), const_cast<memory&>(m), out);
+  return out;
+}
+
+Napi::Value handleOf(Napi::Env env, Tensor t) { return Napi::Number::New(env, static_cast<double>(store(std::move(t)))); }
+
+struct ConvGeom {
+  std::vector<int64_t> x, w, y;  // NHWC, HWIO, NHWC
+  memory::dims strides, dil, padL, padR;
+};
+
+// args: xdims, wdims, ydims, strides[2], pads[4] (top, left, bottom, right), dilations[2]
+ConvGeom geom(const Napi::CallbackInfo& info, size_t at) {
+  ConvGeom g;
+  g.x = ints(info[at]);
+  g.w = ints(info[at + 1]);
+  g.y = ints(info[at + 2]);
+  auto s = ints(info[at + 3]);
+  auto p = ints(info[at + 4]);
+  auto d = ints(info[at + 5]);
+  g.strides = {s[0], s[1]};
+  g.padL = {p[0], p[1]};
+  g.padR = {p[2], p[3]};
+  g.dil = {d[0] - 1, d[1] - 1};
+  return g;
+}
+
+memory::desc anyAct(const std::vector<int64_t>& nhwc) { return {{nhwc[0], nhwc[3], nhwc[1], nhwc[2]}, dt::f32, tag::any}; }
+memory::desc anyWei(const std::vector<int64_t>& hwio) { return {{hwio[3], hwio[2], hwio[0], hwio[1]}, dt::f32, tag::any}; }
+
+dnnl::convolution_forward::primitive_desc convFwdPd(const ConvGeom& g, bool bias, bool relu, dnnl::prop_kind prop) {
+  dnnl::primitive_attr attr;
+  if (relu) {
+    dnnl::post_ops po;
+    po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    attr.set_post_ops(po);
+  }
+  if (bias) {
+    memory::desc bmd({g.w[3]}, dt::f32, tag::x);
+    dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, anyAct(g.x), anyWei(g.w), bmd, anyAct(g.y), g.strides, g.dil, g.padL, g.padR);
+    return {d, attr, eng()};
+  }
+  dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, anyAct(g.x), anyWei(g.w), anyAct(g.y), g.strides, g.dil, g.padL, g.padR);
+  return {d, attr, eng()};
+}
+
+// conv2d(x, w, bias|null, relu, xdims, wdims, ydims, strides, pads, dilations) -> handle
+Napi::Value Conv2d(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ConvGeom g = geom(info, 4);
+  bool hasBias = !info[2].IsNull() && !info[2].IsUndefined();
+  bool relu = info[3].ToBoolean();
+  auto pd = convFwdPd(g, hasBias, relu, dnnl::prop_kind::forward_inference);
+  memory src = ensure(activation(env, info[0], g.x, "conv2d x"), pd.src_desc());
+  memory wei = ensure(weights(env, info[1], g.w), pd.weights_desc());
+  Tensor out;
+  out.mem = memory(pd.dst_desc(), eng());
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, out.mem}};
+  memory b;
+  if (hasBias) {
+    Napi::Float32Array ba = info[2].As<Napi::Float32Array>();
+    if (static_cast<int64_t>(ba.ElementLength()) != g.w[3]) throw Napi::Error::New(env, "onednn: conv2d bias length mismatch");
+    b = memory({{g.w[3]}, dt::f32, tag::x}, eng(), ba.Data());
+    args[DNNL_ARG_BIAS] = b;
+  }
+  dnnl::convolution_forward(pd).execute(strm(), args);
+  strm().wait();
+  return handleOf(env, std::move(out));
+}
+
+// conv2dBackpropInput(dy, w, xdims, wdims, ydims, strides, pads, dilations) -> handle (dx)
+Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ConvGeom g = geom(info, 2);
+  auto fwd = convFwdPd(g, false, false, dnnl::prop_kind::forward_training);
+  dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, anyAct(g.x), anyWei(g.w), anyAct(g.y), g.strides, g.dil, g.padL, g.padR);
+  dnnl::convolution_backward_data::primitive_desc pd(d, eng(), fwd);
+  memory dy = ensure(activation(env, info[0], g.y, "conv2dBackpropInput dy"), pd.diff_dst_desc());
+  memory wei = ensure(weights(env, info[1], g.w), pd.weights_desc());
+  Tensor out;
+  out.mem = memory(pd.diff_src_desc(), eng());
+  dnnl::convolution_backward_data(pd).execute(strm(), {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, out.mem}});
+  strm().wait();
+  return handleOf(env, std::move(out));
+}
+
+// conv2dBackpropFilter(x, dy, xdims, wdims, ydims, strides, pads, dilations) -> Float32Array HWIO
+Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ConvGeom g = geom(info, 2);
+  auto fwd = convFwdPd(g, false, false, dnnl::prop_kind::forward_training);
+  dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, anyAct(g.x), anyWei(g.w), anyAct(g.y), g.strides, g.dil, g.padL, g.padR);
+  dnnl::convolution_backward_weights::primitive_desc pd(d, eng(), fwd);
+  memory src = ensure(activation(env, info[0], g.x, "conv2dBackpropFilter x"), pd.src_desc());
+  memory dy = ensure(activation(env, info[1], g.y, "conv2dBackpropFilter dy"), pd.diff_dst_desc());
+  memory dw(pd.diff_weights_desc(), eng());
+  dnnl::convolution_backward_weights(pd).execute(strm(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
+  size_t n = static_cast<size_t>(g.w[0] * g.w[1] * g.w[2] * g.w[3]);
+  Napi::Float32Array out = Napi::Float32Array::New(env, n);
+  memory plain({{g.w[3], g.w[2], g.w[0], g.w[1]}, dt::f32, tag::hwio}, eng(), out.Data());
+  dnnl::reorder(dw, plain).execute(strm(), dw, plain);
+  strm().wait();
+  return out;
+}
+
+struct PoolGeom {
+  std::vector<int64_t> x, y;
+  memory::dims kernel, strides, padL, padR;
+  std::vector<int64_t> key;
+};
+
+// args at `at`: xdims, ydims, kernel[2], strides[2], pads[4]
+PoolGeom poolGeom(const Napi::CallbackInfo& info, size_t at) {
+  PoolGeom g;
+  g.x = ints(info[at]);
+  g.y = ints(info[at + 1]);
+  auto k = ints(info[at + 2]);
+  auto s = ints(info[at + 3]);
+  auto p = ints(info[at + 4]);
+  g.kernel = {k[0], k[1]};
+  g.strides = {s[0], s[1]};
+  g.padL = {p[0], p[1]};
+  g.padR = {p[2], p[3]};
+  g.key = {k[0], k[1], s[0], s[1], p[0], p[1], p[2], p[3]};
+  return g;
+}
+
+dnnl::pooling_forward::primitive_desc poolFwdPd(const PoolGeom& g, const memory::desc& src) {
+  dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, src, anyAct(g.y), g.strides, g.kernel, g.padL, g.padR);
+  return {d, eng()};
+}
+
+// maxPool(x, xdims, ydims, kernel, strides, pads) -> handle (keeps the workspace for MaxPoolGrad)
+Napi::Value MaxPool(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  PoolGeom g = poolGeom(info, 1);
+  memory src = activation(env, info[0], g.x, "maxPool x");
+  auto pd = poolFwdPd(g, src.get_desc());
+  Tensor out;
+  out.mem = memory(pd.dst_desc(), eng());
+  out.ws = memory(pd.workspace_desc(), eng());
+  out.hasWs = true;
+  out.poolSrcDesc = src.get_desc();
+  out.pool = g.key;
+  dnnl::pooling_forward(pd).execute(strm(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, out.mem}, {DNNL_ARG_WORKSPACE, out.ws}});
+  strm().wait();
+  return handleOf(env, std::move(out));
+}
+
+// maxPoolGrad(dy, x, y|null, xdims, ydims, kernel, strides, pads) -> handle (dx)
+Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  PoolGeom g = poolGeom(info, 3);
+  memory ws;
+  memory::desc srcDesc;
+  bool have = false;
+  if (info[2].IsNumber()) {
+    Tensor& y = lookup(env, info[2].As<Napi::Number>().Int64Value());
+    if (y.hasWs && y.pool == g.key && y.poolSrcDesc.dims() == memory::dims{g.x[0], g.x[3], g.x[1], g.x[2]}) {
+      ws = y.ws;
+      srcDesc = y.poolSrcDesc;
+      have = true;
+    }
+  }
+  if (!have) {  // recompute the forward to get the argmax workspace
+    memory src = activation(env, info[1], g.x, "maxPoolGrad x");
+    srcDesc = src.get_desc();
+    auto fpd = poolFwdPd(g, srcDesc);
+    ws = memory(fpd.workspace_desc(), eng());
+    memory dst(fpd.dst_desc(), eng());
+    dnnl::pooling_forward(fpd).execute(strm(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_WORKSPACE, ws}});
+  }
+  auto fpd = poolFwdPd(g, srcDesc);
+  dnnl::pooling_backward::desc d(dnnl::algorithm::pooling_max, srcDesc, fpd.dst_desc(), g.strides, g.kernel, g.padL, g.padR);
+  dnnl::pooling_backward::primitive_desc pd(d, eng(), fpd);
+  memory dy = ensure(activation(env, info[0], g.y, "maxPoolGrad dy"), pd.diff_dst_desc());
+  Tensor out;
+  out.mem = memory(pd.diff_src_desc(), eng());
+  dnnl::pooling_backward(pd).execute(strm(), {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_SRC, out.mem}, {DNNL_ARG_WORKSPACE, ws}});
+  strm().wait();
+  return handleOf(env, std::move(out));
+}
+
+// relu(x, xdims) -> handle, same layout as x
+Napi::Value Relu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto xd = ints(info[1]);
+  memory src = activation(env, info[0], xd, "relu x");
+  dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_relu, src.get_desc(), 0.f, 0.f);
+  dnnl::eltwise_forward::primitive_desc pd(d, eng());
+  Tensor out;
+  out.mem = memory(pd.dst_desc(), eng());
+  dnnl::eltwise_forward(pd).execute(strm(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, out.mem}});
+  strm().wait();
+  return handleOf(env, std::move(out));
+}
+
+// Element-wise ops on handles of equal dims, computed in a's layout (padding lanes are zero and stay zero).
+// binary(op, a, b) with op 0 = add, 1 = mul, 2 = relu grad (a * (b > 0)), 3 = sub -> handle | null when layouts differ
+Napi::Value Binary(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int op = info[0].As<Napi::Number>().Int32Value();
+  Tensor& a = lookup(env, info[1].As<Napi::Number>().Int64Value());
+  Tensor& b = lookup(env, info[2].As<Napi::Number>().Int64Value());
+  if (a.mem.get_desc().dims() != b.mem.get_desc().dims()) return env.Null();
+  memory bm = ensure(b.mem, a.mem.get_desc());  // reorder b into a's layout when they differ
+  strm().wait();
+  Tensor out;
+  out.mem = memory(a.mem.get_desc(), eng());
+  const float* pa = static_cast<const float*>(a.mem.get_data_handle());
+  const float* pb = static_cast<const float*>(bm.get_data_handle());
+  float* po = static_cast<float*>(out.mem.get_data_handle());
+  int64_t n = static_cast<int64_t>(a.mem.get_desc().get_size() / sizeof(float));
+  switch (op) {
+    case 0:
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; i++) po[i] = pa[i] + pb[i];
+      break;
+    case 1:
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; i++) po[i] = pa[i] * pb[i];
+      break;
+    case 2:
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; i++) po[i] = pb[i] > 0.f ? pa[i] : 0.f;
+      break;
+    case 3:
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; i++) po[i] = pa[i] - pb[i];
+      break;
+    default:
+      throw Napi::Error::New(env, "onednn: unknown binary op " + std::to_string(op));
+  }
+  return handleOf(env, std::move(out));
+}
+
+// step(x) -> handle: 1 where x > 0 else 0, same layout (TF.js Step with alpha 0)
+Napi::Value Step(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Tensor& a = lookup(env, info[0].As<Napi::Number>().Int64Value());
+  Tensor out;
+  out.mem = memory(a.mem.get_desc(), eng());
+  const float* pa = static_cast<const float*>(a.mem.get_data_handle());
+  float* po = static_cast<float*>(out.mem.get_data_handle());
+  int64_t n = static_cast<int64_t>(a.mem.get_desc().get_size() / sizeof(float));
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; i++) po[i] = pa[i] > 0.f ? 1.f : (pa[i] != pa[i] ? pa[i] : 0.f);
+  return handleOf(env, std::move(out));
+}
+
+// The format tag of a memory desc, for the few layouts our primitives produce.
+bool tagOf(const memory::desc& md, tag& out) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked || d.ndims != 4) return false;
+  for (tag t : {tag::nChw16c, tag::nChw8c, tag::nhwc, tag::nchw}) {
+    memory::desc probe(md.dims(), dt::f32, t);
+    if (probe == md) {
+      out = t;
+      return true;
+    }
+  }
+  return false;
+}
+
+// slice(handle, begin nhwc, size nhwc) -> handle | null (null: layout or offsets not supported)
+Napi::Value Slice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Tensor& t = lookup(env, info[0].As<Napi::Number>().Int64Value());
+  auto b = ints(info[1]);
+  auto z = ints(info[2]);
+  tag tg;
+  if (!tagOf(t.mem.get_desc(), tg)) return env.Null();
+  int64_t block = tg == tag::nChw16c ? 16 : tg == tag::nChw8c ? 8 : 1;
+  if (b[3] % block != 0 || (z[3] % block != 0 && b[3] + z[3] != t.mem.get_desc().dims()[1])) return env.Null();
+  memory::dims dims{z[0], z[3], z[1], z[2]}, offs{b[0], b[3], b[1], b[2]};
+  memory::desc sub = t.mem.get_desc().submemory_desc(dims, offs);
+  memory src(sub, eng(), t.mem.get_data_handle());
+  Tensor out;
+  out.mem = memory({dims, dt::f32, tg}, eng());
+  dnnl::reorder(src, out.mem).execute(strm(), src, out.mem);
+  strm().wait();
+  return handleOf(env, std::move(out));
+}
+
+// pad(handle, before nhwc, after nhwc) -> handle | null: zero padding (TF.js PadV2 with constant 0)
+Napi::Value Pad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Tensor& t = lookup(env, info[0].As<Napi::Number>().Int64Value());
+  auto b = ints(info[1]);
+  auto a = ints(info[2]);
+  tag tg;
+  if (!tagOf(t.mem.get_desc(), tg)) return env.Null();
+  int64_t block = tg == tag::nChw16c ? 16 : tg == tag::nChw8c ? 8 : 1;
+  if (b[3] != 0 || a[3] != 0 || block == 0) return env.Null();
+  auto d = t.mem.get_desc().dims();
+  memory::dims dims{d[0] + b[0] + a[0], d[1], d[2] + b[1] + a[1], d[3] + b[2] + a[2]};
+  Tensor out;
+  out.mem = memory({dims, dt::f32, tg}, eng());
+  std::memset(out.mem.get_data_handle(), 0, out.mem.get_desc().get_size());
+  memory::desc sub = out.mem.get_desc().submemory_desc(d, {b[0], 0, b[1], b[2]});
+  memory dst(sub, eng(), out.mem.get_data_handle());
+  dnnl::reorder(t.mem, dst).execute(strm(), t.mem, dst);
+  strm().wait();
+  return handleOf(env, std::move(out));
+}
+
+// concat(handles[], axis = channels) -> handle (oneDNN picks the output layout)
+Napi::Value Concat(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array hs = info[0].As<Napi::Array>();
+  std::vector<memory::desc> mds;
+  std::vector<memory> mems;
+  for (uint32_t i = 0; i < hs.Length(); i++) {
+    Tensor& t = lookup(env, hs.Get(i).As<Napi::Number>().Int64Value());
+    mds.push_back(t.mem.get_desc());
+    mems.push_back(t.mem);
+  }
+  dnnl::concat::primitive_desc pd(1, mds, eng());
+  Tensor out;
+  out.mem = memory(pd.dst_desc(), eng());
+  std::unordered_map<int, memory> args{{DNNL_ARG_DST, out.mem}};
+  for (size_t i = 0; i < mems.size(); i++) args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = mems[i];
+  dnnl::concat(pd).execute(strm(), args);
+  strm().wait();
+  return handleOf(env, std::move(out));
+}
+
+// biasAdd(handle, Float32Array[C]) -> handle, same layout
+Napi::Value BiasAdd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Tensor& t = lookup(env, info[0].As<Napi::Number>().Int64Value());
+  Napi::Float32Array bias = info[1].As<Napi::Float32Array>();
+  auto d = t.mem.get_desc().dims();
+  if (static_cast<int64_t>(bias.ElementLength()) != d[1]) throw Napi::Error::New(env, "onednn: biasAdd length mismatch");
+  memory bm({{1, d[1], 1, 1}, dt::f32, tag::nchw}, eng(), bias.Data());
+  dnnl::binary::desc bd(dnnl::algorithm::binary_add, t.mem.get_desc(), bm.get_desc(), t.mem.get_desc());
+  dnnl::binary::primitive_desc pd(bd, eng());
+  Tensor out;
+  out.mem = memory(pd.dst_desc(), eng());
+  dnnl::binary(pd).execute(strm(), {{DNNL_ARG_SRC_0, t.mem}, {DNNL_ARG_SRC_1, bm}, {DNNL_ARG_DST, out.mem}});
+  strm().wait();
+  return handleOf(env, std::move(out));
+}
+
+// channelSum(handle) -> Float32Array[C]: sum over N, H, W (the bias gradient)
+Napi::Value ChannelSum(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Tensor& t = lookup(env, info[0].As<Napi::Number>().Int64Value());
+  auto d = t.mem.get_desc().dims();
+  memory::desc dst_md({1, d[1], 1, 1}, dt::f32, tag::nchw);
+  Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(d[1]));
+  memory dst(dst_md, eng(), out.Data());
+  dnnl::reduction::desc rd(dnnl::algorithm::reduction_sum, t.mem.get_desc(), dst_md, 0.f, 0.f);
+  dnnl::reduction::primitive_desc pd(rd, eng());
+  dnnl::reduction(pd).execute(strm(), {{DNNL_ARG_SRC, t.mem}, {DNNL_ARG_DST, dst}});
+  strm().wait();
+  return out;
+}
+
+// toNHWC(handle) -> Float32Array
+Napi::Value ToNHWC(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Tensor& t = lookup(env, info[0].As<Napi::Number>().Int64Value());
+  auto d = t.mem.get_desc().dims();
+  size_t n = static_cast<size_t>(d[0] * d[1] * d[2] * d[3]);
+  Napi::Float32Array out = Napi::Float32Array::New(env, n);
+  memory plain({d, dt::f32, tag::nhwc}, eng(), out.Data());
+  dnnl::reorder(t.mem, plain).execute(strm(), t.mem, plain);
+  strm().wait();
+  return out;
+}
+
+// layout(handle) -> oneDNN's description of the memory format (for tests and debugging)
+Napi::Value Layout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Tensor& t = lookup(env, info[0].As<Napi::Number>().Int64Value());
+  const dnnl_memory_desc_t& md = t.mem.get_desc().data;
+  if (md.format_kind != dnnl_blocked) return Napi::String::New(env, "non-blocked");
+  const auto& b = md.format_desc.blocking;
+  const char names[] = "nchw";
+  std::vector<int> order{0, 1, 2, 3};
+  std::stable_sort(order.begin(), order.end(), [&](int i, int j) { return b.strides[i] > b.strides[j]; });
+  std::string s;
+  for (int i : order) {
+    bool blocked = false;
+    for (int k = 0; k < b.inner_nblks; k++) blocked = blocked || b.inner_idxs[k] == i;
+    s += blocked ? static_cast<char>(names[i] - 32) : names[i];
+  }
+  for (int k = 0; k < b.inner_nblks; k++) s += std::to_string(b.inner_blks[k]) + names[b.inner_idxs[k]];
+  return Napi::String::New(env, s);
+}
+
+Napi::Value Free(const Napi::CallbackInfo& info) {
+  auto it = g_tensors.find(info[0].As<Napi::Number>().Int64Value());
+  if (it != g_tensors.end()) {
+    g_bytes -= static_cast<int64_t>(it->second.mem.get_desc().get_size());
+    if (it->second.hasWs) g_bytes -= static_cast<int64_t>(it->second.ws.get_desc().get_size());
+    g_tensors.erase(it);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Stats(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("tensors", Napi::Number::New(info.Env(), static_cast<double>(g_tensors.size())));
+  o.Set("bytes", Napi::Number::New(info.Env(), static_cast<double>(g_bytes)));
+  return o;
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  omp_set_num_threads(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const dnnl_version_t* v = dnnl_version();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("version", Napi::String::New(env, std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch)));
+  o.Set("threads", Napi::Number::New(env, omp_get_max_threads()));
+  return o;
+}
+
+// Converts oneDNN's C++ exceptions into JS errors naming the primitive's status.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (const dnnl::error& e) {
+    throw Napi::Error::New(info.Env(), std::string("onednn: ") + e.what() + " (status " + std::to_string(static_cast<int>(e.status)) + ")");
+  }
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("conv2d", Napi::Function::New(env, guarded<Conv2d>));
+  exports.Set("conv2dBackpropInput", Napi::Function::New(env, guarded<Conv2dBackpropInput>));
+  exports.Set("conv2dBackpropFilter", Napi::Function::New(env, guarded<Conv2dBackpropFilter>));
+  exports.Set("maxPool", Napi::Function::New(env, guarded<MaxPool>));
+  exports.Set("maxPoolGrad", Napi::Function::New(env, guarded<MaxPoolGrad>));
+  exports.Set("relu", Napi::Function::New(env, guarded<Relu>));
+  exports.Set("binary", Napi::Function::New(env, guarded<Binary>));
+  exports.Set("step", Napi::Function::New(env, guarded<Step>));
+  exports.Set("toNHWC", Napi::Function::New(env, guarded<ToNHWC>));
+  exports.Set("slice", Napi::Function::New(env, guarded<Slice>));
+  exports.Set("pad", Napi::Function::New(env, guarded<Pad>));
+  exports.Set("concat", Napi::Function::New(env, guarded<Concat>));
+  exports.Set("biasAdd", Napi::Function::New(env, guarded<BiasAdd>));
+  exports.Set("channelSum", Napi::Function::New(env, guarded<ChannelSum>));
+  exports.Set("layout", Napi::Function::New(env, guarded<Layout>));
+  exports.Set("free", Napi::Function::New(env, Free));
+  exports.Set("stats", Napi::Function::New(env, Stats));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("info", Napi::Function::New(env, Info));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(unet_onednn, Init)
