@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""PyTorch side of `npm run bench`: the paper's U-Net (valid 3x3 convs, 64 base filters,
+depth 4, 2 classes, 1 input channel, dropout 0.5 at the bottom), SGD momentum 0.99 and
+the pixel-averaged weighted softmax cross-entropy, like src/model/unet.ts and
+src/train/train.ts. One case per process so its peak RSS is its own.
+
+usage: torch_unet.py CASE RUNS THREADS   (CASE: train572 fwd572 train252 fwd252 convfwd convfwdbwd)
+Prints one JSON line: {"case", "times_s": [...], "median_s", "peak_rss_mb", "torch"}.
+"""
+import json
+import resource
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def double_conv(ci, co):
+    return nn.Sequential(nn.Conv2d(ci, co, 3), nn.ReLU(inplace=True), nn.Conv2d(co, co, 3), nn.ReLU(inplace=True))
+
+
+class UNet(nn.Module):
+    def __init__(self, depth=4, base=64, classes=2, channels=1, dropout=0.5):
+        super().__init__()
+        f = [base * 2 ** i for i in range(depth + 1)]
+        self.enc = nn.ModuleList([double_conv(channels if i == 0 else f[i - 1], f[i]) for i in range(depth)])
+        self.bottom = double_conv(f[depth - 1], f[depth])
+        self.drop = nn.Dropout(dropout)
+        self.up = nn.ModuleList([nn.ConvTranspose2d(f[i + 1], f[i], 2, stride=2) for i in range(depth)])
+        self.dec = nn.ModuleList([double_conv(2 * f[i], f[i]) for i in range(depth)])
+        self.out = nn.Conv2d(base, classes, 1)
+
+    def forward(self, x):
+        skips = []
+        for enc in self.enc:
+            x = enc(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2)
+        x = self.drop(self.bottom(x))
+        for i in reversed(range(len(self.enc))):
+            x = self.up[i](x)
+            s = skips[i]
+            c = (s.shape[2] - x.shape[2]) // 2
+            x = self.dec[i](torch.cat([s[:, :, c:c + x.shape[2], c:c + x.shape[3]], x], 1))
+        return self.out(x)
+
+
+def main():
+    case, runs, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    if case.startswith('conv'):
+        conv = nn.Conv2d(64, 128, 3, bias=False).to(memory_format=torch.channels_last)
+        x = torch.randn(1, 64, 284, 284).to(memory_format=torch.channels_last)
+        if case == 'convfwd':
+            def step():
+                with torch.no_grad():
+                    conv(x)
+        else:
+            x.requires_grad_(True)
+            dy = torch.randn(1, 128, 282, 282).to(memory_format=torch.channels_last)
+
+            def step():
+                x.grad = None
+                conv.weight.grad = None
+                conv(x).backward(dy)
+    else:
+        size = int(case[-3:])
+        model = UNet()
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.normal_(m.weight, 0, 0.05)
+                nn.init.zeros_(m.bias)
+        x = torch.rand(1, 1, size, size)
+        if case.startswith('train'):
+            model.train()
+            opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.99)
+            out = size - 184
+            labels = torch.randint(0, 2, (1, out, out))
+            weights = torch.ones(1, out, out)
+
+            def step():
+                opt.zero_grad()
+                logits = model(x)
+                loss = (F.cross_entropy(logits, labels, reduction='none') * weights).mean()
+                loss.backward()
+                opt.step()
+                loss.item()
+        else:
+            model.eval()
+
+            def step():
+                with torch.no_grad():
+                    model(x).sum().item()
+    step()  # warm-up
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({'case': case, 'times_s': times, 'median_s': statistics.median(times), 'peak_rss_mb': rss_mb, 'torch': torch.__version__}))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,456 @@
+/**
+ * The 'onednn' TF.js backend: a MathBackendCPU whose heavy kernels (convolutions and
+ * their gradients, max-pooling, ReLU and the element-wise ops of its gradient) run in
+ * the native oneDNN addon (src/native/onednn.cc, built by scripts/build-native.mjs).
+ *
+ * Storage: tensors made by native kernels hold a native handle (oneDNN memory in the
+ * layout the primitive chose, e.g. nChw16c) and no JS values; the NHWC Float32Array is
+ * materialised on first read of `values` (dataSync, or any CPU kernel). Every kernel
+ * without a native implementation is the CPU backend's own, so every TF.js op works.
+ */
+import { availableParallelism } from 'node:os';
+import { createRequire } from 'node:module';
+import * as tf from '@tensorflow/tfjs-core';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { installFastCpuKernels } from './cpu-kernels.js';
+
+type Arg = number | Float32Array;
+type Dims4 = [number, number, number, number];
+type Pads = [top: number, left: number, bottom: number, right: number];
+
+/** The addon's surface (src/native/onednn.cc). Activations: handle or NHWC Float32Array; filters: HWIO. */
+export interface OneDnnAddon {
+  conv2d(x: Arg, w: Float32Array, bias: Float32Array | null, relu: boolean, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[]): number;
+  conv2dBackpropInput(dy: Arg, w: Float32Array, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[]): number;
+  conv2dBackpropFilter(x: Arg, dy: Arg, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[]): Float32Array;
+  maxPool(x: Arg, xDims: Dims4, yDims: Dims4, kernel: number[], strides: number[], pads: Pads): number;
+  maxPoolGrad(dy: Arg, x: Arg, y: number | null, xDims: Dims4, yDims: Dims4, kernel: number[], strides: number[], pads: Pads): number;
+  relu(x: Arg, xDims: Dims4): number;
+  /** op 0 add, 1 mul, 2 relu-grad, 3 sub; null when the two layouts differ. */
+  binary(op: number, a: number, b: number): number | null;
+  step(x: number): number;
+  toNHWC(handle: number): Float32Array;
+  /** null when the layout or a channel offset does not allow a native slice. */
+  slice(x: number, begin: number[], size: number[]): number | null;
+  pad(x: number, before: number[], after: number[]): number | null;
+  concat(xs: number[]): number;
+  biasAdd(x: number, bias: Float32Array): number;
+  channelSum(x: number): Float32Array;
+  layout(handle: number): string;
+  free(handle: number): void;
+  stats(): { tensors: number; bytes: number };
+  setThreads(n: number): void;
+  info(): { version: string; threads: number };
+}
+
+let addonState: { addon: OneDnnAddon | null; error: string | null } | null = null;
+
+/** Loads build/Release/unet_onednn.node once; null (with the reason in {@link oneDnnLoadError}) when it cannot. */
+export function loadOneDnnAddon(): OneDnnAddon | null {
+  if (addonState) return addonState.addon;
+  if (process.env.UNET_BACKEND_NO_NATIVE === '1') {
+    addonState = { addon: null, error: 'disabled by UNET_BACKEND_NO_NATIVE=1' };
+    return null;
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    // src/backend/onednn.ts and dist/backend/onednn.js both sit two levels below the package root.
+    const addon = require('../../build/Release/unet_onednn.node') as OneDnnAddon;
+    addon.setThreads(Number(process.env.OMP_NUM_THREADS) || availableParallelism());
+    addonState = { addon, error: null };
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0] ?? String(e);
+    addonState = { addon: null, error: `the oneDNN addon could not be loaded (${msg}); build it with libdnnl-dev installed: npm run build:native` };
+  }
+  return addonState.addon;
+}
+
+export function oneDnnLoadError(): string | null {
+  loadOneDnnAddon();
+  return addonState!.error;
+}
+
+/** Storage entry of a natively held tensor: values are materialised (NHWC) on first read. */
+export class NativeEntry {
+  dtype = 'float32' as const;
+  refCount = 1;
+  private materialised: Float32Array | null = null;
+  constructor(
+    private readonly addon: OneDnnAddon,
+    readonly handle: number,
+    readonly shape: readonly number[],
+  ) {}
+  get values(): Float32Array {
+    if (this.materialised === null) this.materialised = this.addon.toNHWC(this.handle);
+    return this.materialised;
+  }
+  set values(v: Float32Array) {
+    this.materialised = v;
+  }
+  get isMaterialised(): boolean {
+    return this.materialised !== null;
+  }
+}
+
+type Storage = tf.DataStorage<{ values?: unknown; dtype: tf.DataType; refCount: number }>;
+
+export class OneDnnBackend extends MathBackendCPU {
+  constructor(readonly addon: OneDnnAddon) {
+    super();
+  }
+
+  private get store(): Storage {
+    return this.data as unknown as Storage;
+  }
+
+  /** A float32 tensor held natively (the handle's logical dims must be `shape`, NHWC). */
+  makeNativeTensorInfo(shape: number[], handle: number): tf.TensorInfo {
+    const dataId = this.write(new Float32Array(0), shape, 'float32');
+    this.store.set(dataId, new NativeEntry(this.addon, handle, shape));
+    return { dataId, shape, dtype: 'float32' };
+  }
+
+  /** The native handle of `t` when it has one with `t`'s own shape, else null. */
+  handleOf(t: tf.TensorInfo): number | null {
+    const e = this.store.get(t.dataId);
+    return e instanceof NativeEntry && sameShape(e.shape, t.shape) ? e.handle : null;
+  }
+
+  /** Native argument for `t`: its handle, or its NHWC values. */
+  arg(t: tf.TensorInfo): Arg {
+    return this.handleOf(t) ?? (this.store.get(t.dataId).values as Float32Array);
+  }
+
+  override disposeData(dataId: object, force = false): boolean {
+    const e = this.store.has(dataId) ? this.store.get(dataId) : undefined;
+    const released = super.disposeData(dataId, force);
+    if (e instanceof NativeEntry && !this.store.has(dataId)) this.addon.free(e.handle);
+    return released;
+  }
+
+  override move(dataId: object, values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType, refCount: number): void {
+    const e = this.store.has(dataId) ? this.store.get(dataId) : undefined;
+    if (e instanceof NativeEntry) this.addon.free(e.handle);
+    super.move(dataId, values, shape, dtype, refCount);
+  }
+
+  /** Native memory still held (tensors, bytes): for leak tests. */
+  nativeStats(): { tensors: number; bytes: number } {
+    return this.addon.stats();
+  }
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+// ---------------------------------------------------------------------------------
+// Kernels
+
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap };
+type PadArg = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+
+/** Calls per kernel name that ran the CPU kernel on 'onednn' (diagnostics; see bench/). */
+export const fallbackCounts = new Map<string, number>();
+
+function cpuFallback(kernelName: string, args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  fallbackCounts.set(kernelName, (fallbackCounts.get(kernelName) ?? 0) + 1);
+  const k = tf.getKernel(kernelName, 'cpu');
+  if (!k) throw new Error(`onednn backend: no CPU kernel '${kernelName}' to fall back to`);
+  return k.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
+}
+
+const isF32 = (...ts: (tf.TensorInfo | undefined)[]): boolean => ts.every((t) => t === undefined || t.dtype === 'float32');
+const pads = (p: tf.backend_util.PadInfo): Pads => [p.top, p.left, p.bottom, p.right];
+const dims4 = (s: readonly number[]): Dims4 => [s[0]!, s[1]!, s[2]!, s[3]!];
+
+interface ConvAttrs {
+  strides: [number, number] | number;
+  pad: PadArg;
+  dataFormat: 'NHWC' | 'NCHW';
+  dilations?: [number, number] | number;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  activation?: string;
+  inputShape?: [number, number, number, number];
+  filterShape?: [number, number, number, number];
+}
+
+function convInfoOf(xShape: readonly number[], wShape: readonly number[], a: ConvAttrs): tf.backend_util.Conv2DInfo | null {
+  if (a.dataFormat !== 'NHWC' && a.dataFormat !== undefined) return null;
+  const info = tf.backend_util.computeConv2DInfo(dims4(xShape), dims4(wShape), a.strides, a.dilations ?? 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
+  if (info.outHeight <= 0 || info.outWidth <= 0 || info.padInfo.type === 'EXPLICIT') return null;
+  return info;
+}
+
+const convArgs = (info: tf.backend_util.Conv2DInfo): [Dims4, Dims4, Dims4, number[], Pads, number[]] => [
+  dims4(info.inShape),
+  dims4(info.filterShape ?? [info.filterHeight, info.filterWidth, info.inChannels, info.outChannels]),
+  dims4(info.outShape),
+  [info.strideHeight, info.strideWidth],
+  pads(info.padInfo),
+  [info.dilationHeight, info.dilationWidth],
+];
+
+function conv2D(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
+  const b = args.backend as OneDnnBackend;
+  const info = isF32(x, filter) && x.shape.length === 4 ? convInfoOf(x.shape, filter.shape, args.attrs as unknown as ConvAttrs) : null;
+  if (!info) return cpuFallback('Conv2D', args);
+  const w = b.data.get(filter.dataId).values as Float32Array;
+  const h = b.addon.conv2d(b.arg(x), w, null, false, ...convArgs(info));
+  return b.makeNativeTensorInfo(info.outShape, h);
+}
+
+function fusedConv2D(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { x, filter, bias, preluActivationWeights } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias?: tf.TensorInfo; preluActivationWeights?: tf.TensorInfo };
+  const attrs = args.attrs as unknown as ConvAttrs;
+  const b = args.backend as OneDnnBackend;
+  const act = attrs.activation ?? 'linear';
+  const info = isF32(x, filter, bias) && x.shape.length === 4 && !preluActivationWeights && (act === 'linear' || act === 'relu') ? convInfoOf(x.shape, filter.shape, attrs) : null;
+  if (!info || (bias && (bias.shape.length !== 1 || bias.shape[0] !== info.outChannels))) return cpuFallback('FusedConv2D', args);
+  const w = b.data.get(filter.dataId).values as Float32Array;
+  const bv = bias ? (b.data.get(bias.dataId).values as Float32Array) : null;
+  const h = b.addon.conv2d(b.arg(x), w, bv, act === 'relu', ...convArgs(info));
+  return b.makeNativeTensorInfo(info.outShape, h);
+}
+
+function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
+  const attrs = args.attrs as unknown as ConvAttrs;
+  const b = args.backend as OneDnnBackend;
+  const info = isF32(dy, filter) && attrs.inputShape ? convInfoOf(attrs.inputShape, filter.shape, attrs) : null;
+  if (!info || !sameShape(info.outShape, dy.shape)) return cpuFallback('Conv2DBackpropInput', args);
+  const w = b.data.get(filter.dataId).values as Float32Array;
+  const h = b.addon.conv2dBackpropInput(b.arg(dy), w, ...convArgs(info));
+  return b.makeNativeTensorInfo(info.inShape, h);
+}
+
+function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const attrs = args.attrs as unknown as ConvAttrs;
+  const b = args.backend as OneDnnBackend;
+  const info = isF32(x, dy) && attrs.filterShape && x.shape.length === 4 ? convInfoOf(x.shape, attrs.filterShape, attrs) : null;
+  if (!info || !sameShape(info.outShape, dy.shape)) return cpuFallback('Conv2DBackpropFilter', args);
+  const dw = b.addon.conv2dBackpropFilter(b.arg(x), b.arg(dy), ...convArgs(info));
+  return b.makeTensorInfo(attrs.filterShape!, 'float32', dw);
+}
+
+interface PoolAttrs {
+  filterSize: [number, number] | number;
+  strides: [number, number] | number;
+  pad: PadArg;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+function poolInfoOf(xShape: readonly number[], a: PoolAttrs): tf.backend_util.Conv2DInfo | null {
+  if (xShape.length !== 4) return null;
+  const info = tf.backend_util.computePool2DInfo(dims4(xShape), a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+  if (info.outHeight <= 0 || info.outWidth <= 0 || info.padInfo.type === 'EXPLICIT') return null;
+  // oneDNN needs (in + pads - k) / stride + 1 == out; TF.js rounding modes can disagree.
+  const fits = (i: number, pa: number, pb: number, k: number, s: number, o: number): boolean => Math.floor((i + pa + pb - k) / s) + 1 === o;
+  const p = info.padInfo;
+  if (!fits(info.inHeight, p.top, p.bottom, info.filterHeight, info.strideHeight, info.outHeight)) return null;
+  if (!fits(info.inWidth, p.left, p.right, info.filterWidth, info.strideWidth, info.outWidth)) return null;
+  return info;
+}
+
+const poolArgs = (info: tf.backend_util.Conv2DInfo): [Dims4, Dims4, number[], number[], Pads] => [
+  dims4(info.inShape),
+  dims4(info.outShape),
+  [info.filterHeight, info.filterWidth],
+  [info.strideHeight, info.strideWidth],
+  pads(info.padInfo),
+];
+
+function maxPool(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const b = args.backend as OneDnnBackend;
+  const info = isF32(x) ? poolInfoOf(x.shape, args.attrs as unknown as PoolAttrs) : null;
+  if (!info) return cpuFallback('MaxPool', args);
+  const h = b.addon.maxPool(b.arg(x), ...poolArgs(info));
+  return b.makeNativeTensorInfo(info.outShape, h);
+}
+
+function maxPoolGrad(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { dy, input, output } = args.inputs as { dy: tf.TensorInfo; input: tf.TensorInfo; output: tf.TensorInfo };
+  const b = args.backend as OneDnnBackend;
+  const info = isF32(dy, input) ? poolInfoOf(input.shape, args.attrs as unknown as PoolAttrs) : null;
+  if (!info || !sameShape(info.outShape, dy.shape)) return cpuFallback('MaxPoolGrad', args);
+  // With the forward's workspace (kept on `output`) the input is not read natively.
+  const h = b.addon.maxPoolGrad(b.arg(dy), b.arg(input), b.handleOf(output), ...poolArgs(info));
+  return b.makeNativeTensorInfo(info.inShape, h);
+}
+
+function relu(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const b = args.backend as OneDnnBackend;
+  // Only worth it (and only 4-D) when the input already lives natively.
+  if (!isF32(x) || x.shape.length !== 4 || b.handleOf(x) === null) return cpuFallback('Relu', args);
+  return b.makeNativeTensorInfo([...x.shape], b.addon.relu(b.arg(x), dims4(x.shape)));
+}
+
+function step(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const b = args.backend as OneDnnBackend;
+  const h = isF32(x) && ((args.attrs?.alpha as number | undefined) ?? 0) === 0 ? b.handleOf(x) : null;
+  if (h === null) return cpuFallback('Step', args);
+  return b.makeNativeTensorInfo([...x.shape], b.addon.step(h));
+}
+
+function binary(kernelName: string, op: number) {
+  return (args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] => {
+    const { a, b: bb } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const b = args.backend as OneDnnBackend;
+    if (isF32(a, bb) && sameShape(a.shape, bb.shape)) {
+      const ha = b.handleOf(a);
+      const hb = b.handleOf(bb);
+      if (ha !== null && hb !== null) {
+        const h = b.addon.binary(op, ha, hb);
+        if (h !== null) return b.makeNativeTensorInfo([...a.shape], h);
+      }
+    }
+    return cpuFallback(kernelName, args);
+  };
+}
+
+function slice(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const b = args.backend as OneDnnBackend;
+  const hx = isF32(x) && x.shape.length === 4 ? b.handleOf(x) : null;
+  if (hx !== null) {
+    const [begin, size] = tf.slice_util.parseSliceParams(x as tf.Tensor, args.attrs!.begin as number[], args.attrs!.size as number[]) as [number[], number[]];
+    if (size.every((v) => v > 0)) {
+      const h = b.addon.slice(hx, begin, size);
+      if (h !== null) return b.makeNativeTensorInfo(size, h);
+    }
+  }
+  return cpuFallback('Slice', args);
+}
+
+function padV2(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const b = args.backend as OneDnnBackend;
+  const paddings = args.attrs!.paddings as [number, number][];
+  const hx = isF32(x) && x.shape.length === 4 && args.attrs!.constantValue === 0 ? b.handleOf(x) : null;
+  if (hx !== null) {
+    const h = b.addon.pad(hx, paddings.map((p) => p[0]), paddings.map((p) => p[1]));
+    if (h !== null) return b.makeNativeTensorInfo(x.shape.map((d, i) => d + paddings[i]![0] + paddings[i]![1]), h);
+  }
+  return cpuFallback('PadV2', args);
+}
+
+function concat(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const xs = args.inputs as unknown as tf.TensorInfo[];
+  const b = args.backend as OneDnnBackend;
+  const first = xs[0];
+  if (first && first.shape.length === 4 && tf.util.parseAxisParam(args.attrs!.axis as number, first.shape)[0] === 3) {
+    const hs = xs.map((t) => (isF32(t) && sameShape(t.shape.slice(0, 3), first.shape.slice(0, 3)) ? b.handleOf(t) : null));
+    if (hs.every((h) => h !== null)) {
+      const c = xs.reduce((acc, t) => acc + t.shape[3]!, 0);
+      return b.makeNativeTensorInfo([first.shape[0]!, first.shape[1]!, first.shape[2]!, c], b.addon.concat(hs as number[]));
+    }
+  }
+  return cpuFallback('Concat', args);
+}
+
+function splitV(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const b = args.backend as OneDnnBackend;
+  const hx = isF32(x) && x.shape.length === 4 ? b.handleOf(x) : null;
+  if (hx !== null) {
+    const axis = tf.util.parseAxisParam(args.attrs!.axis as number, x.shape)[0]!;
+    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, args.attrs!.numOrSizeSplits as number[] | number, axis);
+    const outs: tf.TensorInfo[] = [];
+    let offset = 0;
+    for (const size of sizes) {
+      const begin = [0, 0, 0, 0];
+      const shape = [...x.shape];
+      begin[axis] = offset;
+      shape[axis] = size;
+      offset += size;
+      const h = size > 0 ? b.addon.slice(hx, begin, shape) : null;
+      if (h === null) {
+        for (const o of outs) b.disposeIntermediateTensorInfo(o);
+        return cpuFallback('SplitV', args);
+      }
+      outs.push(b.makeNativeTensorInfo(shape, h));
+    }
+    return outs;
+  }
+  return cpuFallback('SplitV', args);
+}
+
+function sum(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const b = args.backend as OneDnnBackend;
+  const hx = isF32(x) && x.shape.length === 4 ? b.handleOf(x) : null;
+  if (hx !== null) {
+    const axes = tf.util.parseAxisParam(args.attrs!.axis as number | number[], x.shape).sort();
+    if (sameShape(axes, [0, 1, 2])) {
+      const c = x.shape[3]!;
+      return b.makeTensorInfo(args.attrs!.keepDims ? [1, 1, 1, c] : [c], 'float32', b.addon.channelSum(hx));
+    }
+  }
+  return cpuFallback('Sum', args);
+}
+
+/** Add: native for two tensors of one layout, or a 4-D native tensor plus a per-channel bias. */
+function add(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { a, b: bb } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const b = args.backend as OneDnnBackend;
+  if (isF32(a, bb) && !sameShape(a.shape, bb.shape)) {
+    const [big, small] = a.shape.length === 4 ? [a, bb] : [bb, a];
+    const c = big.shape[3];
+    const isBias = big.shape.length === 4 && small.shape.length >= 1 && small.shape.every((d, i) => d === (i === small.shape.length - 1 ? c : 1));
+    const hb = isBias ? b.handleOf(big) : null;
+    if (hb !== null) return b.makeNativeTensorInfo([...big.shape], b.addon.biasAdd(hb, b.data.get(small.dataId).values as Float32Array));
+  }
+  return binary('Add', 0)(args);
+}
+
+const NATIVE_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]> = {
+  Conv2D: conv2D,
+  FusedConv2D: fusedConv2D,
+  Conv2DBackpropInput: conv2DBackpropInput,
+  Conv2DBackpropFilter: conv2DBackpropFilter,
+  MaxPool: maxPool,
+  MaxPoolGrad: maxPoolGrad,
+  Relu: relu,
+  Step: step,
+  Add: add,
+  Slice: slice,
+  PadV2: padV2,
+  Concat: concat,
+  SplitV: splitV,
+  Sum: sum,
+  Multiply: binary('Multiply', 1),
+  Sub: binary('Sub', 3),
+};
+
+/** Kernel names with a native implementation on 'onednn' (others run the CPU kernel). */
+export const ONEDNN_NATIVE_KERNELS: readonly string[] = Object.keys(NATIVE_KERNELS);
+
+let registered = false;
+
+/**
+ * Registers the 'onednn' backend (priority above 'cpu') when the addon loads.
+ * Returns false, with the reason in {@link oneDnnLoadError}, when it does not.
+ */
+export function registerOneDnnBackend(): boolean {
+  if (registered) return true;
+  const addon = loadOneDnnAddon();
+  if (!addon) return false;
+  installFastCpuKernels();
+  tf.registerBackend('onednn', () => new OneDnnBackend(addon), 3);
+  for (const k of tf.getKernelsForBackend('cpu')) {
+    if (k.kernelName in NATIVE_KERNELS) continue;
+    const name = k.kernelName;
+    // Looked up per call so later replacements of CPU kernels (cpu-kernels.ts) apply here too.
+    tf.registerKernel({ kernelName: name, backendName: 'onednn', kernelFunc: ((a: KernelArgs) => cpuFallback(name, a)) as tf.KernelFunc });
+  }
+  for (const [kernelName, fn] of Object.entries(NATIVE_KERNELS)) {
+    tf.registerKernel({ kernelName, backendName: 'onednn', kernelFunc: fn as tf.KernelFunc });
+  }
+  registered = true;
+  return true;
+}
