@@ -1,4 +1,5 @@
 /** Small helpers shared by CLI commands: typed option parsing with helpful errors. */
+import { initBackend, type BackendInfo } from '../backend/index.js';
 import type { UNetConfig } from '../model/config.js';
 
 export class UsageError extends Error {}
@@ -52,3 +53,10 @@ export const MODEL_HELP = `Architecture (defaults are the paper's):
   --classes N      output classes (2)         --channels N  image channels, 1 or 3 (1)
   --padding P      valid | same (valid)       --batch-norm  batch norm after each conv
   --dropout R      dropout at the end of the contracting path (0.5)`;
+
+/** Activates the backend and says once on stderr why the native one is not in use, if it is not. */
+export async function startBackend(command: string): Promise<BackendInfo> {
+  const backend = await initBackend();
+  if (backend.note) process.stderr.write(`unet ${command}: ${backend.note}\n`);
+  return backend;
+}

@@ -1,10 +1,9 @@
 import { parseArgs } from 'node:util';
-import { initBackend } from '../../backend/index.js';
 import { resolveConfig } from '../../model/config.js';
 import { countParameters } from '../../model/init.js';
 import { isValidInputSize, marginPerSide, nearestValidSizes, outputSize, invalidSizeMessage, minValidInputSize } from '../../model/size.js';
 import { buildUNet } from '../../model/unet.js';
-import { intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, UsageError } from '../args.js';
+import { intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, UsageError, startBackend } from '../args.js';
 
 export const INFO_HELP = `unet info [--input N] [architecture options]
 
@@ -22,7 +21,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
   const config = resolveConfig(modelConfigFromOptions(values));
   const input = intOption(values.input, 'input') ?? defaultTile(config);
   if (!isValidInputSize(input, config)) throw new UsageError(invalidSizeMessage(input, config, 'input'));
-  const backend = await initBackend();
+  const backend = await startBackend('info');
   const model = buildUNet(config, input);
   const rows: string[][] = [['layer', 'type', 'output shape', 'params']];
   for (const layer of model.layers) {

@@ -3,14 +3,13 @@ import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { initBackend } from '../../backend/index.js';
 import { loadModel } from '../../io/model-files.js';
 import { chooseTileSize, unetPredictor, type DisposablePredictor } from '../../infer/predictor.js';
 import type { Size2 } from '../../infer/tiling.js';
 import { withTestTimeAugmentation } from '../../infer/tta.js';
 import { OUTPUT_KINDS, predictFile, type OutputKind, type ProbabilityFormat } from '../../infer/write-outputs.js';
 import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
-import { intOption, numberOption, requireOption, UsageError } from '../args.js';
+import { intOption, numberOption, requireOption, UsageError, startBackend } from '../args.js';
 import { ProgressReporter } from '../progress.js';
 
 export const PREDICT_HELP = `unet predict [--model DIR|NAME] --out DIR [options] IMAGE_OR_DIR...
@@ -86,7 +85,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
 
   const modelDir = resolveModelDir(values.model);
   const files = await collectImages(positionals);
-  const backend = await initBackend();
+  const backend = await startBackend('predict');
   const { model, metadata } = await loadModel(modelDir);
   const config = metadata.config;
   const tile = intOption(values.tile, 'tile');

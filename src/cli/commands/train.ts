@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { initBackend } from '../../backend/index.js';
 import { loadDataset } from '../../io/dataset.js';
 import { makeAugmenter } from '../../augment/augment.js';
 import { AUGMENT_FLAGS_HELP, AUGMENT_OPTIONS, augmentOptionsFrom } from './augment.js';
@@ -16,7 +15,7 @@ import { CheckpointStore, latestCheckpoint, readCheckpoint } from '../../train/c
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { join } from 'node:path';
 import { Rng } from '../../util/rng.js';
-import { intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, numberOption, requireOption, UsageError } from '../args.js';
+import { intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, numberOption, requireOption, UsageError, startBackend } from '../args.js';
 import { ProgressReporter } from '../progress.js';
 import { defaultTile } from './info.js';
 
@@ -112,7 +111,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   const classNames = values['class-names']?.split(',');
   if (classNames && classNames.length !== config.classes) throw new UsageError(`--class-names lists ${classNames.length} names for ${config.classes} classes`);
 
-  const backend = await initBackend();
+  const backend = await startBackend('train');
   const dataOpts = { normalization, labelMode, classes: config.classes, channels: config.inputChannels, weightMap, connectivity };
   const trainSet = await loadDataset(imagesDir, labelsDir, dataOpts);
   const valSet = values['val-images'] ? await loadDataset(values['val-images'], values['val-labels']!, dataOpts) : [];
