@@ -144,3 +144,19 @@ test('makeAugmenter validates its options and fits the TrainOptions hook', () =>
   const out = aug(randomTile(1), { input: [H, W], output: [H - 8, W - 8] }, 1, new Rng(1));
   assert.equal(out.image.length, H * W);
 });
+
+test('augmentation never produces non-finite pixels (default options, many draws)', () => {
+  // Regression: gamma on values a float32 rounding below the float64 minimum gave NaN
+  // in about half of the tiles, and training silently learned a constant.
+  const rng = new Rng(2024);
+  const aug = makeAugmenter();
+  const h = 60;
+  const w = 60;
+  for (let k = 0; k < 60; k++) {
+    const image = Float32Array.from({ length: h * w }, () => rng.uniform());
+    const tile = { image, labels: new Int32Array(h * w), weights: new Float32Array(h * w).fill(1) };
+    const out = aug(tile, { input: [h, w], output: [20, 20] }, 1, rng);
+    const bad = out.image.findIndex((v) => !Number.isFinite(v));
+    assert.equal(bad, -1, `makeAugmenter: draw ${k} gave ${out.image[bad]} at pixel ${bad}`);
+  }
+});

@@ -115,14 +115,16 @@ export function grayValueVariation(image: Float32Array, rng: Rng, o: Pick<Augmen
   let lo = Infinity;
   let hi = -Infinity;
   for (let i = 0; i < image.length; i++) {
-    const v = (image[i]! - mean) * c + mean + b;
-    image[i] = v;
+    image[i] = (image[i]! - mean) * c + mean + b;
+    // The bounds must come from the stored float32 values: a float64 bound can lie just
+    // above a rounded value, and a negative base to a fractional power is NaN.
+    const v = image[i]!;
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
   if (g !== 1 && hi > lo) {
     const range = hi - lo;
-    for (let i = 0; i < image.length; i++) image[i] = lo + range * ((image[i]! - lo) / range) ** g;
+    for (let i = 0; i < image.length; i++) image[i] = lo + range * Math.max(0, (image[i]! - lo) / range) ** g;
   }
   if (noise > 0) for (let i = 0; i < image.length; i++) image[i]! += rng.normal(0, noise);
   return image;

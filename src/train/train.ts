@@ -214,6 +214,10 @@ export async function train(
         const [oy, ox] = randomOutputOrigin(rng, [sample.image.height, sample.image.width], geo.output);
         let tile = cutTile(sample, geo, oy, ox);
         if (options.augment) tile = options.augment(tile, geo, channels, rng);
+        // A NaN pixel does not always make the loss NaN (ReLU kernels may map it to 0), so it
+        // would silently corrupt training: stop at the source instead.
+        const bad = tile.image.findIndex((v) => !Number.isFinite(v));
+        if (bad >= 0) throw new Error(`train: the input tile from ${sample.name} has a non-finite pixel (${tile.image[bad]}) at index ${bad}${options.augment ? ' after augmentation' : ''}`);
         tiles.push(tile);
       }
       const loss = trainStep(model, optimizer, tiles, geo, channels, vars);
