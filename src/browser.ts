@@ -31,7 +31,7 @@ export {
   type OptimizerKind,
 } from './train/train.js';
 export { cutTile, randomOutputOrigin, coveringOrigins, type Tile, type TileGeometry, type TrainingSample } from './train/tiles.js';
-export { makeRaster, channel, type Raster, type PixelArray, type LabelMap } from './io/raster.js';
+export { makeRaster, channel, toModelChannels, type Raster, type PixelArray, type LabelMap } from './io/raster.js';
 export { normalize, parseNormalization, describeNormalization, type Normalization } from './io/normalize.js';
 export {
   makeMetadata,

@@ -14,7 +14,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, parse } from 'node:path';
 import { readImage, writeImage, writeTiff } from '../io/image.js';
 import { normalize, type Normalization } from '../io/normalize.js';
-import { channel, type PixelArray, type Raster } from '../io/raster.js';
+import { toModelChannels, type Raster } from '../io/raster.js';
 import { instanceLabels, type InstanceOptions } from './instances.js';
 import { predict, type PredictOptions, type PredictProgress } from './predict.js';
 import type { TilePredictor } from './predictor.js';
@@ -123,19 +123,6 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
   return { file, pages: pages.length, written, ...(kinds.has('instances') ? { instanceCounts: counts } : {}) };
 }
 
-/** Brings a page to the model's channels: gray+alpha -> gray, RGBA -> RGB; anything else must match. */
-function toModelChannels(img: Raster<PixelArray>, channels: number, source: string): Raster<PixelArray> {
-  if (img.channels === channels) return img;
-  if (channels === 1 && img.channels === 2) return channel(img, 0);
-  if (channels === 3 && img.channels === 4) {
-    const n = img.height * img.width;
-    const Ctor = img.data.constructor as new (n: number) => PixelArray;
-    const out = new Ctor(n * 3);
-    for (let i = 0; i < n; i++) for (let k = 0; k < 3; k++) out[i * 3 + k] = img.data[i * 4 + k]!;
-    return { data: out, height: img.height, width: img.width, channels: 3 };
-  }
-  throw new Error(`predict: ${source} has ${img.channels} channel(s), the model takes ${channels}`);
-}
 
 /** A class name usable in a file name. @example safeName('cell interior') === 'cell-interior' */
 function safeName(name: string): string {

@@ -7,7 +7,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join, parse } from 'node:path';
 import { readImage } from './image.js';
-import { channel, type LabelMap, type Raster } from './raster.js';
+import { toModelChannels, type LabelMap, type Raster } from './raster.js';
 import { normalize, type Normalization } from './normalize.js';
 import type { TrainingSample } from '../train/tiles.js';
 import { instancesFromMask, separateTouching, weightMap, type WeightMapOptions } from '../loss/weight-map.js';
@@ -160,18 +160,11 @@ export interface LoadDatasetOptions {
   readonly connectivity?: Connectivity;
 }
 
-function toModelChannels(img: Raster, channels: number, source: string): Raster {
-  if (img.channels === channels) return img;
-  if (channels === 1 && img.channels >= 3) throw new Error(`dataset: ${source} is RGB but the model takes 1 channel; use --channels 3`);
-  if (channels === 1 && img.channels === 2) return channel(img, 0);
-  throw new Error(`dataset: ${source} has ${img.channels} channels, the model takes ${channels}`);
-}
-
 function makeSample(name: string, img: Raster, raw: Raster, imageSource: string, labelSource: string, opts: LoadDatasetOptions): TrainingSample {
   if (raw.height !== img.height || raw.width !== img.width) {
     throw new Error(`dataset: ${labelSource} is ${raw.height}x${raw.width} but ${imageSource} is ${img.height}x${img.width}`);
   }
-  const image = normalize(toModelChannels(img, opts.channels, imageSource), opts.normalization, imageSource);
+  const image = normalize(toModelChannels(img, opts.channels, imageSource, 'dataset'), opts.normalization, imageSource);
   return { name, image, ...prepareLabels(raw, opts, labelSource) };
 }
 

@@ -33,3 +33,24 @@ export function channel<T extends PixelArray>(r: Raster<T>, c: number): Raster<T
   for (let i = 0; i < out.length; i++) out[i] = r.data[i * r.channels + c]!;
   return { data: out, height: r.height, width: r.width, channels: 1 };
 }
+
+/**
+ * Brings an image to a model's channel count: gray+alpha -> gray and RGBA -> RGB drop the
+ * alpha; any other mismatch is an error naming the caller, the source and both counts.
+ *
+ * @example toModelChannels(rgba, 3, 'a.png') // RGB raster
+ * @throws "predict: a.png has 3 channel(s), the model takes 1; colour images need a model trained with --channels 3"
+ */
+export function toModelChannels(img: Raster<PixelArray>, channels: number, source: string, caller = 'predict'): Raster<PixelArray> {
+  if (img.channels === channels) return img;
+  if (channels === 1 && img.channels === 2) return channel(img, 0);
+  if (channels === 3 && img.channels === 4) {
+    const n = img.height * img.width;
+    const Ctor = img.data.constructor as new (n: number) => PixelArray;
+    const out = new Ctor(n * 3);
+    for (let i = 0; i < n; i++) for (let k = 0; k < 3; k++) out[i * 3 + k] = img.data[i * 4 + k]!;
+    return { data: out, height: img.height, width: img.width, channels: 3 };
+  }
+  const hint = channels === 1 && img.channels >= 3 ? '; colour images need a model trained with --channels 3' : '';
+  throw new Error(`${caller}: ${source} has ${img.channels} channel(s), the model takes ${channels}${hint}`);
+}

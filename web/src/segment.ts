@@ -10,7 +10,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
-  channel,
+  toModelChannels,
   chooseTileSize,
   countParameters,
   instanceLabels,
@@ -22,9 +22,7 @@ import {
   unetPredictor,
   type DisposablePredictor,
   type ModelMetadata,
-  type PixelArray,
   type PredictProgress,
-  type Raster,
 } from './lib.js';
 import type { BackendAttempt, ModelSource, PageData, SegmentResult } from './protocol.js';
 
@@ -109,23 +107,6 @@ export function parameterCount(m: LoadedModel): number {
   return countParameters(m.model);
 }
 
-/**
- * Brings a page to the model's channels, as `unet predict` does: gray+alpha -> gray,
- * RGBA -> RGB; any other mismatch is an error naming both counts.
- */
-export function toModelChannels(page: Raster<PixelArray>, channels: number, name: string): Raster<PixelArray> {
-  if (page.channels === channels) return page;
-  if (channels === 1 && page.channels === 2) return channel(page, 0);
-  if (channels === 3 && page.channels === 4) {
-    const n = page.height * page.width;
-    const Ctor = page.data.constructor as new (n: number) => PixelArray;
-    const out = new Ctor(n * 3);
-    for (let i = 0; i < n; i++) for (let k = 0; k < 3; k++) out[i * 3 + k] = page.data[i * 4 + k]!;
-    return { data: out, height: page.height, width: page.width, channels: 3 };
-  }
-  const what = (c: number): string => (c === 1 ? 'gray (1 channel)' : c === 3 ? 'RGB (3 channels)' : `${c} channels`);
-  throw new Error(`${name} is ${what(page.channels)} but the model takes ${what(channels)} images`);
-}
 
 /** Segments pages with one loaded model, keeping one predictor per tile size. */
 export class Segmenter {
@@ -136,7 +117,7 @@ export class Segmenter {
   async segment(id: number, page: PageData, memoryMB: number, onProgress: (p: PredictProgress) => void, signal?: AbortSignal): Promise<SegmentResult> {
     const { metadata, model } = this.loaded;
     const config = metadata.config;
-    const raw = toModelChannels(page, config.inputChannels, page.name);
+    const raw = toModelChannels(page, config.inputChannels, page.name, 'segment');
     const image = normalize(raw, metadata.normalization, page.name);
     const tile = chooseTileSize(config, memoryMB * 2 ** 20, { batch: 1, imageSize: [image.height, image.width] });
     let predictor = this.predictors.get(tile);
