@@ -25,6 +25,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 
 import numpy as np
@@ -34,53 +35,21 @@ import torch.nn.functional as F
 from PIL import Image
 from scipy import ndimage
 
-
-class DoubleConv(nn.Module):
-    def __init__(self, cin, cout):
-        super().__init__()
-        self.c1 = nn.Conv2d(cin, cout, 3)
-        self.c2 = nn.Conv2d(cout, cout, 3)
-
-    def forward(self, x):
-        return F.relu(self.c2(F.relu(self.c1(x))))
+# The same U-Net module as the benchmark's (bench/torch_unet.py), so both compare one network.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'bench'))
+from torch_unet import UNet  # noqa: E402
 
 
-def crop(skip, size):
-    m = (skip.shape[-1] - size) // 2
-    return skip[..., m:m + size, m:m + size]
-
-
-class UNet(nn.Module):
-    def __init__(self, depth=4, base=64, classes=2, cin=1, dropout=0.5):
-        super().__init__()
-        ch = [base * 2 ** i for i in range(depth + 1)]
-        self.enc = nn.ModuleList([DoubleConv(cin if i == 0 else ch[i - 1], ch[i]) for i in range(depth)])
-        self.bottom = DoubleConv(ch[depth - 1], ch[depth])
-        self.drop = nn.Dropout(dropout)
-        self.ups = nn.ModuleList([nn.ConvTranspose2d(ch[i + 1], ch[i], 2, stride=2) for i in range(depth)])
-        self.dec = nn.ModuleList([DoubleConv(2 * ch[i], ch[i]) for i in range(depth)])
-        self.out = nn.Conv2d(base, classes, 1)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                n = m.kernel_size[0] * m.kernel_size[1] * m.in_channels
-                nn.init.normal_(m.weight, 0, math.sqrt(2 / n))
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.ConvTranspose2d):
-                nn.init.normal_(m.weight, 0, math.sqrt(2 / m.in_channels))
-                nn.init.zeros_(m.bias)
-
-    def forward(self, x):
-        skips = []
-        for e in self.enc:
-            x = e(x)
-            skips.append(x)
-            x = F.max_pool2d(x, 2)
-        x = self.drop(self.bottom(x))
-        for i in reversed(range(len(self.enc))):
-            x = self.ups[i](x)
-            x = torch.cat([crop(skips[i], x.shape[-1]), x], 1)
-            x = self.dec[i](x)
-        return self.out(x)
+def he_init(model):
+    """Sec. 3: N(0, 2/N), N = k*k*cin for convs and cin for the 2x2 up-convs (as src/model/init.ts)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, 0, math.sqrt(2 / (m.kernel_size[0] * m.kernel_size[1] * m.in_channels)))
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.ConvTranspose2d):
+            nn.init.normal_(m.weight, 0, math.sqrt(2 / m.in_channels))
+            nn.init.zeros_(m.bias)
+    return model
 
 
 def output_size(tile, depth):
@@ -177,7 +146,7 @@ def main():
     val = [load(a.data, i, None)[0] for i in range(25, 30)]
     out = output_size(a.tile, a.depth)
     m = (a.tile - out) // 2
-    model = UNet(a.depth, a.filters)
+    model = he_init(UNet(a.depth, a.filters))
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum) if a.optimizer == 'sgd' else torch.optim.Adam(model.parameters(), lr=a.lr)
     losses = []
     t0 = time.time()
