@@ -1,7 +1,7 @@
 /** Node library API: everything in the browser entry plus file I/O and backend selection. */
 export * from './browser.js';
 export { readPng, writePng, decodePng, encodePng } from './io/png.js';
-export { saveModel, loadModel } from './io/model-files.js';
+export { saveModel, loadModel, readModelMetadata } from './io/model-files.js';
 export { writeFileAtomic } from './io/atomic.js';
 export { initBackend, activeBackend, type BackendInfo } from './backend/index.js';
 export { predictFile, OUTPUT_KINDS, type OutputKind, type ProbabilityFormat, type PredictFileOptions, type FileResult } from './infer/write-outputs.js';

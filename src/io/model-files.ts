@@ -1,5 +1,5 @@
 /** Saving and loading model folders on disk (Node). Format: see model-format.ts. */
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { writeFileAtomic } from './atomic.js';
@@ -19,33 +19,34 @@ export async function saveModel(dir: string, model: tfl.LayersModel, metadata: M
   await writeFileAtomic(join(dir, METADATA_JSON), `${JSON.stringify(metadata, null, 2)}\n`);
 }
 
+async function readPart(dir: string, name: string): Promise<Buffer> {
+  try {
+    return await readFile(join(dir, name));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`loadModel: ${join(dir, name)} ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code})`}; a model folder holds ${MODEL_JSON}, ${WEIGHTS_BIN} and ${METADATA_JSON}`, { cause: e });
+  }
+}
+
+function parsePart(dir: string, buf: Buffer, name: string): unknown {
+  try {
+    return JSON.parse(buf.toString('utf8'));
+  } catch (e) {
+    throw new Error(`loadModel: ${join(dir, name)} is not valid JSON (${(e as Error).message})`, { cause: e });
+  }
+}
+
+/** Reads and checks only the unet.json of a model folder (no weights, no tensors). */
+export async function readModelMetadata(dir: string): Promise<ModelMetadata> {
+  return parseMetadata(parsePart(dir, await readPart(dir, METADATA_JSON), METADATA_JSON), join(dir, METADATA_JSON));
+}
+
 /** Reads a folder written by {@link saveModel}; errors name the folder and the missing or bad file. */
 export async function loadModel(dir: string): Promise<{ model: tfl.LayersModel; metadata: ModelMetadata }> {
-  const read = async (name: string): Promise<Buffer> => {
-    try {
-      return await readFile(join(dir, name));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new Error(`loadModel: ${join(dir, name)} ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code})`}; a model folder holds ${MODEL_JSON}, ${WEIGHTS_BIN} and ${METADATA_JSON}`, { cause: e });
-    }
-  };
-  const parse = (buf: Buffer, name: string): unknown => {
-    try {
-      return JSON.parse(buf.toString('utf8'));
-    } catch (e) {
-      throw new Error(`loadModel: ${join(dir, name)} is not valid JSON (${(e as Error).message})`, { cause: e });
-    }
-  };
-  const metadata = parseMetadata(parse(await read(METADATA_JSON), METADATA_JSON), join(dir, METADATA_JSON));
-  const json = parse(await read(MODEL_JSON), MODEL_JSON);
-  const bin = await read(WEIGHTS_BIN);
+  const metadata = await readModelMetadata(dir);
+  const json = parsePart(dir, await readPart(dir, MODEL_JSON), MODEL_JSON);
+  const bin = await readPart(dir, WEIGHTS_BIN);
   const weights = bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) as ArrayBuffer;
   const model = await modelFromParts(json, weights, `loadModel: ${dir}`);
   return { model, metadata };
-}
-
-/** Replaces `dir` with `tmpDir` in one rename where possible (used to publish a whole folder at once). */
-export async function replaceDir(tmpDir: string, dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
-  await rename(tmpDir, dir);
 }

@@ -4,7 +4,7 @@ import { makeAugmenter } from '../../augment/augment.js';
 import { AUGMENT_FLAGS_HELP, AUGMENT_OPTIONS, augmentOptionsFrom } from './augment.js';
 import { connectivityOption, labelModeFromOptions, LABEL_MODE_HELP, LABEL_MODE_OPTIONS } from './label-options.js';
 import { makeMetadata } from '../../io/model-format.js';
-import { saveModel } from '../../io/model-files.js';
+import { readModelMetadata, saveModel } from '../../io/model-files.js';
 import { describeNormalization, parseNormalization } from '../../io/normalize.js';
 import { resolveConfig } from '../../model/config.js';
 import { initializeWeights } from '../../model/init.js';
@@ -87,7 +87,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     if (cliArgv.length !== 2) throw new UsageError('--resume takes no other options; the run continues with its original ones');
     resumeDir = await latestCheckpoint(join(first.resume, 'checkpoints'));
     if (resumeDir === null) throw new Error(`no checkpoint under ${join(first.resume, 'checkpoints')}; nothing to resume`);
-    const previous = (await readCheckpoint(resumeDir)).metadata.training?.argv;
+    const previous = (await readModelMetadata(resumeDir)).training?.argv;
     if (!Array.isArray(previous)) throw new Error(`${resumeDir}: its metadata has no training command to resume`);
     argv = previous as string[];
   }
