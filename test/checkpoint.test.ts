@@ -80,6 +80,13 @@ test('CheckpointStore: keeps the last K checkpoints plus the best by validation 
   }
   const names = (await readdir(root)).sort();
   assert.deepEqual(names, ['best', checkpointName(3), checkpointName(4)]);
+  // A new store on the same folder (a resumed run) keeps the best on disk against a worse loss.
+  const resumed = new CheckpointStore(root, { keepLast: 2 });
+  const worse = {
+    iteration: 5, iterations: 5, seed: 1, rng: new Rng(1).state(), dropoutRng: new Rng(2).state(), losses: [], validation: [{ iteration: 5, loss: 0.5 }],
+    optimizer: 'sgd' as const, learningRate: 0.001, momentum: 0.99, batchSize: 1, seconds: 0,
+  };
+  await resumed.write(model, { state: worse, optimizerWeights: [{ name: 'x', tensor: tf.scalar(5) }], reason: 'interval' }, metadata);
   const best = await readCheckpoint(join(root, 'best'));
   assert.equal(best.state.iteration, 2, 'best is the checkpoint with validation loss 0.4');
   assert.equal(best.optimizerWeights[0]!.tensor.dataSync()[0], 2);

@@ -29,7 +29,8 @@ export interface CheckpointStoreOptions {
 
 export class CheckpointStore {
   private readonly keepLast: number;
-  private bestLoss = Infinity;
+  /** Validation loss of `best`; read from disk on the first write, so a resumed run keeps the bar. */
+  private bestLoss: number | null = null;
 
   constructor(
     readonly root: string,
@@ -54,6 +55,7 @@ export class CheckpointStore {
     await rm(final, { recursive: true, force: true });
     await rename(tmp, final);
 
+    this.bestLoss ??= await bestLossOnDisk(this.root);
     const lastVal = checkpoint.state.validation.at(-1);
     if (lastVal && lastVal.iteration === checkpoint.state.iteration && lastVal.loss < this.bestLoss) {
       this.bestLoss = lastVal.loss;
@@ -66,6 +68,16 @@ export class CheckpointStore {
     const all = await listCheckpoints(this.root);
     for (const old of all.slice(0, Math.max(0, all.length - this.keepLast))) await rm(join(this.root, old), { recursive: true, force: true });
     return final;
+  }
+}
+
+/** Validation loss recorded in `<root>/best/state.json`, or Infinity when there is no best yet. */
+async function bestLossOnDisk(root: string): Promise<number> {
+  try {
+    const state = JSON.parse(await readFile(join(root, BEST, 'state.json'), 'utf8')) as TrainState;
+    return state.validation.at(-1)?.loss ?? Infinity;
+  } catch {
+    return Infinity;
   }
 }
 
