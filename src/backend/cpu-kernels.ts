@@ -7,6 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { SOFTMAX_CE_KERNEL } from '../loss/cross-entropy.js';
+import { RELU_GRAD_KERNEL } from '../model/fused-conv.js';
 
 interface BackpropFilterAttrs {
   strides: [number, number] | number;
@@ -65,12 +67,58 @@ function conv2DBackpropFilterNHWC(args: { inputs: tf.NamedTensorInfoMap; backend
   return backend.makeTensorInfo(attrs.filterShape, 'float32', dw);
 }
 
+/** dy * (y > 0), NaN in y propagating like TF.js' mul(dy, step(y)): the ReLU gradient of src/model/fused-conv.ts. */
+function reluGrad(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend }): tf.TensorInfo {
+  const { dy, y } = args.inputs as { dy: tf.TensorInfo; y: tf.TensorInfo };
+  const backend = args.backend as MathBackendCPU;
+  const dyv = backend.data.get(dy.dataId).values as Float32Array;
+  const yv = backend.data.get(y.dataId).values as Float32Array;
+  const out = new Float32Array(dyv.length);
+  for (let i = 0; i < out.length; i++) {
+    const yi = yv[i]!;
+    out[i] = yi > 0 ? dyv[i]! : yi !== yi ? yi : 0;
+  }
+  return backend.makeTensorInfo([...dy.shape], 'float32', out);
+}
+
+/** [loss, dLogits] of the weighted softmax cross-entropy (src/loss/cross-entropy.ts), in float64 per pixel. */
+function softmaxCrossEntropy(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend }): tf.TensorInfo[] {
+  const { logits, labels, weights } = args.inputs as { logits: tf.TensorInfo; labels: tf.TensorInfo; weights: tf.TensorInfo };
+  const backend = args.backend as MathBackendCPU;
+  const x = backend.data.get(logits.dataId).values as Float32Array;
+  const l = backend.data.get(labels.dataId).values as ArrayLike<number>;
+  const w = backend.data.get(weights.dataId).values as Float32Array;
+  const k = logits.shape[logits.shape.length - 1]!;
+  const pixels = x.length / k;
+  if (l.length !== pixels || w.length !== pixels) throw new Error(`${SOFTMAX_CE_KERNEL}: ${pixels} pixels of logits, ${l.length} labels, ${w.length} weights`);
+  const grad = new Float32Array(x.length);
+  const e = new Float64Array(k);
+  let sum = 0;
+  for (let p = 0; p < pixels; p++) {
+    const o = p * k;
+    let m = -Infinity;
+    for (let c = 0; c < k; c++) m = Math.max(m, x[o + c]!);
+    let z = 0;
+    for (let c = 0; c < k; c++) z += e[c] = Math.exp(x[o + c]! - m);
+    const label = l[p]!;
+    const valid = Number.isInteger(label) && label >= 0 && label < k;
+    const wp = w[p]!;
+    if (valid) sum += wp * (m + Math.log(z) - x[o + label]!);
+    if (!valid) continue; // a zero one-hot row: no loss, no gradient
+    const scale = wp / pixels;
+    for (let c = 0; c < k; c++) grad[o + c] = scale * (e[c]! / z - (c === label ? 1 : 0));
+  }
+  return [backend.makeTensorInfo([], 'float32', Float32Array.of(sum / pixels)), backend.makeTensorInfo([...logits.shape], 'float32', grad)];
+}
+
 let installed = false;
 
-/** Replaces the CPU backend's Conv2DBackpropFilter with the faster one above (once). */
+/** Replaces the CPU backend's Conv2DBackpropFilter with the faster one above and adds our fused kernels (once). */
 export function installFastCpuKernels(): void {
   if (installed) return;
   tf.unregisterKernel('Conv2DBackpropFilter', 'cpu');
   tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'cpu', kernelFunc: conv2DBackpropFilterNHWC as tf.KernelFunc });
+  tf.registerKernel({ kernelName: RELU_GRAD_KERNEL, backendName: 'cpu', kernelFunc: reluGrad as tf.KernelFunc });
+  tf.registerKernel({ kernelName: SOFTMAX_CE_KERNEL, backendName: 'cpu', kernelFunc: softmaxCrossEntropy as unknown as tf.KernelFunc });
   installed = true;
 }

@@ -12,6 +12,7 @@ import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { RELU_GRAD_KERNEL } from '../model/fused-conv.js';
 import { installFastCpuKernels } from './cpu-kernels.js';
 
 type Arg = number | Float32Array;
@@ -26,8 +27,8 @@ export interface OneDnnAddon {
   maxPool(x: Arg, xDims: Dims4, yDims: Dims4, kernel: number[], strides: number[], pads: Pads): number;
   maxPoolGrad(dy: Arg, x: Arg, y: number | null, xDims: Dims4, yDims: Dims4, kernel: number[], strides: number[], pads: Pads): number;
   relu(x: Arg, xDims: Dims4): number;
-  /** op 0 add, 1 mul, 2 relu-grad, 3 sub; null when the two layouts differ. */
-  binary(op: number, a: number, b: number): number | null;
+  /** op 0 add, 1 mul, 2 relu-grad, 3 sub; b a handle or an NHWC array; null when the dims differ. */
+  binary(op: number, a: number, b: Arg): number | null;
   step(x: number): number;
   toNHWC(handle: number): Float32Array;
   /** null when the layout or a channel offset does not allow a native slice. */
@@ -303,7 +304,8 @@ function binary(kernelName: string, op: number) {
     const b = args.backend as OneDnnBackend;
     if (isF32(a, bb) && sameShape(a.shape, bb.shape)) {
       const ha = b.handleOf(a);
-      const hb = b.handleOf(bb);
+      // b may be a plain 4-D array (a dropout mask): reordered into a's layout natively.
+      const hb = ha !== null && (b.handleOf(bb) !== null || a.shape.length === 4) ? b.arg(bb) : null;
       if (ha !== null && hb !== null) {
         const h = b.addon.binary(op, ha, hb);
         if (h !== null) return b.makeNativeTensorInfo([...a.shape], h);
@@ -385,10 +387,12 @@ function sum(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   const b = args.backend as OneDnnBackend;
   const hx = isF32(x) && x.shape.length === 4 ? b.handleOf(x) : null;
   if (hx !== null) {
-    const axes = tf.util.parseAxisParam(args.attrs!.axis as number | number[], x.shape).sort();
-    if (sameShape(axes, [0, 1, 2])) {
-      const c = x.shape[3]!;
-      return b.makeTensorInfo(args.attrs!.keepDims ? [1, 1, 1, c] : [c], 'float32', b.addon.channelSum(hx));
+    const axes = tf.util.parseAxisParam(args.attrs!.axis as number | number[], x.shape);
+    // A per-channel sum: axes within N, H, W and every other of those of size 1 (a bias
+    // gradient reduces [1, 2] when the bias was broadcast as [1, 1, 1, C]).
+    if (axes.every((a) => a < 3) && [0, 1, 2].every((a) => axes.includes(a) || x.shape[a] === 1)) {
+      const shape = args.attrs!.keepDims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+      return b.makeTensorInfo(shape, 'float32', b.addon.channelSum(hx));
     }
   }
   return cpuFallback('Sum', args);
@@ -408,6 +412,19 @@ function add(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   return binary('Add', 0)(args);
 }
 
+/** dy * (y > 0) in one native pass (op 2); the CPU kernel otherwise. */
+function reluGrad(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { dy, y } = args.inputs as { dy: tf.TensorInfo; y: tf.TensorInfo };
+  const b = args.backend as OneDnnBackend;
+  const hd = isF32(dy, y) && sameShape(dy.shape, y.shape) ? b.handleOf(dy) : null;
+  const hy = hd !== null ? b.handleOf(y) : null;
+  if (hd !== null && hy !== null) {
+    const h = b.addon.binary(2, hd, hy);
+    if (h !== null) return b.makeNativeTensorInfo([...dy.shape], h);
+  }
+  return cpuFallback(RELU_GRAD_KERNEL, args);
+}
+
 const NATIVE_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]> = {
   Conv2D: conv2D,
   FusedConv2D: fusedConv2D,
@@ -425,6 +442,7 @@ const NATIVE_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo | tf.Te
   Sum: sum,
   Multiply: binary('Multiply', 1),
   Sub: binary('Sub', 3),
+  [RELU_GRAD_KERNEL]: reluGrad,
 };
 
 /** Kernel names with a native implementation on 'onednn' (others run the CPU kernel). */

@@ -84,7 +84,7 @@ export function activationElements(config: Partial<UNetConfig>, size: number): n
   const c = resolveConfig(config);
   outputSize(size, c, 'activationElements');
   const pad = c.padding === 'valid' ? 2 : 0;
-  const perConv = c.batchNorm ? 3 : 2; // conv, (bn,) relu
+  const perConv = c.batchNorm ? 3 : 1; // conv, bn, relu; or one fused conv + ReLU (src/model/fused-conv.ts)
   let total = size * size * c.inputChannels;
   let s = size;
   const skip: number[] = [];

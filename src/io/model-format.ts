@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '../model/dropout.js'; // registers the custom layer for deserialisation
+import { fuseConvRelu } from '../model/fused-conv.js';
 import { resolveConfig, type UNetConfig } from '../model/config.js';
 import { outputSize, validInputSizes } from '../model/size.js';
 import type { Normalization } from './normalize.js';
@@ -115,7 +116,9 @@ export async function modelFromParts(json: unknown, weights: ArrayBuffer, source
   if (expectedBytes !== weights.byteLength) {
     throw new Error(`${source}: ${WEIGHTS_BIN} has ${weights.byteLength} bytes, ${MODEL_JSON} describes ${expectedBytes}`);
   }
-  return tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: doc.modelTopology as object, weightSpecs, weightData: weights }));
+  const model = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: doc.modelTopology as object, weightSpecs, weightData: weights }));
+  fuseConvRelu(model);
+  return model;
 }
 
 function bytesPerValue(spec: tf.io.WeightsManifestEntry): number {
@@ -130,5 +133,6 @@ export async function loadModelFromUrl(baseUrl: string): Promise<{ model: tfl.La
   if (!res.ok) throw new Error(`${base}${METADATA_JSON}: HTTP ${res.status}`);
   const metadata = parseMetadata(await res.json(), `${base}${METADATA_JSON}`);
   const model = await tfl.loadLayersModel(`${base}${MODEL_JSON}`);
+  fuseConvRelu(model);
   return { model, metadata };
 }

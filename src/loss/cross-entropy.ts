@@ -43,16 +43,35 @@ export function weightedSoftmaxCrossEntropy(logitsNHWK: tf.Tensor4D, labelsNHW: 
     const [b, h, w, k] = logitsNHWK.shape;
     const [lb] = labelsNHW.shape;
     if (lb !== b) throw new Error(`weightedSoftmaxCrossEntropy: labels batch ${lb} does not match logits batch ${b}`);
+    if (weightsNHW && weightsNHW.shape[0] !== b) throw new Error(`weightedSoftmaxCrossEntropy: weights batch ${weightsNHW.shape[0]} does not match logits batch ${b}`);
     const labels = centreCrop(labelsNHW, [h, w], 'weightedSoftmaxCrossEntropy(labels)');
+    const weights = weightsNHW ? centreCrop(weightsNHW, [h, w], 'weightedSoftmaxCrossEntropy(weights)') : null;
+    if (tf.getKernel(SOFTMAX_CE_KERNEL, tf.getBackend())) return fusedLoss(logitsNHWK, labels, weights ?? tf.ones([b, h, w]));
     const oneHot = tf.oneHot(tf.cast(tf.reshape(labels, [-1]), 'int32'), k);
     const logProbs = tf.logSoftmax(tf.reshape(logitsNHWK, [-1, k]));
     const ce = tf.neg(tf.sum(tf.mul(oneHot, logProbs), -1));
-    let perPixel = ce;
-    if (weightsNHW) {
-      if (weightsNHW.shape[0] !== b) throw new Error(`weightedSoftmaxCrossEntropy: weights batch ${weightsNHW.shape[0]} does not match logits batch ${b}`);
-      const weights = centreCrop(weightsNHW, [h, w], 'weightedSoftmaxCrossEntropy(weights)');
-      perPixel = tf.mul(ce, tf.reshape(weights, [-1]));
-    }
+    const perPixel = weights ? tf.mul(ce, tf.reshape(weights, [-1])) : ce;
     return tf.mean(perPixel) as tf.Scalar;
   });
+}
+
+/**
+ * Kernel computing, in one pass over [B, h, w, K] logits, the loss above and its
+ * gradient w(x) (softmax(x) - onehot(l(x))) / (B h w). Backends that train register it
+ * (src/backend); elsewhere the loss is composed of TF.js ops. A pixel whose label is
+ * outside [0, K) adds no loss and no gradient, like TF.js' all-zero oneHot row.
+ */
+export const SOFTMAX_CE_KERNEL = 'UNetWeightedSoftmaxCrossEntropy';
+
+function fusedLoss(logits: tf.Tensor4D, labels: tf.Tensor3D, weights: tf.Tensor3D): tf.Scalar {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, l, w, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const [loss, grad] = tf.engine().runKernel(SOFTMAX_CE_KERNEL, { logits: x, labels: l, weights: w }) as tf.Tensor[];
+    save([grad!]);
+    return {
+      value: loss!,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(saved[0]!, dy), tf.zerosLike(l), tf.zerosLike(w)],
+    };
+  });
+  return op(logits, labels, weights) as tf.Scalar;
 }

@@ -7,6 +7,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveConfig, type UNetConfig } from './config.js';
 import { outputSize, skipCropPerSide } from './size.js';
 import { SeededDropout } from './dropout.js';
+import { fuseConvRelu } from './fused-conv.js';
 
 type Sym = tfl.SymbolicTensor;
 
@@ -46,17 +47,33 @@ export function buildUNet(config: Partial<UNetConfig> = {}, inputSize: number | 
     x = up(x, skips[level]!, filters(level), skipCropPerSide(level, c), c, `dec${level}`);
   }
   const logits = outConv(x, c.classes);
-  return tfl.model({ inputs: image, outputs: logits, name: 'unet' });
+  const model = tfl.model({ inputs: image, outputs: logits, name: 'unet' });
+  fuseConvRelu(model);
+  return model;
 }
 
-/** Two 3x3 convolutions, each followed by (optional batch norm and) a ReLU. */
+/**
+ * Two 3x3 convolutions, each followed by (optional batch norm and) a ReLU. Without batch
+ * norm the ReLU is the convolution's own activation, which TF.js runs as one fused
+ * kernel: one activation tensor per layer instead of two, kept for the backward pass.
+ */
 function doubleConv(x: Sym, filters: number, c: UNetConfig, name: string): Sym {
   for (const i of [1, 2]) {
     x = tfl.layers
-      .conv2d({ filters, kernelSize: 3, padding: c.padding, useBias: !c.batchNorm, kernelInitializer: 'zeros', name: `${name}_conv${i}` })
+      .conv2d({
+        filters,
+        kernelSize: 3,
+        padding: c.padding,
+        useBias: !c.batchNorm,
+        activation: c.batchNorm ? 'linear' : 'relu',
+        kernelInitializer: 'zeros',
+        name: `${name}_conv${i}`,
+      })
       .apply(x) as Sym;
-    if (c.batchNorm) x = tfl.layers.batchNormalization({ name: `${name}_bn${i}` }).apply(x) as Sym;
-    x = tfl.layers.reLU({ name: `${name}_relu${i}` }).apply(x) as Sym;
+    if (c.batchNorm) {
+      x = tfl.layers.batchNormalization({ name: `${name}_bn${i}` }).apply(x) as Sym;
+      x = tfl.layers.reLU({ name: `${name}_relu${i}` }).apply(x) as Sym;
+    }
   }
   return x;
 }

@@ -6,11 +6,15 @@
 // either a handle (number) or an NHWC Float32Array; weights always travel as HWIO
 // Float32Arrays (TF.js' layout) and are reordered per call.
 #include <napi.h>
+#include <sys/mman.h>
 #include <omp.h>
+#include <xmmintrin.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -32,7 +36,39 @@ dnnl::stream& strm() {
   return s;
 }
 
+// Buffers for activation-sized memories: large ones are their own mappings, returned
+// to the system when freed. Measured on a 572 training step of the paper's net
+// (ours, 2 threads): glibc's defaults 5.1 s and 1.78 GB peak RSS; glibc told to keep
+// freed memory (mallopt, no trimming) 4.7 s but 2.28 GB (fragmentation); a pool of freed
+// mappings by size 4.6 s but 2.58 GB (gradient-sized blocks idle while the forward pass
+// peaks); transparent huge pages 6.1 s (compaction stalls). Plain mappings: 5.4 s,
+// 1.63 GB; peak memory is the budget we hold ourselves to (bench/, README).
+std::shared_ptr<void> allocate(size_t bytes) {
+  constexpr size_t kLarge = size_t{1} << 21;
+  if (bytes < kLarge) {
+    void* p = std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);
+    if (!p) throw std::bad_alloc();
+    return std::shared_ptr<void>(p, std::free);
+  }
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  return std::shared_ptr<void>(p, [bytes](void* q) { munmap(q, bytes); });
+}
+
+// Buffers of a call's temporary memories (reorders), released when the call returns.
+std::vector<std::shared_ptr<void>> g_scratch;
+
+memory scratchMemory(const memory::desc& d) {
+  g_scratch.push_back(allocate(d.get_size()));
+  return memory(d, eng(), g_scratch.back().get());
+}
+
 struct Tensor {
+  std::shared_ptr<void> buf;
+  void alloc(const memory::desc& d) {
+    buf = allocate(d.get_size());
+    mem = memory(d, eng(), buf.get());
+  }
   memory mem;
   // Max-pool workspace of the forward that produced this tensor (for MaxPoolGrad).
   memory ws;
@@ -44,6 +80,28 @@ struct Tensor {
 std::unordered_map<int64_t, Tensor> g_tensors;
 int64_t g_next = 1;
 int64_t g_bytes = 0;
+
+// Denormal floats (gradients decaying towards zero) take microcode assists that made
+// single kernels ~100x slower (measured: the channel sum of one 392x392x64 gradient,
+// 820 ms with denormals, 3 ms flushed). Like TensorFlow's thread pools, our kernels run
+// with flush-to-zero and denormals-are-zero: set for good in the OpenMP workers (which
+// run only native code) and, around each call, on the JavaScript thread, whose own
+// arithmetic must keep IEEE semantics.
+constexpr unsigned kFtzDaz = 0x8040;
+
+struct FlushDenormals {
+  unsigned saved = _mm_getcsr();
+  FlushDenormals() { _mm_setcsr(saved | kFtzDaz); }
+  ~FlushDenormals() { _mm_setcsr(saved); }
+};
+
+void flushDenormalsInWorkers() {
+  unsigned main = _mm_getcsr();
+#pragma omp parallel
+  _mm_setcsr(_mm_getcsr() | kFtzDaz);
+  _mm_setcsr(main);
+}
+
 
 int64_t store(Tensor t) {
   g_bytes += static_cast<int64_t>(t.mem.get_desc().get_size());
@@ -99,7 +157,7 @@ memory weights(Napi::Env env, const Napi::Value& v, const std::vector<int64_t>& 
 
 memory ensure(const memory& m, const memory::desc& want) {
   if (m.get_desc() == want) return m;
-  memory out(want, eng());
+  memory out = scratchMemory(want);
   dnnl::reorder(m, out).execute(strm(), const_cast<memory&>(m), out);
   return out;
 }
@@ -156,7 +214,7 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   memory src = ensure(activation(env, info[0], g.x, "conv2d x"), pd.src_desc());
   memory wei = ensure(weights(env, info[1], g.w), pd.weights_desc());
   Tensor out;
-  out.mem = memory(pd.dst_desc(), eng());
+  out.alloc(pd.dst_desc());
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, out.mem}};
   memory b;
   if (hasBias) {
@@ -180,7 +238,7 @@ Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
   memory dy = ensure(activation(env, info[0], g.y, "conv2dBackpropInput dy"), pd.diff_dst_desc());
   memory wei = ensure(weights(env, info[1], g.w), pd.weights_desc());
   Tensor out;
-  out.mem = memory(pd.diff_src_desc(), eng());
+  out.alloc(pd.diff_src_desc());
   dnnl::convolution_backward_data(pd).execute(strm(), {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, out.mem}});
   strm().wait();
   return handleOf(env, std::move(out));
@@ -195,7 +253,7 @@ Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   dnnl::convolution_backward_weights::primitive_desc pd(d, eng(), fwd);
   memory src = ensure(activation(env, info[0], g.x, "conv2dBackpropFilter x"), pd.src_desc());
   memory dy = ensure(activation(env, info[1], g.y, "conv2dBackpropFilter dy"), pd.diff_dst_desc());
-  memory dw(pd.diff_weights_desc(), eng());
+  memory dw = scratchMemory(pd.diff_weights_desc());
   dnnl::convolution_backward_weights(pd).execute(strm(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
   size_t n = static_cast<size_t>(g.w[0] * g.w[1] * g.w[2] * g.w[3]);
   Napi::Float32Array out = Napi::Float32Array::New(env, n);
@@ -239,7 +297,7 @@ Napi::Value MaxPool(const Napi::CallbackInfo& info) {
   memory src = activation(env, info[0], g.x, "maxPool x");
   auto pd = poolFwdPd(g, src.get_desc());
   Tensor out;
-  out.mem = memory(pd.dst_desc(), eng());
+  out.alloc(pd.dst_desc());
   out.ws = memory(pd.workspace_desc(), eng());
   out.hasWs = true;
   out.poolSrcDesc = src.get_desc();
@@ -277,7 +335,7 @@ Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
   dnnl::pooling_backward::primitive_desc pd(d, eng(), fpd);
   memory dy = ensure(activation(env, info[0], g.y, "maxPoolGrad dy"), pd.diff_dst_desc());
   Tensor out;
-  out.mem = memory(pd.diff_src_desc(), eng());
+  out.alloc(pd.diff_src_desc());
   dnnl::pooling_backward(pd).execute(strm(), {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_SRC, out.mem}, {DNNL_ARG_WORKSPACE, ws}});
   strm().wait();
   return handleOf(env, std::move(out));
@@ -291,24 +349,32 @@ Napi::Value Relu(const Napi::CallbackInfo& info) {
   dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_relu, src.get_desc(), 0.f, 0.f);
   dnnl::eltwise_forward::primitive_desc pd(d, eng());
   Tensor out;
-  out.mem = memory(pd.dst_desc(), eng());
+  out.alloc(pd.dst_desc());
   dnnl::eltwise_forward(pd).execute(strm(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, out.mem}});
   strm().wait();
   return handleOf(env, std::move(out));
 }
 
 // Element-wise ops on handles of equal dims, computed in a's layout (padding lanes are zero and stay zero).
-// binary(op, a, b) with op 0 = add, 1 = mul, 2 = relu grad (a * (b > 0)), 3 = sub -> handle | null when layouts differ
+// binary(op, a, b) with op 0 = add, 1 = mul, 2 = relu grad (a * (b > 0)), 3 = sub; b a handle or NHWC Float32Array
+// -> handle | null when the dims differ
 Napi::Value Binary(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int op = info[0].As<Napi::Number>().Int32Value();
   Tensor& a = lookup(env, info[1].As<Napi::Number>().Int64Value());
-  Tensor& b = lookup(env, info[2].As<Napi::Number>().Int64Value());
-  if (a.mem.get_desc().dims() != b.mem.get_desc().dims()) return env.Null();
-  memory bm = ensure(b.mem, a.mem.get_desc());  // reorder b into a's layout when they differ
+  auto d = a.mem.get_desc().dims();
+  memory bsrc;
+  if (info[2].IsNumber()) {
+    bsrc = lookup(env, info[2].As<Napi::Number>().Int64Value()).mem;
+    if (bsrc.get_desc().dims() != d) return env.Null();
+  } else {  // an NHWC Float32Array of a's dims (e.g. a dropout mask made in JavaScript)
+    if (d.size() != 4) return env.Null();
+    bsrc = activation(env, info[2], {d[0], d[2], d[3], d[1]}, "binary b");
+  }
+  memory bm = ensure(bsrc, a.mem.get_desc());  // reorder b into a's layout when they differ
   strm().wait();
   Tensor out;
-  out.mem = memory(a.mem.get_desc(), eng());
+  out.alloc(a.mem.get_desc());
   const float* pa = static_cast<const float*>(a.mem.get_data_handle());
   const float* pb = static_cast<const float*>(bm.get_data_handle());
   float* po = static_cast<float*>(out.mem.get_data_handle());
@@ -324,7 +390,7 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
       break;
     case 2:
 #pragma omp parallel for simd schedule(static)
-      for (int64_t i = 0; i < n; i++) po[i] = pb[i] > 0.f ? pa[i] : 0.f;
+      for (int64_t i = 0; i < n; i++) po[i] = pb[i] > 0.f ? pa[i] : (pb[i] != pb[i] ? pb[i] : 0.f);
       break;
     case 3:
 #pragma omp parallel for simd schedule(static)
@@ -341,7 +407,7 @@ Napi::Value Step(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Tensor& a = lookup(env, info[0].As<Napi::Number>().Int64Value());
   Tensor out;
-  out.mem = memory(a.mem.get_desc(), eng());
+  out.alloc(a.mem.get_desc());
   const float* pa = static_cast<const float*>(a.mem.get_data_handle());
   float* po = static_cast<float*>(out.mem.get_data_handle());
   int64_t n = static_cast<int64_t>(a.mem.get_desc().get_size() / sizeof(float));
@@ -378,7 +444,7 @@ Napi::Value Slice(const Napi::CallbackInfo& info) {
   memory::desc sub = t.mem.get_desc().submemory_desc(dims, offs);
   memory src(sub, eng(), t.mem.get_data_handle());
   Tensor out;
-  out.mem = memory({dims, dt::f32, tg}, eng());
+  out.alloc({dims, dt::f32, tg});
   dnnl::reorder(src, out.mem).execute(strm(), src, out.mem);
   strm().wait();
   return handleOf(env, std::move(out));
@@ -397,7 +463,7 @@ Napi::Value Pad(const Napi::CallbackInfo& info) {
   auto d = t.mem.get_desc().dims();
   memory::dims dims{d[0] + b[0] + a[0], d[1], d[2] + b[1] + a[1], d[3] + b[2] + a[2]};
   Tensor out;
-  out.mem = memory({dims, dt::f32, tg}, eng());
+  out.alloc({dims, dt::f32, tg});
   std::memset(out.mem.get_data_handle(), 0, out.mem.get_desc().get_size());
   memory::desc sub = out.mem.get_desc().submemory_desc(d, {b[0], 0, b[1], b[2]});
   memory dst(sub, eng(), out.mem.get_data_handle());
@@ -419,7 +485,7 @@ Napi::Value Concat(const Napi::CallbackInfo& info) {
   }
   dnnl::concat::primitive_desc pd(1, mds, eng());
   Tensor out;
-  out.mem = memory(pd.dst_desc(), eng());
+  out.alloc(pd.dst_desc());
   std::unordered_map<int, memory> args{{DNNL_ARG_DST, out.mem}};
   for (size_t i = 0; i < mems.size(); i++) args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = mems[i];
   dnnl::concat(pd).execute(strm(), args);
@@ -427,35 +493,91 @@ Napi::Value Concat(const Napi::CallbackInfo& info) {
   return handleOf(env, std::move(out));
 }
 
-// biasAdd(handle, Float32Array[C]) -> handle, same layout
+// The plain and blocked layouts our primitives produce, seen as one loop nest:
+// element (n, c, p) with p = h * W + w sits at ((n * cb + c / B) * hw + p) * B + c % B.
+// nChw16c: B = 16; nChw8c: B = 8; nhwc: B = C, cb = 1; nchw: B = 1, cb = C.
+// Channels past C in the last block are padding and hold zeros.
+struct Blocks {
+  int64_t n, c, hw, B, cb;
+};
+
+bool blocksOf(const memory::desc& md, Blocks& out) {
+  tag tg;
+  if (!tagOf(md, tg)) return false;
+  auto d = md.dims();
+  out.n = d[0];
+  out.c = d[1];
+  out.hw = d[2] * d[3];
+  if (tg == tag::nChw16c || tg == tag::nChw8c) {
+    out.B = tg == tag::nChw16c ? 16 : 8;
+    out.cb = (out.c + out.B - 1) / out.B;
+  } else if (tg == tag::nhwc) {
+    out.B = out.c;
+    out.cb = 1;
+  } else {
+    out.B = 1;
+    out.cb = out.c;
+  }
+  return true;
+}
+
+// biasAdd(handle, Float32Array[C]) -> handle, same layout. A plain loop: oneDNN 2.6's
+// binary primitive took ~0.5 s for a 392x392x64 blocked tensor (a reference kernel).
 Napi::Value BiasAdd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Tensor& t = lookup(env, info[0].As<Napi::Number>().Int64Value());
   Napi::Float32Array bias = info[1].As<Napi::Float32Array>();
-  auto d = t.mem.get_desc().dims();
-  if (static_cast<int64_t>(bias.ElementLength()) != d[1]) throw Napi::Error::New(env, "onednn: biasAdd length mismatch");
-  memory bm({{1, d[1], 1, 1}, dt::f32, tag::nchw}, eng(), bias.Data());
-  dnnl::binary::desc bd(dnnl::algorithm::binary_add, t.mem.get_desc(), bm.get_desc(), t.mem.get_desc());
-  dnnl::binary::primitive_desc pd(bd, eng());
+  Blocks k;
+  if (!blocksOf(t.mem.get_desc(), k)) throw Napi::Error::New(env, "onednn: biasAdd on an unsupported layout");
+  if (static_cast<int64_t>(bias.ElementLength()) != k.c) throw Napi::Error::New(env, "onednn: biasAdd length mismatch");
+  std::vector<float> b(static_cast<size_t>(k.cb * k.B), 0.f);
+  std::copy(bias.Data(), bias.Data() + k.c, b.begin());
   Tensor out;
-  out.mem = memory(pd.dst_desc(), eng());
-  dnnl::binary(pd).execute(strm(), {{DNNL_ARG_SRC_0, t.mem}, {DNNL_ARG_SRC_1, bm}, {DNNL_ARG_DST, out.mem}});
-  strm().wait();
+  out.alloc(t.mem.get_desc());
+  const float* src = static_cast<const float*>(t.mem.get_data_handle());
+  float* dst = static_cast<float*>(out.mem.get_data_handle());
+  const int64_t rows = k.n * k.cb * k.hw, B = k.B, hw = k.hw, cb = k.cb;
+  const float* bp = b.data();
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* bb = bp + ((r / hw) % cb) * B;
+    const float* s = src + r * B;
+    float* o = dst + r * B;
+#pragma omp simd
+    for (int64_t l = 0; l < B; l++) o[l] = s[l] + bb[l];
+  }
   return handleOf(env, std::move(out));
 }
 
-// channelSum(handle) -> Float32Array[C]: sum over N, H, W (the bias gradient)
+// channelSum(handle) -> Float32Array[C]: sum over N, H, W (the bias gradient). Per-thread
+// double partials added in thread order after the loop, so the result is deterministic;
+// oneDNN 2.6's reduction primitive took ~0.9 s for a 392x392x64 blocked tensor.
 Napi::Value ChannelSum(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Tensor& t = lookup(env, info[0].As<Napi::Number>().Int64Value());
-  auto d = t.mem.get_desc().dims();
-  memory::desc dst_md({1, d[1], 1, 1}, dt::f32, tag::nchw);
-  Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(d[1]));
-  memory dst(dst_md, eng(), out.Data());
-  dnnl::reduction::desc rd(dnnl::algorithm::reduction_sum, t.mem.get_desc(), dst_md, 0.f, 0.f);
-  dnnl::reduction::primitive_desc pd(rd, eng());
-  dnnl::reduction(pd).execute(strm(), {{DNNL_ARG_SRC, t.mem}, {DNNL_ARG_DST, dst}});
-  strm().wait();
+  Blocks k;
+  if (!blocksOf(t.mem.get_desc(), k)) throw Napi::Error::New(env, "onednn: channelSum on an unsupported layout");
+  const int64_t rows = k.n * k.cb * k.hw, B = k.B, hw = k.hw, cb = k.cb, width = k.cb * k.B;
+  const float* src = static_cast<const float*>(t.mem.get_data_handle());
+  const int threads = omp_get_max_threads();
+  std::vector<double> partial(static_cast<size_t>(threads * width), 0.0);
+#pragma omp parallel num_threads(threads)
+  {
+    double* acc = partial.data() + omp_get_thread_num() * width;
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+      double* a = acc + ((r / hw) % cb) * B;
+      const float* s = src + r * B;
+#pragma omp simd
+      for (int64_t l = 0; l < B; l++) a[l] += s[l];
+    }
+  }
+  Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(k.c));
+  for (int64_t c = 0; c < k.c; c++) {
+    double v = 0.0;
+    for (int th = 0; th < threads; th++) v += partial[static_cast<size_t>(th * width + c)];
+    out[static_cast<size_t>(c)] = static_cast<float>(v);
+  }
   return out;
 }
 
@@ -511,6 +633,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   omp_set_num_threads(info[0].As<Napi::Number>().Int32Value());
+  flushDenormalsInWorkers();
   return info.Env().Undefined();
 }
 
@@ -526,6 +649,10 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 // Converts oneDNN's C++ exceptions into JS errors naming the primitive's status.
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
 Napi::Value guarded(const Napi::CallbackInfo& info) {
+  FlushDenormals ftz;
+  struct ClearScratch {
+    ~ClearScratch() { g_scratch.clear(); }
+  } clearScratch;
   try {
     return F(info);
   } catch (const dnnl::error& e) {

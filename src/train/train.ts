@@ -10,6 +10,8 @@ import { weightedSoftmaxCrossEntropy } from '../loss/cross-entropy.js';
 import { setDropoutSeedSource } from '../model/dropout.js';
 import { modelInputShape } from '../model/unet.js';
 import { Rng, type RngState } from '../util/rng.js';
+import { installLeanBackprop } from './lean-backprop.js';
+import { InPlaceAdamOptimizer, InPlaceMomentumOptimizer } from './optimizers.js';
 import { coveringOrigins, cutTile, randomOutputOrigin, type Tile, type TileGeometry, type TrainingSample } from './tiles.js';
 
 export type OptimizerKind = 'sgd' | 'adam';
@@ -120,9 +122,9 @@ export function makeOptimizer(kind: OptimizerKind, learningRate: number, momentu
   if (!(learningRate > 0)) throw new Error(`makeOptimizer: learningRate must be > 0, got ${learningRate}`);
   if (kind === 'sgd') {
     if (!(momentum >= 0 && momentum < 1)) throw new Error(`makeOptimizer: momentum must be in [0, 1), got ${momentum}`);
-    return tf.train.momentum(learningRate, momentum);
+    return new InPlaceMomentumOptimizer(learningRate, momentum);
   }
-  if (kind === 'adam') return tf.train.adam(learningRate);
+  if (kind === 'adam') return new InPlaceAdamOptimizer(learningRate, 0.9, 0.999);
   throw new Error(`makeOptimizer: optimizer must be 'sgd' or 'adam', got ${String(kind)}`);
 }
 
@@ -283,9 +285,9 @@ export function trainStep(
   // An explicit list keeps the optimizer's slot order fixed, so its state can be restored.
   vars: tf.Variable[] = model.trainableWeights.map((w) => w.read() as tf.Variable),
 ): number {
-  const [inH, inW] = geo.input;
+  installLeanBackprop();
   return tf.tidy(() => {
-    const { x, y, w } = batchTensors(tiles, inH, inW, channels);
+    const { x, y, w } = batchTensors(tiles, geo, channels);
     const cost = optimizer.minimize(() => {
       const logits = model.apply(x, { training: true }) as tf.Tensor4D;
       return weightedSoftmaxCrossEntropy(logits, y, w);
@@ -294,18 +296,27 @@ export function trainStep(
   });
 }
 
-function batchTensors(tiles: readonly Tile[], inH: number, inW: number, channels: number): { x: tf.Tensor4D; y: tf.Tensor3D; w: tf.Tensor3D } {
+/** Model input [n, inH, inW, C], and labels and weights centre-cropped to the output [n, outH, outW] (plain array copies, cheaper than tensor slices). */
+function batchTensors(tiles: readonly Tile[], geo: TileGeometry, channels: number): { x: tf.Tensor4D; y: tf.Tensor3D; w: tf.Tensor3D } {
+  const [inH, inW] = geo.input;
+  const [outH, outW] = geo.output;
+  const top = (inH - outH) / 2;
+  const left = (inW - outW) / 2;
   const n = tiles.length;
   const px = inH * inW;
+  const outPx = outH * outW;
   const xs = new Float32Array(n * px * channels);
-  const ys = new Int32Array(n * px);
-  const ws = new Float32Array(n * px);
+  const ys = new Int32Array(n * outPx);
+  const ws = new Float32Array(n * outPx);
   tiles.forEach((t, i) => {
     xs.set(t.image, i * px * channels);
-    ys.set(t.labels, i * px);
-    ws.set(t.weights, i * px);
+    for (let r = 0; r < outH; r++) {
+      const from = (r + top) * inW + left;
+      ys.set(t.labels.subarray(from, from + outW), i * outPx + r * outW);
+      ws.set(t.weights.subarray(from, from + outW), i * outPx + r * outW);
+    }
   });
-  return { x: tf.tensor4d(xs, [n, inH, inW, channels]), y: tf.tensor3d(ys, [n, inH, inW], 'int32'), w: tf.tensor3d(ws, [n, inH, inW]) };
+  return { x: tf.tensor4d(xs, [n, inH, inW, channels]), y: tf.tensor3d(ys, [n, outH, outW], 'int32'), w: tf.tensor3d(ws, [n, outH, outW]) };
 }
 
 /**
@@ -323,7 +334,7 @@ export function evaluateLoss(model: tfl.LayersModel, samples: readonly TrainingS
       for (const ox of coveringOrigins(s.image.width, geo.output[1])) {
         const tile = cutTile(s, geo, oy, ox);
         sum += tf.tidy(() => {
-          const { x, y, w } = batchTensors([tile], geo.input[0], geo.input[1], channels);
+          const { x, y, w } = batchTensors([tile], geo, channels);
           const logits = model.apply(x, { training: false }) as tf.Tensor4D;
           return weightedSoftmaxCrossEntropy(logits, y, w).dataSync()[0]!;
         });

@@ -1,0 +1,78 @@
+/**
+ * Convolution + bias + ReLU as one op with its own gradient, for the U-Net's 3x3 layers.
+ *
+ * Why: under a gradient tape TF.js does not fuse an activation into a convolution
+ * (`tf.fused.conv2d` falls back to conv2d, add and relu when gradientDepth > 0), so a
+ * training step runs three kernels per layer and keeps two activation-sized tensors of
+ * each layer for the backward pass. This op runs the FusedConv2D kernel (bias and
+ * ReLU inside the convolution, one output), keeps only its input and output, and
+ * frees its temporaries as soon as its gradient is computed. Same mathematics: the
+ * ReLU's derivative is taken as 0 at 0, like TF.js' `step`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+
+/** Kernel computing dy * (y > 0) in one pass, registered by backends that have one (src/backend). */
+export const RELU_GRAD_KERNEL = 'UNetReluGrad';
+
+function reluGrad(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
+  if (tf.getKernel(RELU_GRAD_KERNEL, tf.getBackend())) return tf.engine().runKernel(RELU_GRAD_KERNEL, { dy, y }) as tf.Tensor;
+  return tf.mul(dy, tf.step(y));
+}
+
+/** relu(conv2d(x, filter, stride 1) + bias) with NHWC `x` and HWIO `filter`. */
+export function conv2dBiasRelu(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D, pad: 'valid' | 'same'): tf.Tensor4D {
+  const convAttrs = { strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [1, 1] } as const;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xs, ws, bs, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const y = tf.engine().runKernel('FusedConv2D', { x: xs, filter: ws, bias: bs }, { ...convAttrs, activation: 'relu' } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+    save([xs, ws, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [sx, sw, sy] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+          const dz = reluGrad(dy, sy);
+          const dx = tf.engine().runKernel('Conv2DBackpropInput', { dy: dz, filter: sw }, { ...convAttrs, inputShape: sx.shape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+          const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x: sx, dy: dz }, { ...convAttrs, filterShape: sw.shape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+          return [dx, dw, tf.sum(dz, [0, 1, 2])];
+        }),
+    };
+  });
+  return op(x, filter, bias) as tf.Tensor4D;
+}
+
+interface ConvInternals {
+  kernel: { read(): tf.Tensor };
+  bias: { read(): tf.Tensor } | null;
+  padding: string;
+  strides: number[];
+  dilationRate: number[];
+  dataFormat: string;
+  activation: { getClassName(): string };
+  call(inputs: tf.Tensor | tf.Tensor[], kwargs: unknown): tf.Tensor;
+}
+
+/**
+ * Makes every stride-1 Conv2D layer of `model` with bias and ReLU run {@link conv2dBiasRelu}
+ * (an instance override of `call`, so the saved topology stays a plain Conv2D). Applied to
+ * every U-Net we build or load; returns the number of layers changed.
+ */
+export function fuseConvRelu(model: tfl.LayersModel): number {
+  let n = 0;
+  for (const layer of model.layers) {
+    if (layer.getClassName() !== 'Conv2D') continue;
+    const c = layer as unknown as ConvInternals;
+    const plain = c.strides.every((s) => s === 1) && c.dilationRate.every((d) => d === 1) && c.dataFormat === 'channelsLast';
+    if (!plain || !c.bias || c.activation.getClassName().toLowerCase() !== 'relu') continue;
+    if (c.padding !== 'valid' && c.padding !== 'same') continue;
+    const pad = c.padding;
+    const bias = c.bias;
+    c.call = (inputs) => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      return tf.tidy(() => conv2dBiasRelu(x, c.kernel.read() as tf.Tensor4D, bias.read() as tf.Tensor1D, pad));
+    };
+    n++;
+  }
+  return n;
+}

@@ -1,0 +1,121 @@
+/**
+ * The training fast path against plain TF.js, on every backend: the fused
+ * convolution + bias + ReLU op, the ReLU-gradient and softmax cross-entropy kernels,
+ * and the lean backward pass (bit-identical gradients, lower peak memory).
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/backend/index.js';
+import { registerOneDnnBackend } from '../src/backend/onednn.js';
+import { SOFTMAX_CE_KERNEL, weightedSoftmaxCrossEntropy } from '../src/loss/cross-entropy.js';
+import { conv2dBiasRelu, RELU_GRAD_KERNEL } from '../src/model/fused-conv.js';
+import { initializeWeights } from '../src/model/init.js';
+import { buildUNet } from '../src/model/unet.js';
+import { installLeanBackprop, setLeanBackprop } from '../src/train/lean-backprop.js';
+import { Rng } from '../src/util/rng.js';
+import { maxAbsDiff } from './helpers.js';
+
+await initBackend('cpu');
+const backends = ['cpu', ...(registerOneDnnBackend() ? ['onednn'] : [])];
+
+const random = (shape: number[], seed: number, scale = 1): tf.Tensor => {
+  const rng = new Rng(seed);
+  return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal(0, scale)), shape);
+};
+
+for (const backend of backends) {
+  describe(`fused training kernels on '${backend}'`, () => {
+    test('conv2dBiasRelu: value and gradients match conv2d + add + relu (valid and same)', async () => {
+      await tf.setBackend(backend);
+      for (const pad of ['valid', 'same'] as const) {
+        tf.tidy(() => {
+          const x = random([2, 9, 7, 3], 1);
+          const w = random([3, 3, 3, 5], 2, 0.3);
+          const b = random([5], 3, 0.1);
+          const dy = random(pad === 'valid' ? [2, 7, 5, 5] : [2, 9, 7, 5], 4);
+          const fused = tf.grads((a, k, c) => tf.sum(tf.mul(conv2dBiasRelu(a as tf.Tensor4D, k as tf.Tensor4D, c as tf.Tensor1D, pad), dy)));
+          const plain = tf.grads((a, k, c) => tf.sum(tf.mul(tf.relu(tf.add(tf.conv2d(a as tf.Tensor4D, k as tf.Tensor4D, 1, pad), c)), dy)));
+          const want = [tf.relu(tf.add(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, pad), b)), ...plain([x, w, b])];
+          const got = [conv2dBiasRelu(x as tf.Tensor4D, w as tf.Tensor4D, b as tf.Tensor1D, pad), ...fused([x, w, b])];
+          ['value', 'dx', 'dw', 'db'].forEach((name, i) => {
+            const err = maxAbsDiff(got[i]!.dataSync(), want[i]!.dataSync());
+            assert.ok(err < 1e-4, `conv2dBiasRelu (${pad}) ${name}: max error ${err}`);
+          });
+        });
+      }
+    });
+
+    test(`${RELU_GRAD_KERNEL}: dy where y > 0, else 0, NaN in y propagating`, async () => {
+      await tf.setBackend(backend);
+      tf.tidy(() => {
+        const y = tf.relu(random([1, 4, 5, 3], 5));
+        const yv = y.dataSync().slice();
+        yv[7] = NaN;
+        const yn = tf.tensor(yv, y.shape);
+        const dy = random([1, 4, 5, 3], 6);
+        const got = (tf.engine().runKernel(RELU_GRAD_KERNEL, { dy, y: yn }) as tf.Tensor).dataSync();
+        const d = dy.dataSync();
+        for (let i = 0; i < got.length; i++) {
+          const want = yv[i]! > 0 ? d[i]! : Number.isNaN(yv[i]!) ? NaN : 0;
+          assert.ok(Object.is(got[i], want) || got[i] === want, `${RELU_GRAD_KERNEL} at ${i}: y ${yv[i]}, dy ${d[i]} -> ${got[i]}, want ${want}`);
+        }
+      });
+    });
+
+    test(`${SOFTMAX_CE_KERNEL}: loss and gradient match the composed TF.js ops, labels out of range count 0`, async () => {
+      await tf.setBackend(backend);
+      tf.tidy(() => {
+        const logits = random([2, 5, 4, 3], 7, 2) as tf.Tensor4D;
+        const rng = new Rng(8);
+        const labelValues = Int32Array.from({ length: 40 }, () => rng.int(0, 2));
+        labelValues[3] = 3; // outside [0, K): oneHot gives a zero row
+        const labels = tf.tensor3d(labelValues, [2, 5, 4], 'int32');
+        const weights = tf.abs(random([2, 5, 4], 9)) as tf.Tensor3D;
+        const composed = (x: tf.Tensor): tf.Scalar =>
+          tf.mean(tf.mul(tf.neg(tf.sum(tf.mul(tf.oneHot(tf.reshape(labels, [-1]), 3), tf.logSoftmax(tf.reshape(x, [-1, 3]))), -1)), tf.reshape(weights, [-1])));
+        const fusedLoss = (x: tf.Tensor): tf.Scalar => weightedSoftmaxCrossEntropy(x as tf.Tensor4D, labels, weights);
+        assert.ok(tf.getKernel(SOFTMAX_CE_KERNEL, backend), `${SOFTMAX_CE_KERNEL} is registered on ${backend}`);
+        const lossErr = Math.abs(fusedLoss(logits).dataSync()[0]! - composed(logits).dataSync()[0]!);
+        assert.ok(lossErr < 1e-6, `${SOFTMAX_CE_KERNEL}: loss differs by ${lossErr}`);
+        const gradErr = maxAbsDiff(tf.grad(fusedLoss)(logits).dataSync(), tf.grad(composed)(logits).dataSync());
+        assert.ok(gradErr < 1e-7, `${SOFTMAX_CE_KERNEL}: gradient differs by ${gradErr}`);
+      });
+    });
+
+    test('lean backward pass: bit-identical gradients of a small U-Net, lower peak memory', async () => {
+      await tf.setBackend(backend);
+      installLeanBackprop();
+      const model = buildUNet({ depth: 2, baseFilters: 4, dropout: 0 }, 44);
+      initializeWeights(model, new Rng(3));
+      const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      const x = random([1, 44, 44, 1], 10) as tf.Tensor4D;
+      const y = tf.tensor3d(Int32Array.from({ length: 44 * 44 }, (_, i) => (i * 7) % 2), [1, 44, 44], 'int32');
+      const run = async (lean: boolean): Promise<{ grads: Float32Array[]; peak: number }> => {
+        setLeanBackprop(lean);
+        let grads: Float32Array[] = [];
+        const info = await tf.profile(() => {
+          const g = tf.variableGrads(() => weightedSoftmaxCrossEntropy(model.apply(x, { training: true }) as tf.Tensor4D, y), vars);
+          grads = vars.map((v) => g.grads[v.name]!.dataSync().slice() as Float32Array);
+          tf.dispose([g.value, ...Object.values(g.grads)]);
+        });
+        return { grads, peak: info.peakBytes };
+      };
+      try {
+        const tfjs = await run(false);
+        const before = tf.memory().numTensors;
+        const lean = await run(true);
+        assert.equal(tf.memory().numTensors, before, 'lean backward pass: tensors left behind');
+        tfjs.grads.forEach((g, i) => {
+          const at = g.findIndex((v, k) => !Object.is(v, lean.grads[i]![k]));
+          assert.equal(at, -1, `lean backward pass: gradient of ${vars[i]!.name} differs at ${at}`);
+        });
+        assert.ok(lean.peak < 0.8 * tfjs.peak, `lean backward pass: peak ${lean.peak} bytes, TF.js' ${tfjs.peak}`);
+      } finally {
+        setLeanBackprop(true);
+        tf.dispose([x, y]);
+        model.dispose();
+      }
+    });
+  });
+}
