@@ -1,5 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { writeTiff } from '../src/io/image.js';
+import type { Raster } from '../src/io/raster.js';
+import type { TilePredictor } from '../src/infer/predictor.js';
+import { predictFile } from '../src/infer/write-outputs.js';
 import { instanceLabels } from '../src/infer/instances.js';
 import { displayRgb, labelColour, overlay, probabilityPlane, quantizeProbability } from '../src/infer/render.js';
 
@@ -74,4 +81,40 @@ test('overlay: background untouched, interior tinted, borders in full colour', (
   assert.deepEqual([...withContours.data.subarray(5 * 3, 6 * 3)], red, 'every pixel of a 2 x 2 object is on its border');
   assert.throws(() => overlay(image, { ...labels, height: 2, width: 8 }), /labels are 2x8x1, expected 4x4x1/);
   assert.notDeepEqual(labelColour(1, 'instances'), labelColour(2, 'instances'));
+});
+
+test('predictFile: when page 2 of a stack fails, the outputs of page 1 are removed and the error is passed on', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'unet-stack-'));
+  try {
+    const page = (v: number): Raster => ({ data: new Float32Array(8 * 8).fill(v), height: 8, width: 8, channels: 1 });
+    const stack = join(dir, 'stack.tif');
+    await writeTiff(stack, [page(0.2), page(0.8), page(0.5)]);
+    let pagesSeen = 0;
+    const pointwise = (fail: boolean): TilePredictor => ({
+      inputShape: [8, 8],
+      outputShape: [8, 8],
+      channels: 1,
+      classes: 2,
+      alignment: 1,
+      predictBatch: async (tiles, n) => {
+        if (fail) throw new Error('stub predictor: page 2 fails');
+        const out = new Float32Array(n * 64 * 2);
+        for (let i = 0; i < n * 64; i++) [out[2 * i], out[2 * i + 1]] = [1 - tiles[i]!, tiles[i]!];
+        return out;
+      },
+    });
+    const out = join(dir, 'out');
+    const options = { outDir: out, outputs: ['mask', 'prob'] as const, normalization: { kind: 'range', min: 0, max: 1 } as const, classNames: ['a', 'b'] };
+    // The first call probes the class count; then one call per page.
+    const ok = await predictFile(stack, () => pointwise(false), options);
+    assert.equal(ok.written.length, 6, 'three pages, two outputs each');
+    await rm(out, { recursive: true });
+    await assert.rejects(
+      predictFile(stack, () => pointwise(pagesSeen++ === 2), options),
+      /page 2 fails/,
+    );
+    assert.deepEqual(await readdir(out), [], 'no outputs of page 1 left behind');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -1,7 +1,8 @@
 /**
  * Predicting image files and writing the results (Node only: file access).
  * Each output is written atomically (src/io/atomic.ts), so a failure never leaves a
- * partial file; a bad input fails before anything is written for it.
+ * partial file; a bad input fails before anything is written for it, and a stack whose
+ * page N fails keeps none of the outputs of its earlier pages.
  *
  * Names, for IMAGE = <stem>.<ext> (stacks add _zNNN after the stem, NNN = page from 000):
  *   <stem>_mask.png          argmax class index per pixel (8-bit; 16-bit over 256 classes)
@@ -10,7 +11,7 @@
  *   <stem>_instances.png     16-bit instance ids (a 32-bit .tif beyond 65535 objects)
  *   <stem>_overlay.png       the image with coloured mask and contours
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join, parse } from 'node:path';
 import { readImage, writeImage, writeTiff } from '../io/image.js';
 import { normalize, type Normalization } from '../io/normalize.js';
@@ -72,55 +73,65 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
   const stem = parse(file).name;
   const written: string[] = [];
   const counts: number[] = [];
-  for (const [z, raw] of inputs.entries()) {
-    const base = join(options.outDir, pages.length > 1 ? `${stem}_z${String(z).padStart(3, '0')}` : stem);
-    const image = normalize(raw, options.normalization, file);
-    const needInstances = kinds.has('instances');
-    const result = await predict(image, predictorFor([image.height, image.width]), {
-      ...options,
-      onProgress: (p) => options.onProgress?.({ ...p, file, page: z, pages: pages.length }),
-      outputs: {
-        probabilities: kinds.has('prob'),
-        mask: true,
-        ...(needInstances && options.watershed ? { foregroundClasses: fgClasses } : {}),
-      },
-    });
-    const mask = result.mask!;
-    const write = async (path: string, r: Raster): Promise<void> => {
-      await writeImage(path, r);
-      written.push(path);
-    };
-    if (kinds.has('mask')) await write(`${base}_mask.png`, mask);
-    if (kinds.has('prob')) {
-      const probs = result.probabilities!;
-      const format = options.probFormat ?? 'tif';
-      if (format === 'tif') {
-        const planes = Array.from({ length: K }, (_, c) => probabilityPlane(probs, c));
-        await writeTiff(`${base}_prob.tif`, planes);
-        written.push(`${base}_prob.tif`);
-      } else {
-        for (let c = 0; c < K; c++) {
-          const q = quantizeProbability(probabilityPlane(probs, c).data, format === 'png8' ? 8 : 16);
-          await write(`${base}_prob_${safeName(options.classNames[c]!)}.png`, { data: q, height: probs.height, width: probs.width, channels: 1 });
-        }
-      }
-    }
-    let instanceMap: Raster<Int32Array> | null = null;
-    if (needInstances) {
-      const fg = new Uint8Array(mask.data.length);
-      const isFg = new Uint8Array(K);
-      for (const c of fgClasses) isFg[c] = 1;
-      for (let i = 0; i < fg.length; i++) fg[i] = isFg[mask.data[i]!]!;
-      const inst = instanceLabels(fg, mask.height, mask.width, { ...options.instanceOptions, ...(result.foreground ? { probability: result.foreground.data } : {}) });
-      counts.push(inst.count);
-      instanceMap = { data: inst.labels, height: mask.height, width: mask.width, channels: 1 };
-      if (inst.count <= 65535) await write(`${base}_instances.png`, { data: Uint16Array.from(inst.labels), height: mask.height, width: mask.width, channels: 1 });
-      else await write(`${base}_instances.tif`, instanceMap);
-    }
-    // With instances the overlay shows each object in its own colour, else each class.
-    if (kinds.has('overlay')) await write(`${base}_overlay.png`, instanceMap ? overlay(raw, instanceMap, { mode: 'instances' }) : overlay(raw, mask, { mode: 'classes' }));
+  try {
+    await predictPages();
+  } catch (e) {
+    // A stack is one input: when page N fails, the outputs of pages before it go too.
+    await Promise.all(written.map((path) => rm(path, { force: true })));
+    throw e;
   }
   return { file, pages: pages.length, written, ...(kinds.has('instances') ? { instanceCounts: counts } : {}) };
+
+  async function predictPages(): Promise<void> {
+    for (const [z, raw] of inputs.entries()) {
+      const base = join(options.outDir, pages.length > 1 ? `${stem}_z${String(z).padStart(3, '0')}` : stem);
+      const image = normalize(raw, options.normalization, file);
+      const needInstances = kinds.has('instances');
+      const result = await predict(image, predictorFor([image.height, image.width]), {
+        ...options,
+        onProgress: (p) => options.onProgress?.({ ...p, file, page: z, pages: pages.length }),
+        outputs: {
+          probabilities: kinds.has('prob'),
+          mask: true,
+          ...(needInstances && options.watershed ? { foregroundClasses: fgClasses } : {}),
+        },
+      });
+      const mask = result.mask!;
+      const write = async (path: string, r: Raster): Promise<void> => {
+        await writeImage(path, r);
+        written.push(path);
+      };
+      if (kinds.has('mask')) await write(`${base}_mask.png`, mask);
+      if (kinds.has('prob')) {
+        const probs = result.probabilities!;
+        const format = options.probFormat ?? 'tif';
+        if (format === 'tif') {
+          const planes = Array.from({ length: K }, (_, c) => probabilityPlane(probs, c));
+          await writeTiff(`${base}_prob.tif`, planes);
+          written.push(`${base}_prob.tif`);
+        } else {
+          for (let c = 0; c < K; c++) {
+            const q = quantizeProbability(probabilityPlane(probs, c).data, format === 'png8' ? 8 : 16);
+            await write(`${base}_prob_${safeName(options.classNames[c]!)}.png`, { data: q, height: probs.height, width: probs.width, channels: 1 });
+          }
+        }
+      }
+      let instanceMap: Raster<Int32Array> | null = null;
+      if (needInstances) {
+        const fg = new Uint8Array(mask.data.length);
+        const isFg = new Uint8Array(K);
+        for (const c of fgClasses) isFg[c] = 1;
+        for (let i = 0; i < fg.length; i++) fg[i] = isFg[mask.data[i]!]!;
+        const inst = instanceLabels(fg, mask.height, mask.width, { ...options.instanceOptions, ...(result.foreground ? { probability: result.foreground.data } : {}) });
+        counts.push(inst.count);
+        instanceMap = { data: inst.labels, height: mask.height, width: mask.width, channels: 1 };
+        if (inst.count <= 65535) await write(`${base}_instances.png`, { data: Uint16Array.from(inst.labels), height: mask.height, width: mask.width, channels: 1 });
+        else await write(`${base}_instances.tif`, instanceMap);
+      }
+      // With instances the overlay shows each object in its own colour, else each class.
+      if (kinds.has('overlay')) await write(`${base}_overlay.png`, instanceMap ? overlay(raw, instanceMap, { mode: 'instances' }) : overlay(raw, mask, { mode: 'classes' }));
+    }
+  }
 }
 
 
