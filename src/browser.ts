@@ -40,6 +40,8 @@ export {
   modelArtifacts,
   modelFromParts,
   modelJson,
+  quantizeFloat16,
+  float16Bits,
   type ModelMetadata,
   MODEL_JSON,
   WEIGHTS_BIN,

@@ -3,15 +3,17 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { writeFileAtomic } from './atomic.js';
-import { METADATA_JSON, MODEL_JSON, WEIGHTS_BIN, modelArtifacts, modelFromParts, modelJson, parseMetadata, type ModelMetadata } from './model-format.js';
+import { METADATA_JSON, MODEL_JSON, WEIGHTS_BIN, modelArtifacts, modelFromParts, modelJson, parseMetadata, quantizeFloat16, type ModelMetadata } from './model-format.js';
 
 /**
  * Writes model.json, weights.bin and unet.json into `dir` (created if needed).
  * Files are written under temporary names and renamed, so a crash leaves no half-written model.
+ * `float16` stores the weights at half precision ({@link quantizeFloat16}).
  */
-export async function saveModel(dir: string, model: tfl.LayersModel, metadata: ModelMetadata): Promise<void> {
+export async function saveModel(dir: string, model: tfl.LayersModel, metadata: ModelMetadata, options: { float16?: boolean } = {}): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const artifacts = await modelArtifacts(model);
+  const artifacts = options.float16 ? quantizeFloat16(await modelArtifacts(model)) : await modelArtifacts(model);
+  if (options.float16) metadata = { ...metadata, weightsDtype: 'float16' };
   const weights = artifacts.weightData;
   if (!(weights instanceof ArrayBuffer)) throw new Error('saveModel: expected the weights as one buffer');
   await writeFileAtomic(join(dir, WEIGHTS_BIN), new Uint8Array(weights));
