@@ -166,20 +166,23 @@ describe('onednn backend', { skip }, () => {
     }
   });
 
-  test('Slice (crop), PadV2, Concat, SplitV, Sum and bias Add on native tensors match the CPU backend', async () => {
+  test('Slice (crop), PadV2, Concat, SplitV, Sum, bias Add and Multiply by a plain tensor on native tensors match the CPU backend', async () => {
     for (const [n, h, w, c1, c2] of [
       [1, 12, 11, 32, 32],
       [2, 9, 10, 16, 5],
       [1, 10, 10, 3, 64],
     ] as const) {
       const what = `crop/concat/split/pad/sum/biasAdd x [${n},${h},${w}] channels ${c1}+${c2}`;
-      await parity(what, [[n, h + 4, w + 4, 4], [1, 1, 4, c1], [2, 2, 4, c2], [c2]], (x, k1, k2, bias) => {
+      await parity(what, [[n, h + 4, w + 4, 4], [1, 1, 4, c1], [2, 2, 4, c2], [c2], [n, h + 4, w + 4, c1]], (x, k1, k2, bias, mask) => {
         const skip = tf.conv2d(x as tf.Tensor4D, k1 as tf.Tensor4D, 1, 'valid'); // [n, h+4, w+4, c1]
         const upc = tf.conv2d(x as tf.Tensor4D, k2 as tf.Tensor4D, 1, 'valid'); // [n, h+3, w+3, c2]
         const up = tf.add(tf.slice(upc, [0, 1, 0, 0], [-1, h, w, -1]), tf.reshape(bias, [1, 1, 1, c2]));
         const f = (s: tf.Tensor, u: tf.Tensor): tf.Scalar => tf.sum(tf.square(tf.concat([tf.slice(s, [0, 2, 2, 0], [-1, h, w, -1]), u], 3)));
         const [gs, gu] = tf.grads(f)([skip, up]);
-        return [up, tf.concat([tf.slice(skip, [0, 2, 2, 0], [-1, h, w, -1]), up], 3), gs!, gu!, tf.sum(gs!, [0, 1, 2]), tf.pad(up, [[0, 0], [1, 2], [3, 0], [0, 0]])];
+        // Also: a native tensor times a plain JS one (a dropout mask), and the per-channel sum
+        // over [1, 2] that a bias broadcast as [1, 1, 1, C] gets for batch 1.
+        const channelSums = n === 1 ? [tf.sum(gs!, [1, 2]), tf.sum(gs!, [1, 2], true)] : [];
+        return [up, tf.concat([tf.slice(skip, [0, 2, 2, 0], [-1, h, w, -1]), up], 3), gs!, gu!, tf.sum(gs!, [0, 1, 2]), tf.pad(up, [[0, 0], [1, 2], [3, 0], [0, 0]]), tf.mul(skip, mask!), ...channelSums];
       });
     }
   });
