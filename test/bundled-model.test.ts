@@ -1,7 +1,9 @@
 /**
- * The bundled membrane model (models/isbi2012-membrane) must load, match its metadata and
- * segment an ISBI validation slice it never saw (samples/isbi2012-train-25.png) well:
- * the bounds sit below what the model scored when it was trained (README, unet.json).
+ * The bundled models must load, match their metadata and segment an image they never saw
+ * well: the membrane model (models/isbi2012-membrane) an ISBI validation slice
+ * (samples/isbi2012-train-25.png), the nuclei model (models/nuclei-fluo) a held-out DSB 2018
+ * image (samples/dsb2018-fluo-00071198.png). The bounds sit below what the models scored
+ * when they were trained (README, unet.json).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -17,6 +19,7 @@ import { normalize } from '../src/io/normalize.js';
 import { readPng } from '../src/io/png.js';
 import { predict } from '../src/infer/predict.js';
 import { unetPredictor } from '../src/infer/predictor.js';
+import { matchInstances } from '../src/metrics/instances.js';
 import { isbiSliceScores } from '../src/metrics/isbi.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -53,6 +56,26 @@ test('README main job: unet predict with no --model segments the bundled sample'
     for (const v of mask.data) cells += v;
     const cellFraction = cells / mask.data.length;
     assert.ok(cellFraction > 0.6 && cellFraction < 0.95, `cell fraction of the mask ${cellFraction} (ISBI slices are ~78% cell)`);
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});
+
+test('unet predict --model nuclei separates the nuclei of a held-out DSB 2018 image (F1 at IoU 0.5 > 0.55)', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'unet-nuclei-'));
+  try {
+    const { metadata } = await loadModel(join(ROOT, 'models/nuclei-fluo'));
+    assert.ok(!(metadata.training?.trainImages as string[]).some((n) => n.startsWith('00071198')), 'the sample is held-out test data');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'predict', '--model', 'nuclei', '--outputs', 'instances', '--out', out, 'samples/dsb2018-fluo-00071198.png'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const pred = await readPng(join(out, 'dsb2018-fluo-00071198_instances.png'));
+    const truth = await readPng(join(ROOT, 'samples/dsb2018-fluo-00071198-label.png'));
+    const m = matchInstances(truth.data, pred.data);
+    assert.ok(m.f1 > 0.55, `nuclei model: F1 ${m.f1} (tp ${m.tp}, fp ${m.fp}, fn ${m.fn}) on the held-out sample`);
   } finally {
     await rm(out, { recursive: true, force: true });
   }

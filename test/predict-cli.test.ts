@@ -93,14 +93,8 @@ test('unet predict writes mask, float TIFF probabilities, instances and overlay 
   model.dispose();
 });
 
-test('unet predict: clear errors (no bundled model, invalid tile, unreadable image) and no partial outputs', async () => {
+test('unet predict: clear errors (invalid tile, unreadable image) and no partial outputs', async () => {
   const out = join(dir, 'out-errors');
-  // The nuclei model is not bundled yet (issue 7); asking for it by name must fail clearly.
-  if (!existsSync(join(ROOT, 'models/nuclei-fluo/unet.json'))) {
-    const noModel = await run(['predict', '--model', 'nuclei', '--out', out, join(dir, 'cells.png')]);
-    assert.notEqual(noModel.code, 0);
-    assert.match(noModel.stderr, /no bundled model yet .*nuclei-fluo.*pass --model DIR/);
-  }
   const badTile = await run(['predict', '--model', join(dir, 'model'), '--out', out, '--tile', '50', join(dir, 'cells.png')]);
   assert.equal(badTile.code, 2);
   assert.match(badTile.stderr, /predict: tile 50 is not a valid U-Net input \(depth 2, valid padding\); nearest valid sizes are 48 and 52/);

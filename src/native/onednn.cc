@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -416,6 +417,74 @@ Napi::Value Step(const Napi::CallbackInfo& info) {
   return handleOf(env, std::move(out));
 }
 
+// Optimizer updates, in place on the JS arrays of the weights and slots. Each operation is
+// rounded as TF.js' CPU kernels round it (JavaScript double arithmetic, stored as float32:
+// (float)((double)a op (double)b)), and runs with IEEE denormals, so the results are bit for
+// bit those of src/train/optimizers.ts and of tf.train.momentum / tf.train.adam.
+float* f32Data(Napi::Env env, const Napi::Value& v, size_t n, const char* what) {
+  Napi::Float32Array a = v.As<Napi::Float32Array>();
+  if (a.ElementLength() != n) throw Napi::Error::New(env, std::string("onednn: ") + what + " has " + std::to_string(a.ElementLength()) + " values, expected " + std::to_string(n));
+  return a.Data();
+}
+
+inline float r(double x) { return static_cast<float>(x); }
+
+// Clears flush-to-zero in each worker for the loop and restores it after.
+template <typename F>
+void ieeeParallelFor(int64_t n, F body) {
+#pragma omp parallel
+  {
+    unsigned saved = _mm_getcsr();
+    _mm_setcsr(saved & ~kFtzDaz);
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; i++) body(i);
+    _mm_setcsr(saved);
+  }
+}
+
+// momentumUpdate(value, accumulation, gradient, m, c): acc = m * acc + g; value = c * acc + value (c = -lr)
+Napi::Value MomentumUpdate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t n = info[0].As<Napi::Float32Array>().ElementLength();
+  float* v = f32Data(env, info[0], n, "momentumUpdate value");
+  float* a = f32Data(env, info[1], n, "momentumUpdate accumulation");
+  const float* g = f32Data(env, info[2], n, "momentumUpdate gradient");
+  const double m = info[3].As<Napi::Number>().DoubleValue();
+  const double c = info[4].As<Napi::Number>().DoubleValue();
+  ieeeParallelFor(static_cast<int64_t>(n), [=](int64_t k) {
+    float acc = r(static_cast<double>(r(m * a[k])) + g[k]);
+    a[k] = acc;
+    v[k] = r(static_cast<double>(r(c * acc)) + v[k]);
+  });
+  return env.Undefined();
+}
+
+// adamUpdate(value, m, v, gradient, [b1, b2, 1-b1, 1-b2, 1-b1^t, 1-b2^t, eps, -lr]) as TF.js' AdamOptimizer
+Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t n = info[0].As<Napi::Float32Array>().ElementLength();
+  float* w = f32Data(env, info[0], n, "adamUpdate value");
+  float* m = f32Data(env, info[1], n, "adamUpdate first moment");
+  float* v = f32Data(env, info[2], n, "adamUpdate second moment");
+  const float* g = f32Data(env, info[3], n, "adamUpdate gradient");
+  Napi::Array p = info[4].As<Napi::Array>();
+  double c[8];
+  for (uint32_t i = 0; i < 8; i++) c[i] = p.Get(i).As<Napi::Number>().DoubleValue();
+  const double b1 = c[0], b2 = c[1], omb1 = c[2], omb2 = c[3], omab1 = c[4], omab2 = c[5], eps = c[6], nlr = c[7];
+  ieeeParallelFor(static_cast<int64_t>(n), [=](int64_t k) {
+    const double gk = g[k];
+    const float mk = r(static_cast<double>(r(m[k] * b1)) + r(gk * omb1));
+    const float vk = r(static_cast<double>(r(v[k] * b2)) + r(static_cast<double>(r(gk * gk)) * omb2));
+    m[k] = mk;
+    v[k] = vk;
+    const float mHat = r(mk / omab1);
+    const float vHat = r(vk / omab2);
+    const float den = r(static_cast<double>(r(std::sqrt(static_cast<double>(vHat)))) + eps);
+    w[k] = r(static_cast<double>(r(static_cast<double>(r(mHat / static_cast<double>(den))) * nlr)) + w[k]);
+  });
+  return env.Undefined();
+}
+
 // The format tag of a memory desc, for the few layouts our primitives produce.
 bool tagOf(const memory::desc& md, tag& out) {
   const dnnl_memory_desc_t& d = md.data;
@@ -676,6 +745,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("biasAdd", Napi::Function::New(env, guarded<BiasAdd>));
   exports.Set("channelSum", Napi::Function::New(env, guarded<ChannelSum>));
   exports.Set("layout", Napi::Function::New(env, guarded<Layout>));
+  // Not under guarded<>: these keep IEEE denormals, like the JavaScript they replace.
+  exports.Set("momentumUpdate", Napi::Function::New(env, MomentumUpdate));
+  exports.Set("adamUpdate", Napi::Function::New(env, AdamUpdate));
   exports.Set("free", Napi::Function::New(env, Free));
   exports.Set("stats", Napi::Function::New(env, Stats));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));

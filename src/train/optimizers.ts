@@ -5,8 +5,8 @@
  * allocate a new weight and slot tensor every step. For the paper's 31M-parameter
  * net on the CPU-side backends ('cpu' and 'onednn', whose weights live in JS arrays)
  * that cost 2.7 s and about 0.75 GB of garbage per step, more than the convolutions.
- * These subclasses do the same arithmetic in one loop per variable, writing into the
- * variables' own arrays, and produce bit-identical results: every intermediate is
+ * These subclasses do the same arithmetic in one loop per variable (a parallel native
+ * loop on 'onednn'), writing into the variables' own arrays, and produce bit-identical results: every intermediate is
  * rounded to float32 exactly where TF.js' CPU kernels round it (one op = one
  * Float32Array store). Slot names and getWeights()/setWeights() are TF.js' own, so
  * checkpoints are interchangeable. Whenever in-place writing is not safe (another
@@ -32,6 +32,17 @@ function ownedValues(t: tf.Tensor): Float32Array | null {
   // Natively held tensors ('onednn') are class instances; only plain CPU entries are arrays we own.
   if (Object.getPrototypeOf(e) !== Object.prototype || e.refCount !== 1 || t.dtype !== 'float32') return null;
   return e.values instanceof Float32Array && e.values.length === t.size ? e.values : null;
+}
+
+/** The native backend's optimizer loops (src/native/onednn.cc), bit-identical to the loops below; null elsewhere. */
+interface NativeUpdates {
+  momentumUpdate(value: Float32Array, accumulation: Float32Array, gradient: Float32Array, m: number, c: number): void;
+  adamUpdate(value: Float32Array, m: Float32Array, v: Float32Array, gradient: Float32Array, constants: number[]): void;
+}
+
+function nativeUpdates(): NativeUpdates | null {
+  const addon = (tf.engine().backend as unknown as { addon?: Partial<NativeUpdates> }).addon;
+  return addon?.momentumUpdate && addon.adamUpdate ? (addon as NativeUpdates) : null;
 }
 
 function gradientList(g: NamedGradients): { name: string; tensor: tf.Tensor | undefined }[] {
@@ -64,6 +75,8 @@ export class InPlaceMomentumOptimizer extends tf.MomentumOptimizer {
         // Scalars as TF.js stores them: float32.
         const m = f32(self.momentum);
         const c = self.c.dataSync()[0]!;
+        const native = nativeUpdates();
+        if (native) return native.momentumUpdate(v, a, g, m, c);
         for (let k = 0; k < v.length; k++) {
           // newAccumulation = m * accumulation + gradient; value = c * newAccumulation + value (c = -lr)
           const acc = f32(f32(m * a[k]!) + g[k]!);
@@ -123,6 +136,8 @@ export class InPlaceAdamOptimizer extends tf.AdamOptimizer {
         const v = ownedValues(secondMoment);
         if (w && m && v) {
           const g = gradient.dataSync() as Float32Array;
+          const native = nativeUpdates();
+          if (native) return native.adamUpdate(w, m, v, g, [b1, b2, omb1, omb2, omab1, omab2, eps, nlr]);
           for (let k = 0; k < w.length; k++) {
             const gk = g[k]!;
             const mk = f32(f32(m[k]! * b1) + f32(gk * omb1));
