@@ -8,7 +8,13 @@
 #include <napi.h>
 #include <sys/mman.h>
 #include <omp.h>
+#if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
+#else
+// No MXCSR elsewhere: flushing denormals is an x86 speed measure, a no-op here.
+inline unsigned _mm_getcsr() { return 0; }
+inline void _mm_setcsr(unsigned) {}
+#endif
 
 #include <algorithm>
 #include <cstdint>
