@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Model size against accuracy: the bundled model's recipe (run.sh: 1200 Adam steps of 412 tiles,
+# seed 1) with other base filter counts, scored on slices 25-29 without TTA. Prints seconds per
+# step (from the model's training summary) and the validation scores.
+# usage: experiments/isbi2012/filters.sh [DATA_DIR] [WORK_DIR] [FILTERS...]   (default: 32)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+data=${1:-../shared/data/isbi2012_em}
+work=${2:-/tmp/isbi-filters}
+shift 2 || true
+filters=("${@:-32}")
+unet() { node dist/cli/main.js "$@"; }
+
+experiments/isbi2012/split.sh "$data" "$work"
+for f in "${filters[@]}"; do
+  model="$work/model-f$f"
+  unet train --images "$work/train/images" --labels "$work/train/labels" \
+    --out "$model" --iterations 1200 --seed 1 --filters "$f" --tile 412 \
+    --optimizer adam --lr 0.001 --checkpoint-every 400 --class-names membrane,cell > "$work/train-f$f.log" 2>&1
+  out="$work/pred-f$f"
+  unet predict --model "$model" --out "$out" --outputs prob --prob-format png16 "$work/val/images" > /dev/null
+  mkdir -p "$out/cell"
+  for p in "$out"/*_prob_cell.png; do b=$(basename "$p" _prob_cell.png); cp "$p" "$out/cell/$b.png"; done
+  echo "filters $f: $(node -e "const t=require('$model/unet.json').training; console.log((t.seconds/t.iterations).toFixed(3)+' s/step')")"
+  unet evaluate --pred "$out/cell" --truth "$work/val/labels" --mode membrane --json "$out/metrics.json" | tail -2 | head -1
+done
