@@ -43,14 +43,14 @@ dnnl::stream& strm() {
 // 2.28 GB (fragmentation); an unbounded pool of freed mappings 4.6 s but 2.58 GB
 // (gradient-sized blocks idle while the forward pass peaks); transparent huge pages 6.1 s
 // (compaction stalls); plain mappings, returned when freed, 5.4 s and 1.63 GB. Small nets
-// pay most for the page faults of fresh mappings, so freed mappings wait in a pool of
-// bounded size (UNET_POOL_MB, default 256) for the next request of the same size: a
-// 16-filter step on a 412 tile (1 thread) went from 0.66 s to 0.42 s (128 MB: 0.61 s), and
-// the 572 step of the paper's net peaked at 1.79 GB instead of 1.62 GB.
+// pay most for the page faults of fresh mappings, so freed mappings of up to 16 MiB wait in
+// a pool of bounded size (UNET_POOL_MB, default 128) for the next request of the same size:
+// a 16-filter step on a 412 tile (1 thread) went from 0.66 s to 0.45 s (256 MB: 0.36 s), and
+// the 572 step of the paper's net peaked at 1.73 GB (256 MB: 1.82 GB, 1.2x PyTorch's).
 size_t poolCap() {
   static const size_t cap = [] {
     const char* v = std::getenv("UNET_POOL_MB");
-    return static_cast<size_t>(v ? std::atof(v) : 256.0) << 20;
+    return static_cast<size_t>(v ? std::atof(v) : 128.0) << 20;
   }();
   return cap;
 }
@@ -76,7 +76,9 @@ std::shared_ptr<void> allocate(size_t bytes) {
     if (p == MAP_FAILED) throw std::bad_alloc();
   }
   return std::shared_ptr<void>(p, [len](void* q) {
-    if (g_pooled + len <= poolCap()) {
+    // Blocks over 16 MiB (the big early-level activations of large nets) are returned at once:
+    // pooling them bought little time and most of the extra peak memory.
+    if (len <= (size_t{16} << 20) && g_pooled + len <= poolCap()) {
       g_pool[len].push_back(q);
       g_pooled += len;
     } else {
