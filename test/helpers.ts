@@ -1,6 +1,7 @@
 /** Shared test helpers: paths to ../shared/data and small numeric assertions. */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { TrainingSample } from '../src/train/tiles.js';
 
@@ -9,6 +10,35 @@ export const SHARED_DATA = fileURLToPath(new URL('../../shared/data/', import.me
 export const ISBI = `${SHARED_DATA}isbi2012_em/`;
 export const DSB = `${SHARED_DATA}dsb2018_nuclei/`;
 export const hasSharedData = existsSync(ISBI) && existsSync(DSB);
+
+/**
+ * True under CI (`CI=true`) or with `UNET_REQUIRE_NATIVE=1`: there a missing prerequisite (the
+ * oneDNN addon, Chromium, scikit-image, ../shared/data, ...) is a failure, never a silent skip.
+ */
+export const REQUIRE_ALL = process.env.CI === 'true' || process.env.UNET_REQUIRE_NATIVE === '1';
+
+/**
+ * The `skip` option for tests that need a prerequisite: `missing` is false when it is there, else a
+ * reason naming what is missing and how to get it. The dependent tests are skipped with that reason
+ * (counted in the closing line); under {@link REQUIRE_ALL} a failing test named after the
+ * prerequisite is registered beside them, so the run is red. Call it where tests are registered
+ * (module top level or inside a `describe` body).
+ *
+ * Example: `describe('native', { skip: skipUnless(native ? false : 'oneDNN addon not built') }, ...)`.
+ */
+export function skipUnless(missing: string | false): string | false {
+  if (!missing) return false;
+  if (REQUIRE_ALL) {
+    test(`prerequisite: ${missing}`, () => {
+      assert.fail(`prerequisite missing: ${missing} (CI=true or UNET_REQUIRE_NATIVE=1 makes this a failure, not a skip)`);
+    });
+  }
+  return missing;
+}
+
+/** {@link skipUnless} for tests that read ../shared/data. */
+export const skipWithoutSharedData = (): string | false =>
+  skipUnless(hasSharedData ? false : `shared data not found at ${SHARED_DATA} (ISBI 2012 and DSB 2018 folders)`);
 
 /** Asserts |actual - expected| <= tol, naming `what` in the message. */
 export function assertClose(actual: number, expected: number, tol: number, what: string): void {
