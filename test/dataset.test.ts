@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { labelObjects, loadDataset, pairByStem, type LoadDatasetOptions } from '../src/io/dataset.js';
 import { readImage, writeImage, writeTiff } from '../src/io/image.js';
 import { makeRaster, type Raster } from '../src/io/raster.js';
-import { DSB, hasSharedData, ISBI } from './helpers.js';
+import { DSB, ISBI, skipWithoutSharedData } from './helpers.js';
 
 let dir = '';
 before(async () => {
@@ -53,7 +53,7 @@ test('clear errors: a folder with no images, unmatched names, a label of differe
   await assert.rejects(pairByStem(imgs, labs), /labs\/b\.png and .*labs\/b\.tif have the same name stem "b"/);
 });
 
-test('TIFF stack pairs: pages matched in order, page-count mismatch reported', { skip: !hasSharedData }, async () => {
+test('TIFF stack pairs: pages matched in order, page-count mismatch reported', { skip: skipWithoutSharedData() }, async () => {
   const images: Raster[] = [];
   const labels: Raster[] = [];
   for (const k of ['00', '01', '02']) {
@@ -79,7 +79,7 @@ test('TIFF stack pairs: pages matched in order, page-count mismatch reported', {
   await assert.rejects(loadDataset(join(dir, 'train-volume.tif'), dir, ISBI_OPTS), /train-volume\.tif is a file but .* is not; give two folders or two stack files/);
 });
 
-test('instance labels (DSB 2018, 16-bit): classes = id > 0 after cutting lines between touching nuclei', { skip: !hasSharedData }, async () => {
+test('instance labels (DSB 2018, 16-bit): classes = id > 0 after cutting lines between touching nuclei', { skip: skipWithoutSharedData() }, async () => {
   // 00071198...: 256x256 fluorescence with 27 nuclei.
   const id = '00071198d059ba7f5914a526d124d28e6d010c92466da21d4a04cd5413362552';
   const imgs = await folder('dsb-images');
