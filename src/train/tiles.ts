@@ -30,6 +30,12 @@ export interface TileGeometry {
 }
 
 /**
+ * Cuts and augments the input window of `sample` whose output window starts at (outTop,
+ * outLeft), drawing from `rng` (src/augment/augment.ts makeAugmenter).
+ */
+export type TileAugmenter = (sample: TrainingSample, geometry: TileGeometry, outTop: number, outLeft: number, channels: number, rng: Rng) => Tile;
+
+/**
  * Cuts the input window whose centre output window starts at (outTop, outLeft).
  * The input window starts margin pixels earlier on each axis, margin = (in - out) / 2.
  */

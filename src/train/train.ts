@@ -12,7 +12,7 @@ import { modelInputShape } from '../model/unet.js';
 import { Rng, type RngState } from '../util/rng.js';
 import { installLeanBackprop } from './lean-backprop.js';
 import { InPlaceAdamOptimizer, InPlaceMomentumOptimizer } from './optimizers.js';
-import { coveringOrigins, cutTile, randomOutputOrigin, type Tile, type TileGeometry, type TrainingSample } from './tiles.js';
+import { coveringOrigins, cutTile, randomOutputOrigin, type Tile, type TileAugmenter, type TileGeometry, type TrainingSample } from './tiles.js';
 
 export type OptimizerKind = 'sgd' | 'adam';
 
@@ -41,10 +41,11 @@ export interface TrainOptions {
   /** Validation loss every N steps (and after the last); 0 = never. Default 0. */
   readonly validateEvery?: number;
   /**
-   * Joint augmentation of one input window (image, labels and weights together),
-   * drawing randomness only from `rng`. Identity when absent.
+   * Cuts and jointly augments one input window (image, labels and weights together) from the
+   * sample, drawing randomness only from `rng` (makeAugmenter in src/augment/augment.ts).
+   * Absent: the window is cut as it is (cutTile).
    */
-  readonly augment?: (tile: Tile, geometry: TileGeometry, channels: number, rng: Rng) => Tile;
+  readonly augment?: TileAugmenter;
   /** Called after every step. */
   readonly onProgress?: (p: TrainProgress) => void;
   /** Stops training after the current step. */
@@ -214,8 +215,7 @@ export async function train(
       for (let b = 0; b < batchSize; b++) {
         const sample = trainSet[rng.int(0, trainSet.length - 1)]!;
         const [oy, ox] = randomOutputOrigin(rng, [sample.image.height, sample.image.width], geo.output);
-        let tile = cutTile(sample, geo, oy, ox);
-        if (options.augment) tile = options.augment(tile, geo, channels, rng);
+        const tile = options.augment ? options.augment(sample, geo, oy, ox, channels, rng) : cutTile(sample, geo, oy, ox);
         // A NaN pixel does not always make the loss NaN (ReLU kernels may map it to 0), so it
         // would silently corrupt training: stop at the source instead.
         const bad = tile.image.findIndex((v) => !Number.isFinite(v));
