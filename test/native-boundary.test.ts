@@ -10,7 +10,9 @@ import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { loadOneDnnAddon, oneDnnLoadError } from '../src/backend/onednn.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/backend/index.js';
+import { loadOneDnnAddon, oneDnnLoadError, type OneDnnBackend } from '../src/backend/onednn.js';
 import { skipUnless } from './helpers.js';
 
 const ADDON_PATH = fileURLToPath(new URL('../build/Release/unet_onednn.node', import.meta.url));
@@ -160,6 +162,53 @@ describe('onednn addon boundary', { skip }, () => {
     assert.deepEqual([...back], Array.from({ length: 16 }, (_, i) => Math.max(0, i - 8)), "the main thread's tensor changed after the worker ran and exited");
     assert.equal((raw().stats!() as { tensors: number }).tensors, before, "the worker's tensors were counted on the main thread");
     raw().free!(mine);
+  });
+
+  test('the onednn TF.js backend runs in a worker thread, with native memory of its own', async () => {
+    assert.equal((await initBackend()).name, 'onednn', 'initBackend() should pick onednn on the main thread');
+    const kept = tf.conv2d(tf.ones([1, 5, 5, 3]) as tf.Tensor4D, tf.fill([3, 3, 3, 4], 0.5) as tf.Tensor4D, 1, 'valid');
+    const backend = tf.backend() as OneDnnBackend;
+    const mainStats = backend.nativeStats();
+    assert.ok(mainStats.tensors >= 1, `the main thread's conv2d output should be held natively: ${JSON.stringify(mainStats)}`);
+    // tsx's loader is registered in the worker itself: workers do not inherit it on Node 20.
+    const source = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      (async () => {
+        (await import('tsx/esm/api')).register();
+        const { initBackend } = await import(workerData.backendIndex);
+        const tf = await import('@tensorflow/tfjs-core');
+        await import('@tensorflow/tfjs-layers'); // registers TF.js' gradients, as the library's model code does
+        const info = await initBackend();
+        const start = tf.backend().nativeStats();
+        const values = tf.tidy(() => {
+          const x = tf.ones([1, 5, 5, 3]), w = tf.fill([3, 3, 3, 4], 0.5);
+          const dx = tf.grad((a) => tf.sum(tf.relu(tf.conv2d(a, w, 1, 'valid'))))(x);
+          return Array.from(dx.dataSync());
+        });
+        parentPort.postMessage({ name: info.name, note: info.note ?? null, start, values, end: tf.backend().nativeStats() });
+      })().catch((e) => parentPort.postMessage({ error: String(e && e.stack || e) }));
+    `;
+    const worker = new Worker(source, { eval: true, workerData: { backendIndex: new URL('../src/backend/index.ts', import.meta.url).href } });
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    const got = await new Promise<{ error?: string; name: string; note: string | null; start: { tensors: number }; values: number[]; end: { tensors: number } }>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    await exited;
+    assert.equal(got.error, undefined, `the worker failed: ${got.error}`);
+    assert.equal(got.name, 'onednn', `the worker's backend is ${got.name} (${got.note}), expected onednn`);
+    assert.equal(got.start.tensors, 0, `the worker's onednn backend starts with ${got.start.tensors} native tensors: it sees the main thread's`);
+    // d/dx sum(relu(conv(x, 0.5))): each input pixel's count of 3x3 windows covering it, times 0.5 * 4 output channels.
+    const cover = (i: number): number => Math.min(i, 2, 4 - i) + 1;
+    const want = Array.from({ length: 75 }, (_, k) => cover(Math.floor(k / 15)) * cover(Math.floor(k / 3) % 5) * 2);
+    assert.deepEqual(got.values, want, "the worker's conv2d gradient is wrong");
+    assert.equal(got.end.tensors, 0, `the worker left ${got.end.tensors} native tensors after tf.tidy`);
+    assert.deepEqual(backend.nativeStats(), mainStats, "the main thread's native memory changed while the worker ran");
+    assert.ok(
+      (kept.dataSync() as Float32Array).every((v) => v === 13.5),
+      "the main thread's native tensor changed while the worker ran",
+    );
+    kept.dispose();
   });
 
   test('UNET_POOL_MB must be a non-negative number of megabytes', () => {
