@@ -19,7 +19,12 @@ type Arg = number | Float32Array;
 type Dims4 = [number, number, number, number];
 type Pads = [top: number, left: number, bottom: number, right: number];
 
-/** The addon's surface (src/native/onednn.cc). Activations: handle or NHWC Float32Array; filters: HWIO. */
+/**
+ * The addon's surface (src/native/onednn.cc). Activations: handle or NHWC Float32Array; filters: HWIO.
+ * Every argument is checked natively; a bad one, or a native failure (e.g. an allocation), throws an
+ * Error starting "onednn <kernel>: ". State is per thread: a worker_thread that loads the addon has
+ * its own tensors, and handles from another thread are unknown to it.
+ */
 export interface OneDnnAddon {
   conv2d(x: Arg, w: Float32Array, bias: Float32Array | null, relu: boolean, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[]): number;
   conv2dBackpropInput(dy: Arg, w: Float32Array, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[]): number;
@@ -61,7 +66,10 @@ export function loadOneDnnAddon(): OneDnnAddon | null {
     addonState = { addon, error: null };
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0] ?? String(e);
-    addonState = { addon: null, error: `the oneDNN addon could not be loaded (${msg}); build it with libdnnl-dev installed: npm run build:native` };
+    // The addon's own refusals (e.g. a bad UNET_POOL_MB) start with "onednn": rebuilding would not help.
+    addonState = msg.startsWith('onednn')
+      ? { addon: null, error: `the oneDNN addon refused to start: ${msg}` }
+      : { addon: null, error: `the oneDNN addon could not be loaded (${msg}); build it with libdnnl-dev installed: npm run build:native` };
   }
   return addonState.addon;
 }
