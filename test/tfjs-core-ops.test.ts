@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { oneDnnLoadError, registerOneDnnBackend } from '../src/backend/onednn.js';
-import { EXCLUDES } from './tfjs-core/excludes.js';
+import { EXCLUDES, excludeReason } from './tfjs-core/excludes.js';
 import type { SuiteBackend } from './tfjs-core/setup-names.js';
 import { bundleTfjsCoreSuite, REQUIRED_SPEC_GROUPS, runTfjsCoreSuite } from './tfjs-core/spawn-suite.js';
 import { skipUnless } from './helpers.js';
@@ -16,6 +16,18 @@ const MIN_PASSED = 4000;
 
 const native = registerOneDnnBackend();
 const skipNative = skipUnless(native ? false : `the oneDNN addon (${oneDnnLoadError()})`);
+
+test('tfjs-core suite excludes: every entry has a reason; matching by substring and backend', () => {
+  for (const e of EXCLUDES) assert.ok(e.reason.trim().length >= 10, `test/tfjs-core/excludes.ts: entry '${e.match}' needs a reason`);
+  const list = [
+    { match: 'maxPool onednn {} x=[2,2,3]', reason: 'example entry for every backend' },
+    { match: 'conv2d', reason: 'example entry for cpu only', backends: ['cpu'] },
+  ];
+  assert.equal(excludeReason('maxPool onednn {} x=[2,2,3] f=[1,1] s=2', 'onednn', list)?.reason, 'example entry for every backend');
+  assert.equal(excludeReason('conv2d onednn {} x=[1,4,4,1]', 'onednn', list), null, 'a cpu-only entry must not exclude on onednn');
+  assert.equal(excludeReason('conv2d cpu {} x=[1,4,4,1]', 'cpu', list)?.reason, 'example entry for cpu only');
+  assert.equal(excludeReason('add onednn {} c + A', 'onednn', list), null);
+});
 
 describe('tfjs-core op suite', () => {
   before(async () => {

@@ -12,8 +12,14 @@ export interface Exclude {
 
 export const EXCLUDES: readonly Exclude[] = [];
 
-export function excludeReason(fullName: string, backend: string): Exclude | null {
-  for (const e of EXCLUDES) {
+/**
+ * The entry of `excludes` that leaves out spec `fullName` on `backend`, or null to run it.
+ *
+ * Example: with `[{ match: 'maxPool onednn {} x=[2,2,3]', reason: '...' }]`, the spec
+ * "maxPool onednn {} x=[2,2,3] f=[1,1] s=2 p=1" is excluded on every backend.
+ */
+export function excludeReason(fullName: string, backend: string, excludes: readonly Exclude[] = EXCLUDES): Exclude | null {
+  for (const e of excludes) {
     if (e.backends && !e.backends.includes(backend)) continue;
     if (fullName.includes(e.match)) return e;
   }
