@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { oneDnnLoadError, registerOneDnnBackend } from '../src/backend/onednn.js';
 import { EXCLUDES, excludeReason } from './tfjs-core/excludes.js';
+import type { SuiteSummary } from './tfjs-core/run-suite.js';
 import type { SuiteBackend } from './tfjs-core/setup-names.js';
 import { bundleTfjsCoreSuite, REQUIRED_SPEC_GROUPS, runTfjsCoreSuite } from './tfjs-core/spawn-suite.js';
 import { skipUnless } from './helpers.js';
@@ -29,14 +30,25 @@ test('tfjs-core suite excludes: every entry has a reason; matching by substring 
   assert.equal(excludeReason('add onednn {} c + A', 'onednn', list), null);
 });
 
+const BACKENDS = ['onednn', 'onednn-native', 'cpu'] as const satisfies readonly SuiteBackend[];
+const skipOf = (backend: SuiteBackend): string | false => (backend === 'cpu' ? false : skipNative);
+
 describe('tfjs-core op suite', () => {
+  // The runs are child processes, started together (about 15 s each alone, one core each).
+  const runs = new Map<SuiteBackend, Promise<SuiteSummary>>();
   before(async () => {
     await bundleTfjsCoreSuite();
+    for (const backend of BACKENDS) {
+      if (skipOf(backend)) continue;
+      const run = runTfjsCoreSuite(backend);
+      run.catch(() => {}); // awaited, and reported, by the backend's test
+      runs.set(backend, run);
+    }
   });
 
-  for (const backend of ['onednn', 'onednn-native', 'cpu'] as const satisfies readonly SuiteBackend[]) {
-    test(`on '${backend}': every spec passes except the documented excludes`, { skip: backend === 'cpu' ? false : skipNative, timeout: 600_000 }, async () => {
-      const s = await runTfjsCoreSuite(backend);
+  for (const backend of BACKENDS) {
+    test(`on '${backend}': every spec passes except the documented excludes`, { skip: skipOf(backend), timeout: 600_000 }, async () => {
+      const s = await runs.get(backend)!;
       const failures = s.failures.map((f) => `${f.name}: ${f.messages.join(' | ')}`).join('\n');
       assert.equal(s.failed, 0, `tfjs-core suite on '${backend}': ${s.failed} failed specs:\n${failures}`);
       assert.equal(s.failures.length, 0, `tfjs-core suite on '${backend}': failing hooks:\n${failures}`);
