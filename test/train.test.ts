@@ -88,3 +88,30 @@ test('tile positions: random origins stay inside the image; covering origins til
   assert.deepEqual(coveringOrigins(100, 388), [0]);
   assert.deepEqual(coveringOrigins(800, 388), [0, 388, 412]);
 });
+
+test('train: runs where the host has no setImmediate (a browser) and still yields to timers between steps', async () => {
+  const sample = syntheticSample();
+  const model = buildUNet({ depth: 2, baseFilters: 4 }, 60);
+  initializeWeights(model, new Rng(1));
+  const host = globalThis as { setImmediate?: unknown };
+  const saved = host.setImmediate;
+  delete host.setImmediate;
+  try {
+    const abort = new AbortController();
+    let timerFired = false;
+    const summary = await train(model, [sample], {
+      iterations: 200,
+      seed: 1,
+      signal: abort.signal,
+      onProgress: (p) => {
+        // A timer stands in for the browser's rendering and input tasks: it must run between steps.
+        if (p.iteration === 1) setTimeout(() => { timerFired = true; abort.abort(); }, 0);
+      },
+    });
+    assert.ok(timerFired, 'train: a setTimeout(0) queued in onProgress ran before training ended');
+    assert.ok(summary.stoppedEarly && summary.iterations < 200, `train: stopped early by a timer's abort, after ${summary.iterations} of 200 steps`);
+  } finally {
+    host.setImmediate = saved;
+  }
+  model.dispose();
+});
