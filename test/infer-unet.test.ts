@@ -145,3 +145,24 @@ test('chooseTileSize: the largest valid tile within the budget, no larger than t
   assert.equal(chooseTileSize(paper, 2 ** 40, { imageSize: [100, 300] }), 492, '492 -> 308 is the smallest output covering 300 px');
   assert.throws(() => chooseTileSize(paper, 2 ** 20), /even the smallest valid tile \(188\) needs .* MiB/);
 });
+
+test('a depth-4 valid U-Net predicts tiny images (side <= 4 px) with one mirrored tile; several tiles that cannot align name the file', async () => {
+  const config = resolveConfig({ depth: 4, baseFilters: 2, classes: 2, inputChannels: 1, padding: 'valid', dropout: 0 });
+  const model = buildUNet(config, 188); // 188 -> 4, margin 92, alignment 16
+  initializeWeights(model, new Rng(3));
+  const predictor = unetPredictor(model, config);
+  assert.deepEqual(predictor.outputShape, [4, 4]);
+  const rng = new Rng(4);
+  for (const [H, W] of [[1, 1], [3, 4], [4, 4], [2, 3]] as const) {
+    const image = randomImage(rng, H, W);
+    const r = await predict(image, predictor);
+    assert.equal(r.grid.tiles.length, 1, `predict ${H}x${W}: one tile`);
+    assert.equal(r.mask!.data.length, H * W, `predict ${H}x${W}: mask size`);
+    const p = r.probabilities!.data;
+    for (let i = 0; i < H * W; i++) assert.ok(Math.abs(p[2 * i]! + p[2 * i + 1]! - 1) < 1e-5, `predict ${H}x${W}: probabilities sum to 1 at pixel ${i}`);
+  }
+  // A 9 x 3 image needs three 4 px tiles down, which cannot sit on the 16 px grid.
+  await assert.rejects(predict(randomImage(rng, 9, 3), predictor, { source: 'tiny/cells.png' }), /predict for tiny\/cells\.png: the image height 9 px needs several tiles, but output tiles of 4 px are smaller than the model's alignment 16; choose a larger tile/);
+  predictor.dispose?.();
+  model.dispose();
+});
