@@ -15,7 +15,7 @@ import { CheckpointStore, latestCheckpoint, readCheckpoint } from '../../train/c
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { join } from 'node:path';
 import { Rng } from '../../util/rng.js';
-import { intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, numberOption, requireOption, UsageError, startBackend } from '../args.js';
+import { givenOptions, intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, numberOption, requireOption, UsageError, startBackend } from '../args.js';
 import { ProgressReporter } from '../progress.js';
 import { defaultTile } from './info.js';
 
@@ -84,7 +84,8 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   let argv = cliArgv;
   let resumeDir: string | null = null;
   if (first.resume !== undefined) {
-    if (cliArgv.length !== 2) throw new UsageError('--resume takes no other options; the run continues with its original ones');
+    const others = givenOptions(cliArgv, TRAIN_OPTIONS).filter((n) => n !== 'resume');
+    if (others.length > 0) throw new UsageError(`--resume takes no other options (got --${others.join(', --')}); the run continues with its original ones`);
     resumeDir = await latestCheckpoint(join(first.resume, 'checkpoints'));
     if (resumeDir === null) throw new Error(`no checkpoint under ${join(first.resume, 'checkpoints')}; nothing to resume`);
     const previous = (await readModelMetadata(resumeDir)).training?.argv;
