@@ -173,7 +173,7 @@ test('a depth-4 valid U-Net predicts tiny images (side <= 4 px) with one mirrore
   // From files: a 3 x 3 PNG is segmented; the refusal for a 9 x 3 PNG names the file.
   const dir = await mkdtemp(join(tmpdir(), 'unet-tiny-'));
   try {
-    const png = (h: number, w: number): Raster => ({ data: Uint8Array.from({ length: h * w }, (_, i) => (i * 37) % 256), height: h, width: w, channels: 1 });
+    const png = (h: number, w: number): Raster<Uint8Array> => ({ data: Uint8Array.from({ length: h * w }, (_, i) => (i * 37) % 256), height: h, width: w, channels: 1 });
     await writePng(join(dir, 'three.png'), png(3, 3));
     await writePng(join(dir, 'tall.png'), png(9, 3));
     const options = { outDir: join(dir, 'out'), outputs: ['mask'] as const, normalization: { kind: 'dtype' } as const, classNames: ['background', 'cell'] };
