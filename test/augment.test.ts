@@ -3,15 +3,16 @@ import { test } from 'node:test';
 import {
   augmentTile,
   cubicKernel,
+  drawGeometry,
   drawGridDisplacements,
   geometricMap,
   grayValueVariation,
   identityMap,
   interpolateDisplacements,
   makeAugmenter,
+  randomElasticField,
   resample,
 } from '../src/augment/index.js';
-import { drawGeometry } from '../src/augment/augment.js';
 import type { Tile, TrainingSample } from '../src/train/tiles.js';
 import { reflectIndex } from '../src/util/mirror.js';
 import { Rng } from '../src/util/rng.js';
@@ -114,17 +115,36 @@ test('deformation keeps the label set (nearest neighbour) and is reproducible fr
   assert.ok(a.weights.every((v) => v >= wmin - 1e-5 && v <= wmax + 1e-5));
 });
 
-test('image, labels and weights move together', () => {
-  // Image = label value and weight = label value: after any geometric augmentation without
-  // gray-value changes, nearest-neighbour labels must agree with the linear weights wherever
-  // the four neighbours of the source position share one label.
-  const base = randomTile(3);
-  const tile: Tile = { image: Float32Array.from(base.labels), labels: base.labels, weights: Float32Array.from(base.labels) };
-  const out = augmentTile(tile, H, W, 1, new Rng(5), { ...NO_AUGMENT, elastic: { std: 10 }, rotation: 180, flips: true, interpolation: 'linear' });
-  let agree = 0;
-  for (let i = 0; i < H * W; i++) if (Math.abs(out.weights[i]! - out.labels[i]!) < 1e-4) agree++;
-  assert.ok(agree / (H * W) > 0.7, `only ${agree} of ${H * W} pixels agree`);
-  assert.ok(maxAbsDiff(out.image, out.weights) < 1e-5, 'linear image and linear weights are identical');
+test('image, labels and weights move together: where the 4 source neighbours share a label, all three take it exactly', () => {
+  // Three different encodings of one blocky label map: image = label / 7, weight = 2 label + 1.
+  // They are resampled separately (labels nearest, image and weights linear); the sampling map
+  // is rebuilt from the same seed, so any misalignment between the three shows at the pixels
+  // whose source lies inside one label block.
+  const labels = randomTile(3).labels;
+  const tile: Tile = { image: Float32Array.from(labels, (l) => l / 7), labels, weights: Float32Array.from(labels, (l) => 2 * l + 1) };
+  const opts = { ...NO_AUGMENT, elastic: { std: 10 }, rotation: 180, flips: true, interpolation: 'linear' as const };
+  const out = augmentTile(tile, H, W, 1, new Rng(5), opts);
+  const rng = new Rng(5);
+  const draw = drawGeometry(rng, opts);
+  const map = geometricMap(H, W, draw, randomElasticField(rng, H, W, opts.elastic));
+  let checked = 0;
+  for (let i = 0; i < H * W; i++) {
+    const sy = map.sy[i]!;
+    const sx = map.sx[i]!;
+    // The four source neighbours, mirrored at the border as resample does.
+    const [y0, x0] = [Math.floor(sy), Math.floor(sx)];
+    const ys = [reflectIndex(y0, H), reflectIndex(y0 + 1, H)];
+    const xs = [reflectIndex(x0, W), reflectIndex(x0 + 1, W)];
+    const label = labels[ys[0]! * W + xs[0]!]!;
+    if (!ys.every((y) => xs.every((x) => labels[y * W + x] === label))) continue;
+    checked++;
+    const at = `pixel (${Math.floor(i / W)}, ${i % W}) from source (${sy.toFixed(2)}, ${sx.toFixed(2)}), label ${label}`;
+    assert.equal(out.labels[i], label, `augmentTile: label at ${at}`);
+    assertClose(out.image[i]!, label / 7, 1e-5, `augmentTile: image at ${at}`);
+    assertClose(out.weights[i]!, 2 * label + 1, 1e-4, `augmentTile: weight at ${at}`);
+  }
+  assert.ok(checked > 0.5 * H * W, `augmentTile: ${checked} of ${H * W} pixels have a source inside one label block (expected most)`);
+  assert.notDeepEqual(out.labels, labels, 'augmentTile: the deformation moved the labels');
 });
 
 test('rotation by 180 degrees equals flipping both axes', () => {

@@ -91,6 +91,7 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
       const needInstances = kinds.has('instances');
       const result = await predict(image, predictorFor([image.height, image.width]), {
         ...options,
+        source: pages.length > 1 ? `${file} (page ${z + 1})` : file,
         onProgress: (p) => options.onProgress?.({ ...p, file, page: z, pages: pages.length }),
         outputs: {
           probabilities: kinds.has('prob'),

@@ -242,8 +242,8 @@ export async function train(
         etaMs: (elapsedMs / (it - firstStep + 1)) * (iterations - it),
         ...(validationLoss === undefined ? {} : { validationLoss }),
       });
-      // Let signal handlers and timers run between steps.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      // Let signal handlers, timers and (in a browser) rendering run between steps.
+      await yieldToEventLoop();
       if (options.signal?.aborted && it < iterations) {
         stoppedEarly = true;
         await checkpoint(it, 'stopped');
@@ -273,6 +273,34 @@ export async function train(
     seconds: priorSeconds + (Date.now() - start) / 1000,
     stoppedEarly,
   };
+}
+
+/**
+ * Resolves after the host has run its pending macrotasks: I/O and signal callbacks in
+ * Node, timers, input and progress rendering in a browser. This file is part of the
+ * browser entry, so Node's `setImmediate` is used only when the host provides one:
+ * it runs after the poll phase, so a SIGINT/SIGTERM that arrived during a step is seen
+ * before the next. Elsewhere a MessageChannel message (a task without setTimeout's
+ * 4 ms clamp on nested timers, the way browser schedulers yield) and, failing that,
+ * setTimeout(0). The host is checked on every call, not cached at import.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  const host = globalThis as { setImmediate?: (cb: () => void) => unknown };
+  if (typeof host.setImmediate === 'function') {
+    const setImmediateFn = host.setImmediate;
+    return new Promise((resolve) => setImmediateFn(resolve));
+  }
+  if (typeof MessageChannel === 'function') {
+    return new Promise((resolve) => {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = () => {
+        channel.port1.close();
+        resolve();
+      };
+      channel.port2.postMessage(null);
+    });
+  }
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** One optimisation step on a batch of tiles; returns the loss before the update. */

@@ -11,15 +11,13 @@ import { makeMetadata } from '../../io/model-format.js';
 import { readModelMetadata, saveModel, writeModelMetadata } from '../../io/model-files.js';
 import { describeNormalization, parseNormalization } from '../../io/normalize.js';
 import { resolveConfig } from '../../model/config.js';
-import { initializeWeights } from '../../model/init.js';
 import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
 import { buildUNet } from '../../model/unet.js';
 import { train, type OptimizerKind, type ResumeFrom } from '../../train/train.js';
 import { CheckpointStore, latestCheckpoint, readCheckpoint } from '../../train/checkpoint-files.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { join } from 'node:path';
-import { Rng } from '../../util/rng.js';
-import { intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, numberOption, requireOption, UsageError, startBackend } from '../args.js';
+import { givenOptions, intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, numberOption, requireOption, UsageError, startBackend } from '../args.js';
 import { ProgressReporter } from '../progress.js';
 import { defaultTile } from './info.js';
 
@@ -95,7 +93,8 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   let argv = cliArgv;
   let resumeDir: string | null = null;
   if (first.resume !== undefined) {
-    if (cliArgv.length !== 2) throw new UsageError('--resume takes no other options; the run continues with its original ones');
+    const others = givenOptions(cliArgv, TRAIN_OPTIONS).filter((n) => n !== 'resume');
+    if (others.length > 0) throw new UsageError(`--resume takes no other options (got --${others.join(', --')}); the run continues with its original ones`);
     resumeDir = await latestCheckpoint(join(first.resume, 'checkpoints'));
     if (resumeDir === null) throw new Error(`no checkpoint under ${join(first.resume, 'checkpoints')}; nothing to resume`);
     const previous = (await readModelMetadata(resumeDir)).training?.argv;
@@ -151,8 +150,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     resume = { state: ckpt.state, optimizerWeights: ckpt.optimizerWeights };
     process.stderr.write(`unet train: resuming ${resumeDir} at iteration ${ckpt.state.iteration}\n`);
   } else {
-    model = buildUNet(config, tile);
-    initializeWeights(model, new Rng(seed));
+    model = buildUNet(config, tile, { seed });
   }
   const store = new CheckpointStore(join(outDir, 'checkpoints'), { keepLast: intOption(values.keep, 'keep', 3)! });
   const metadataFor = (state: Readonly<Record<string, unknown>> & { readonly losses: readonly number[] }): ReturnType<typeof makeMetadata> => {
