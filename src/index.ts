@@ -22,3 +22,18 @@ export {
   type LoadDatasetOptions,
 } from './io/dataset.js';
 export { decodeImage, decodeJpeg, decodeTiff, encodeTiff, sniffFormat, type ImageFormat } from './io/image-codecs.js';
+export {
+  pairPredictions,
+  parsePredictionName,
+  evaluatePairs,
+  formatTable,
+  formatCsv,
+  formatCell,
+  evaluationJson,
+  evaluationText,
+  type EvaluationMode,
+  type EvaluationPair,
+  type EvaluateOptions,
+  type EvaluationResult,
+  type PredictionKind,
+} from './eval/evaluate.js';
