@@ -1,6 +1,7 @@
 /** Pairing `unet predict` outputs with labels by stem, and the evaluation tables (src/eval/evaluate.ts, unet evaluate). */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,7 @@ const png = (path: string, data: Uint8Array | Uint16Array): Promise<void> => wri
 test('parsePredictionName: the file names unet predict writes', () => {
   assert.deepEqual(parsePredictionName('/x/slice_07_prob_cell.png'), { stem: 'slice_07', kind: 'probClass', className: 'cell' });
   assert.deepEqual(parsePredictionName('a_prob.tif'), { stem: 'a', kind: 'probTiff' });
+  assert.deepEqual(parsePredictionName('train_25_prob.png'), { stem: 'train_25', kind: 'prob' });
   assert.deepEqual(parsePredictionName('a_mask.png'), { stem: 'a', kind: 'mask' });
   assert.deepEqual(parsePredictionName('a_instances.tif'), { stem: 'a', kind: 'instances' });
   assert.deepEqual(parsePredictionName('a_overlay.png'), { stem: 'a', kind: 'overlay' });
@@ -101,4 +103,47 @@ test('unet evaluate: a predict output folder with a split prints warping columns
   const bad = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'evaluate', '--pred', pred, '--truth', truth, '--warping-threshold', 'x'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--warping-threshold must be a number, got "x"/);
+});
+
+test('unet predict --evaluate scores its outputs as unet evaluate does on the same folder, with no renaming', async () => {
+  const { initBackend } = await import('../src/backend/index.js');
+  const { makeMetadata } = await import('../src/io/model-format.js');
+  const { saveModel } = await import('../src/io/model-files.js');
+  const { resolveConfig } = await import('../src/model/config.js');
+  const { initializeWeights } = await import('../src/model/init.js');
+  const { buildUNet } = await import('../src/model/unet.js');
+  const { Rng } = await import('../src/util/rng.js');
+  await initBackend();
+  const config = resolveConfig({ depth: 2, baseFilters: 4, classes: 2, inputChannels: 1, padding: 'valid', dropout: 0 });
+  const model = buildUNet(config, 52);
+  initializeWeights(model, new Rng(5));
+  const modelDir = join(dir, 'tiny-model');
+  await saveModel(modelDir, model, makeMetadata({ config, tileSize: [52, 52], normalization: { kind: 'dtype' }, classNames: ['membrane', 'cell'] }));
+  model.dispose();
+  const images = join(dir, 'pe-images');
+  const labels = join(dir, 'pe-labels');
+  await mkdir(images, { recursive: true });
+  await mkdir(labels, { recursive: true });
+  const rng = new Rng(7);
+  for (const s of ['p1', 'p2']) {
+    await png(join(images, `${s}.png`), Uint8Array.from({ length: H * W }, () => rng.int(0, 255)));
+    await png(join(labels, `${s}.png`), label());
+  }
+  await png(join(labels, 'unused.png'), label());
+  const out = join(dir, 'pe-out');
+  const cli = (...args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  const a = cli('predict', '--model', modelDir, '--out', out, '--evaluate', labels, '--json', join(dir, 'pe-a.json'), images);
+  assert.equal(a.status, 0, String(a.stderr));
+  assert.ok(existsSync(join(out, 'p1_prob_cell.png')), 'membrane mode adds png16 probabilities');
+  assert.match(String(a.stdout), /^p1 .*\n^p2 .*\n^mean/m);
+  const b = cli('evaluate', '--pred', out, '--truth', labels, '--json', join(dir, 'pe-b.json'));
+  assert.equal(b.status, 0, String(b.stderr));
+  const ja = JSON.parse(await readFile(join(dir, 'pe-a.json'), 'utf8'));
+  const jb = JSON.parse(await readFile(join(dir, 'pe-b.json'), 'utf8'));
+  assert.deepEqual(ja.table, jb.table);
+  assert.equal(ja.images[0].pred, join(out, 'p1_prob_cell.png'));
+  const bad = cli('predict', '--model', modelDir, '--out', join(dir, 'pe-bad'), '--evaluate', labels, '--mode', 'nope', images);
+  assert.equal(bad.status, 2);
+  assert.match(String(bad.stderr), /--mode must be membrane, instances or classes, got "nope"/);
+  assert.equal(existsSync(join(dir, 'pe-bad')), false, 'a bad evaluate option fails before predicting');
 });

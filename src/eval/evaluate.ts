@@ -9,6 +9,7 @@
  *   <stem>_prob.tif           float probabilities, one page per class (membrane: page `classIndex`)
  *   <stem>_prob_<class>.png   one class's probability (membrane: the class `predClass`, or the one
  *                             that is not membrane/boundary/background)
+ *   <stem>_prob.png           a single probability map (e.g. experiments/isbi2012/torch_reference.py)
  *   <stem>_mask.png           argmax class indices (classes; membrane: nonzero = interior)
  *   <stem>_instances.png/.tif instance ids (instances)
  * For each truth stem one prediction is picked by mode (membrane: probabilities before the mask;
@@ -16,7 +17,7 @@
  * rank is an error naming them.
  */
 import { readdir, stat } from 'node:fs/promises';
-import { extname, join, parse } from 'node:path';
+import { extname, join, parse, resolve } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../io/dataset.js';
 import { readImage } from '../io/image.js';
 import type { Raster } from '../io/raster.js';
@@ -28,7 +29,7 @@ import { warpingErrorSweep, warpingStackScores, type WarpingSweep } from '../met
 export type EvaluationMode = 'membrane' | 'instances' | 'classes';
 
 /** What a prediction file holds, from its name. */
-export type PredictionKind = 'plain' | 'probTiff' | 'probClass' | 'mask' | 'instances' | 'overlay';
+export type PredictionKind = 'plain' | 'prob' | 'probTiff' | 'probClass' | 'mask' | 'instances' | 'overlay';
 
 export interface PredictionName {
   readonly stem: string;
@@ -49,6 +50,7 @@ export function parsePredictionName(file: string): PredictionName {
   const suffix = (s: string): string | undefined => (name.endsWith(s) && name.length > s.length ? name.slice(0, -s.length) : undefined);
   let stem: string | undefined;
   if ((e === '.tif' || e === '.tiff') && (stem = suffix('_prob')) !== undefined) return { stem, kind: 'probTiff' };
+  if (e === '.png' && (stem = suffix('_prob')) !== undefined) return { stem, kind: 'prob' };
   const m = /^(.+)_prob_([A-Za-z0-9_.-]+)$/.exec(name);
   if (m && e === '.png') return { stem: m[1]!, kind: 'probClass', className: m[2]! };
   if (e === '.png' && (stem = suffix('_mask')) !== undefined) return { stem, kind: 'mask' };
@@ -61,6 +63,8 @@ export interface PairOptions {
   readonly mode: EvaluationMode;
   /** Membrane mode: the class of `_prob_<class>.png` files to score (default: see the module doc). */
   readonly predClass?: string;
+  /** Consider only these files of the prediction folder (e.g. what one `unet predict` run wrote). */
+  readonly only?: readonly string[];
 }
 
 export interface EvaluationPair {
@@ -76,7 +80,7 @@ const BOUNDARY_NAMES = new Set(['membrane', 'boundary', 'border', 'background', 
 /** Rank of a prediction kind for a mode (lower is preferred; undefined: not usable). */
 function rank(kind: PredictionKind, mode: EvaluationMode): number | undefined {
   const order: Record<EvaluationMode, PredictionKind[]> = {
-    membrane: ['plain', 'probClass', 'probTiff', 'mask'],
+    membrane: ['plain', 'probClass', 'prob', 'probTiff', 'mask'],
     instances: ['plain', 'instances'],
     classes: ['plain', 'mask'],
   };
@@ -104,7 +108,9 @@ export async function pairPredictions(pred: string, truth: string, options: Pair
   const truthByStem = new Map((await listImages(truth, 'truth')).map((t) => [parse(t).name, t]));
   const byStem = new Map<string, { file: string; name: PredictionName }[]>();
   const unmatched: string[] = [];
+  const only = options.only ? new Set(options.only.map((f) => resolve(f))) : undefined;
   for (const file of await listImages(pred, 'pred')) {
+    if (only && !only.has(resolve(file))) continue;
     let n = parsePredictionName(file);
     if (n.kind !== 'plain' && !truthByStem.has(n.stem) && truthByStem.has(parse(file).name)) n = { stem: parse(file).name, kind: 'plain' };
     if (rank(n.kind, options.mode) === undefined) continue;

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { evaluatePairs, evaluationJson, evaluationText, formatCsv, pairPredictions, type EvaluationMode } from '../../eval/evaluate.js';
+import { evaluatePairs, evaluationJson, evaluationText, formatCsv, pairPredictions, type EvaluateOptions, type EvaluationMode } from '../../eval/evaluate.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { isbiThresholds } from '../../metrics/isbi.js';
 import { intOption, UsageError } from '../args.js';
@@ -57,10 +57,10 @@ function parseThresholds(spec: string | undefined): number[] {
   return isbiThresholds(parts[0], parts[1], parts[2]);
 }
 
-type EvaluateValues = { [K in keyof typeof EVALUATE_OPTIONS]?: (typeof EVALUATE_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+export type EvaluateValues = { [K in keyof typeof EVALUATE_OPTIONS]?: (typeof EVALUATE_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
-/** Scores `pred` against `truth` with the parsed evaluate options; prints the table. Shared with `unet predict --evaluate`. */
-export async function runEvaluation(pred: string, truth: string, values: EvaluateValues): Promise<void> {
+/** The library options from evaluate's parsed flags (usage errors thrown here, before any work). */
+export function evaluationOptions(values: EvaluateValues): EvaluateOptions {
   const mode = values.mode ?? 'membrane';
   if (!['membrane', 'instances', 'classes'].includes(mode)) throw new UsageError(`--mode must be membrane, instances or classes, got "${mode}"`);
   const side = (v: string | undefined, name: string): 'low' | 'high' => {
@@ -79,7 +79,17 @@ export async function runEvaluation(pred: string, truth: string, values: Evaluat
     classIndex: intOption(values['class-index'], 'class-index'),
     classes: intOption(values.classes, 'classes'),
   };
-  const pairs = await pairPredictions(pred, truth, { mode: options.mode, predClass: values['pred-class'] });
+  if (options.classIndex !== undefined && options.classIndex < 0) throw new UsageError(`--class-index must be at least 0, got ${options.classIndex}`);
+  return options;
+}
+
+/**
+ * Scores `pred` against `truth` with evaluate's parsed flags and prints the table; `only`
+ * restricts the prediction folder to those files. Shared with `unet predict --evaluate`.
+ */
+export async function runEvaluation(pred: string, truth: string, values: EvaluateValues, only?: readonly string[]): Promise<void> {
+  const options = evaluationOptions(values);
+  const pairs = await pairPredictions(pred, truth, { mode: options.mode, predClass: values['pred-class'], ...(only ? { only } : {}) });
   const result = await evaluatePairs(pairs, options);
   process.stdout.write(evaluationText(result));
   if (values.json) await writeFileAtomic(values.json, evaluationJson(result));

@@ -11,6 +11,7 @@ import { OUTPUT_KINDS, predictFile, type OutputKind, type ProbabilityFormat } fr
 import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
 import { intOption, numberOption, requireOption, UsageError, startBackend } from '../args.js';
 import { ProgressReporter } from '../progress.js';
+import { EVALUATE_OPTIONS, evaluationOptions, runEvaluation } from './evaluate.js';
 
 export const PREDICT_HELP = `unet predict [--model DIR|NAME] --out DIR [options] IMAGE_OR_DIR...
 
@@ -31,7 +32,11 @@ Reads PNG, JPEG and TIFF (multi-page stacks slice by slice; outputs get _zNNN).
   --foreground LIST    classes (indices or names) that form objects for instances   (all but class 0)
   --watershed          split touching objects by a watershed on the foreground probability
   --seed-threshold P   watershed seeds: foreground probability >= P   (0.9)
-  --min-size N         drop objects smaller than N pixels   (0)`;
+  --min-size N         drop objects smaller than N pixels   (0)
+  --evaluate LABELS    then score this run's outputs against the label folder LABELS, as
+                       \`unet evaluate --pred OUT --truth LABELS\`; evaluate's options apply (--mode,
+                       --json, --csv, --warping-threshold, ...); membrane mode adds prob (png16)
+                       to --outputs, instances mode adds instances, classes mode adds mask`;
 
 const BUNDLED: Record<string, string> = {
   isbi: 'isbi2012-membrane',
@@ -61,6 +66,8 @@ export async function predictCommand(argv: string[]): Promise<number> {
       watershed: { type: 'boolean' },
       'seed-threshold': { type: 'string' },
       'min-size': { type: 'string' },
+      evaluate: { type: 'string' },
+      ...EVALUATE_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -74,7 +81,11 @@ export async function predictCommand(argv: string[]): Promise<number> {
   if (positionals.length === 0) throw new UsageError('give at least one image or folder');
   const outputs = (values.outputs ?? 'mask,overlay').split(',').map((s) => s.trim()) as OutputKind[];
   for (const o of outputs) if (!OUTPUT_KINDS.includes(o)) throw new UsageError(`--outputs: unknown output "${o}"; choose from ${OUTPUT_KINDS.join(', ')}`);
-  const probFormat = (values['prob-format'] ?? 'tif') as ProbabilityFormat;
+  if (values.evaluate !== undefined) evaluationOptions(values);
+  // --evaluate needs the output its mode scores; per-class PNGs pair without choosing a TIFF page.
+  const evalOutput: OutputKind = values.mode === 'instances' ? 'instances' : values.mode === 'classes' ? 'mask' : 'prob';
+  if (values.evaluate !== undefined && !outputs.includes(evalOutput)) outputs.push(evalOutput);
+  const probFormat = (values['prob-format'] ?? (values.evaluate !== undefined ? 'png16' : 'tif')) as ProbabilityFormat;
   if (!['tif', 'png8', 'png16'].includes(probFormat)) throw new UsageError(`--prob-format must be tif, png8 or png16, got "${probFormat}"`);
   const batch = intOption(values.batch, 'batch', 1)!;
   if (batch < 1) throw new UsageError(`--batch must be at least 1, got ${batch}`);
@@ -105,6 +116,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
   };
   const progress = new ProgressReporter();
   process.stderr.write(`unet predict: ${files.length} image(s), model ${modelDir}, backend ${backend.name}${values.tta ? ', test-time augmentation' : ''}\n`);
+  const written: string[] = [];
   try {
     for (const file of files) {
       const result = await predictFile(file, (size) => (values.tta ? withTestTimeAugmentation(predictorFor(size)) : predictorFor(size)), {
@@ -122,6 +134,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
           progress.update({ done: p.tilesDone, total: p.tiles, text: `tiles ${file}${page}`, etaMs: p.etaMs });
         },
       });
+      written.push(...result.written);
       const counts = result.instanceCounts ? ` (${result.instanceCounts.join(', ')} objects)` : '';
       process.stdout.write(`${file}: ${result.written.join(' ')}${counts}\n`);
     }
@@ -129,6 +142,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
     for (const p of predictors.values()) p.dispose();
     model.dispose();
   }
+  if (values.evaluate !== undefined) await runEvaluation(outDir, values.evaluate, values, written);
   return 0;
 }
 
