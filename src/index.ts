@@ -37,3 +37,5 @@ export {
   type EvaluationResult,
   type PredictionKind,
 } from './eval/evaluate.js';
+export { curvesSpec, renderSvg, rasterizeSvg, writeCurves, binned, runningMean, type TrainingHistory } from './report/curves.js';
+export { trainingReport, historyFromMetadata } from './report/report.js';

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { Rng } from '../../util/rng.js';
 import { intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, numberOption, requireOption, UsageError, startBackend } from '../args.js';
 import { ProgressReporter } from '../progress.js';
+import { writeCurves } from '../../report/curves.js';
 import { defaultTile } from './info.js';
 
 export const TRAIN_HELP = `unet train --images DIR --labels DIR --out MODEL_DIR --iterations N --seed S [options]
@@ -161,6 +162,16 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   const progress = new ProgressReporter();
   let lastVal: number | undefined;
+  // curves.svg / curves.png follow the run at every checkpoint (the last one included); a plotting failure must not end training.
+  let curvesWarned = false;
+  const updateCurves = async (h: { losses: readonly number[]; validation: readonly { iteration: number; loss: number }[]; learningRate: number }): Promise<void> => {
+    try {
+      await writeCurves(outDir, { losses: h.losses, validation: h.validation, learningRate: h.learningRate }, `Training curves: ${outDir}`);
+    } catch (e) {
+      if (!curvesWarned) process.stderr.write(`unet train: could not write the curves (${(e as Error).message}); training goes on\n`);
+      curvesWarned = true;
+    }
+  };
   const summary = await train(
     model,
     trainSet,
@@ -178,6 +189,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
       onCheckpoint: async (c) => {
         // The generator states live in state.json; the metadata keeps the readable summary.
         await store.write(model, c, metadataFor({ ...c.state, rng: undefined, dropoutRng: undefined }));
+        await updateCurves(c.state);
       },
       ...(augmentOptions ? { augment: makeAugmenter(augmentOptions) } : {}),
       onProgress: (p) => {
