@@ -39,3 +39,5 @@ export {
 } from './eval/evaluate.js';
 export { curvesSpec, renderSvg, rasterizeSvg, writeCurves, binned, runningMean, type TrainingHistory } from './report/curves.js';
 export { trainingReport, historyFromMetadata } from './report/report.js';
+export { fingerprintDataset, fingerprintFromRasters, detectLabelMode, planFromFingerprint, planTrainArgs, parsePlan, MAX_PLANNED_TILE, type DatasetFingerprint, type TrainingPlan, type PlanOptions } from './plan/plan.js';
+export { probeSecondsPerStep, type ProbeResult } from './plan/probe.js';

@@ -19,14 +19,19 @@ import { intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, numberOpt
 import { ProgressReporter } from '../progress.js';
 import { writeCurves } from '../../report/curves.js';
 import { defaultTile } from './info.js';
+import { trainArgvWithPlan } from './plan.js';
 
 export const TRAIN_HELP = `unet train --images DIR --labels DIR --out MODEL_DIR --iterations N --seed S [options]
+unet train --plan plan.json --images DIR --labels DIR --out MODEL_DIR --seed S [options]
 unet train --resume MODEL_DIR
 
 Trains a U-Net on image/label pairs matched by file name and saves it to MODEL_DIR.
 Checkpoints (weights, optimizer state, RNG state, loss history) go to MODEL_DIR/checkpoints
 every --checkpoint-every steps and on Ctrl-C/SIGTERM; --resume continues the newest one with
 the run's original options and reaches the same weights as an uninterrupted run.
+  --plan FILE          a plan written by unet plan (its flags first; flags given here override them).
+                       Without --plan and without --depth/--filters/--tile/--padding, unet train plans
+                       from the data itself and prints what it chose
   --checkpoint-every N every N steps (100); the last --keep N are kept (3) plus 'best' by validation loss
   --val-images DIR --val-labels DIR   validation pairs (loss every --validate-every steps)
   --validate-every N   default 100
@@ -73,6 +78,7 @@ const TRAIN_OPTIONS = {
       resume: { type: 'string' },
       'checkpoint-every': { type: 'string' },
       keep: { type: 'string' },
+      plan: { type: 'string' },
       ...MODEL_OPTIONS,
 } as const;
 
@@ -83,6 +89,11 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     return 0;
   }
   let argv = cliArgv;
+  if (first.resume === undefined) {
+    const planned = await trainArgvWithPlan(cliArgv, first);
+    argv = planned.argv;
+    if (planned.note) process.stderr.write(`${planned.note}\n`);
+  }
   let resumeDir: string | null = null;
   if (first.resume !== undefined) {
     if (cliArgv.length !== 2) throw new UsageError('--resume takes no other options; the run continues with its original ones');
