@@ -41,3 +41,6 @@ export { curvesSpec, renderSvg, rasterizeSvg, writeCurves, binned, runningMean, 
 export { trainingReport, historyFromMetadata } from './report/report.js';
 export { fingerprintDataset, fingerprintFromRasters, detectLabelMode, planFromFingerprint, planTrainArgs, parsePlan, MAX_PLANNED_TILE, type DatasetFingerprint, type TrainingPlan, type PlanOptions } from './plan/plan.js';
 export { probeSecondsPerStep, type ProbeResult } from './plan/probe.js';
+export { ensemblePredictor, disposableEnsemble } from './infer/ensemble.js';
+export { loadEnsemble, type LoadedEnsemble } from './infer/ensemble-models.js';
+export { kFoldSplit, summarizeScores, type Fold, type ScoreSummary } from './eval/folds.js';

@@ -3,8 +3,9 @@ import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadModel } from '../../io/model-files.js';
 import { chooseTileSize, unetPredictor, type DisposablePredictor } from '../../infer/predictor.js';
+import { disposableEnsemble } from '../../infer/ensemble.js';
+import { loadEnsemble } from '../../infer/ensemble-models.js';
 import type { Size2 } from '../../infer/tiling.js';
 import { withTestTimeAugmentation } from '../../infer/tta.js';
 import { OUTPUT_KINDS, predictFile, type OutputKind, type ProbabilityFormat } from '../../infer/write-outputs.js';
@@ -17,7 +18,9 @@ export const PREDICT_HELP = `unet predict [--model DIR|NAME] --out DIR [options]
 
 Segments images of any size by overlap-tile prediction (mirrored context at the borders).
 Reads PNG, JPEG and TIFF (multi-page stacks slice by slice; outputs get _zNNN).
-  --model DIR|NAME     model folder, or a bundled model: isbi (membrane, the default), nuclei
+  --model DIR|NAME     model folder, or a bundled model: isbi (membrane, the default), nuclei;
+                       A,B,C: an ensemble averaging the models' probabilities on shared tiles (same
+                       depth, padding, classes, normalisation; e.g. the fold models of train --folds)
   --out DIR            output folder (created)
   --outputs LIST       any of prob,mask,instances,overlay   (mask,overlay)
                          <stem>_mask.png       class index per pixel
@@ -94,10 +97,11 @@ export async function predictCommand(argv: string[]): Promise<number> {
   const seedThreshold = numberOption(values['seed-threshold'], 'seed-threshold', 0.9)!;
   const minSize = intOption(values['min-size'], 'min-size', 0)!;
 
-  const modelDir = resolveModelDir(values.model);
+  const modelDirs = (values.model === undefined ? [undefined] : values.model.split(',')).map((m) => resolveModelDir(m?.trim()));
+  const modelDir = modelDirs.join(',');
   const files = await collectImages(positionals);
   const backend = await startBackend('predict');
-  const { model, metadata } = await loadModel(modelDir);
+  const { models, metadata, metadatas } = await loadEnsemble(modelDirs);
   const config = metadata.config;
   const tile = intOption(values.tile, 'tile');
   if (tile !== undefined && !isValidInputSize(tile, config)) throw new UsageError(`predict: ${invalidSizeMessage(tile, config, 'tile')}`);
@@ -109,7 +113,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
     const size = tile ?? chooseTileSize(config, memoryMb * 2 ** 20, { batch, imageSize });
     let p = predictors.get(size);
     if (!p) {
-      p = unetPredictor(model, config, size);
+      p = disposableEnsemble(models.map((m, k) => unetPredictor(m, metadatas[k]!.config, size)));
       predictors.set(size, p);
     }
     return p;
@@ -140,7 +144,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
     }
   } finally {
     for (const p of predictors.values()) p.dispose();
-    model.dispose();
+    for (const m of models) m.dispose();
   }
   if (values.evaluate !== undefined) await runEvaluation(outDir, values.evaluate, values, written);
   return 0;

@@ -20,6 +20,7 @@ import { ProgressReporter } from '../progress.js';
 import { writeCurves } from '../../report/curves.js';
 import { defaultTile } from './info.js';
 import { trainArgvWithPlan } from './plan.js';
+import { trainFolds } from './folds.js';
 
 export const TRAIN_HELP = `unet train --images DIR --labels DIR --out MODEL_DIR --iterations N --seed S [options]
 unet train --plan plan.json --images DIR --labels DIR --out MODEL_DIR --seed S [options]
@@ -29,6 +30,9 @@ Trains a U-Net on image/label pairs matched by file name and saves it to MODEL_D
 Checkpoints (weights, optimizer state, RNG state, loss history) go to MODEL_DIR/checkpoints
 every --checkpoint-every steps and on Ctrl-C/SIGTERM; --resume continues the newest one with
 the run's original options and reaches the same weights as an uninterrupted run.
+  --folds K            K-fold cross-validation: K models in MODEL_DIR/fold-<i> on a split seeded by
+                       --seed, each scored on its held-out fold (unet predict --evaluate); prints and
+                       writes MODEL_DIR/folds.json (mean and spread); the fold models form an ensemble
   --plan FILE          a plan written by unet plan (its flags first; flags given here override them).
                        Without --plan and without --depth/--filters/--tile/--padding, unet train plans
                        from the data itself and prints what it chose
@@ -79,6 +83,7 @@ const TRAIN_OPTIONS = {
       'checkpoint-every': { type: 'string' },
       keep: { type: 'string' },
       plan: { type: 'string' },
+      folds: { type: 'string' },
       ...MODEL_OPTIONS,
 } as const;
 
@@ -93,6 +98,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     const planned = await trainArgvWithPlan(cliArgv, first);
     argv = planned.argv;
     if (planned.note) process.stderr.write(`${planned.note}\n`);
+    if (first.folds !== undefined) return trainFolds(argv, trainCommand, (a) => parseArgs({ args: a, options: TRAIN_OPTIONS, strict: true }).values);
   }
   let resumeDir: string | null = null;
   if (first.resume !== undefined) {
