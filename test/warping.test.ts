@@ -128,3 +128,36 @@ test('warpingError: disagreements where the proposal is most confident are flipp
   assert.equal(classifyWarping(s.perThreshold[1]!).splits, 1);
   assert.throws(() => warpingStackScores([s, warpingErrorSweep(truth.data, p, 5, 5, { thresholds: [0.5] })]), /warpingStackScores: slice 1 was swept over different thresholds/);
 });
+
+test('warpingError: the warped truth keeps the truth\'s topology (random maps, cells 4- and membranes 8-connected)', async () => {
+  const { labelComponents } = await import('../src/util/components.js');
+  const { Rng } = await import('../src/util/rng.js');
+  const rng = new Rng(11);
+  // Counts with the frame as background, as the warping sees it: pad by one pixel.
+  const counts = (m: Uint8Array, h: number, w: number): [number, number] => {
+    const pad = new Uint8Array((h + 2) * (w + 2));
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) pad[(y + 1) * (w + 2) + x + 1] = m[y * w + x]!;
+    return [labelComponents(pad, h + 2, w + 2, 4).count, labelComponents(pad.map((v) => 1 - v), h + 2, w + 2, 8).count];
+  };
+  for (let trial = 0; trial < 40; trial++) {
+    const h = 12;
+    const w = 14;
+    const blobs = (): Uint8Array => {
+      const m = new Uint8Array(h * w);
+      for (let b = 0; b < 4; b++) {
+        const cy = rng.int(0, h - 1), cx = rng.int(0, w - 1), r = rng.int(1, 4);
+        for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if ((y - cy) ** 2 + (x - cx) ** 2 <= r * r) m[y * w + x] = 1;
+      }
+      for (let i = 0; i < 6; i++) m[rng.int(0, h * w - 1)] ^= 1;
+      return m;
+    };
+    const truth = blobs();
+    const prop = blobs();
+    const r = warpingError(truth, prop, h, w);
+    assert.deepEqual(counts(r.warped, h, w), counts(truth, h, w), `trial ${trial}: warping changed the topology`);
+    let diff = 0;
+    for (let i = 0; i < h * w; i++) if (r.warped[i] !== prop[i]) diff++;
+    assert.equal(diff, r.errorPixels, `trial ${trial}: errorPixels counts the remaining disagreements`);
+    assert.ok(r.errorPixels <= r.initialPixels);
+  }
+});
