@@ -3,20 +3,24 @@ import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadModel } from '../../io/model-files.js';
 import { chooseTileSize, unetPredictor, type DisposablePredictor } from '../../infer/predictor.js';
+import { disposableEnsemble } from '../../infer/ensemble.js';
+import { loadEnsemble } from '../../infer/ensemble-models.js';
 import type { Size2 } from '../../infer/tiling.js';
 import { withTestTimeAugmentation } from '../../infer/tta.js';
 import { OUTPUT_KINDS, predictFile, type OutputKind, type ProbabilityFormat } from '../../infer/write-outputs.js';
 import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
 import { intOption, numberOption, requireOption, UsageError, startBackend } from '../args.js';
 import { ProgressReporter } from '../progress.js';
+import { EVALUATE_OPTIONS, evaluationOptions, runEvaluation } from './evaluate.js';
 
 export const PREDICT_HELP = `unet predict [--model DIR|NAME] --out DIR [options] IMAGE_OR_DIR...
 
 Segments images of any size by overlap-tile prediction (mirrored context at the borders).
 Reads PNG, JPEG and TIFF (multi-page stacks slice by slice; outputs get _zNNN).
-  --model DIR|NAME     model folder, or a bundled model: isbi (membrane, the default), nuclei
+  --model DIR|NAME     model folder, or a bundled model: isbi (membrane, the default), nuclei;
+                       A,B,C: an ensemble averaging the models' probabilities on shared tiles (same
+                       depth, padding, classes, normalisation; e.g. the fold models of train --folds)
   --out DIR            output folder (created)
   --outputs LIST       any of prob,mask,instances,overlay   (mask,overlay)
                          <stem>_mask.png       class index per pixel
@@ -34,7 +38,11 @@ the end of training); without one, connected components of the foreground. These
   --watershed          split touching objects by a watershed on the foreground (or seed-class) probability
   --no-watershed       connected components only, even if the model stores a watershed
   --seed-threshold P   watershed seeds: probability >= P   (stored, else 0.9)
-  --min-size N         drop objects smaller than N pixels   (stored, else 0)`;
+  --min-size N         drop objects smaller than N pixels   (stored, else 0)
+  --evaluate LABELS    then score this run's outputs against the label folder LABELS, as
+                       \`unet evaluate --pred OUT --truth LABELS\`; evaluate's options apply (--mode,
+                       --json, --csv, --warping-threshold, ...); membrane mode adds prob (png16)
+                       to --outputs, instances mode adds instances, classes mode adds mask`;
 
 const BUNDLED: Record<string, string> = {
   isbi: 'isbi2012-membrane',
@@ -65,6 +73,8 @@ export async function predictCommand(argv: string[]): Promise<number> {
       'no-watershed': { type: 'boolean' },
       'seed-threshold': { type: 'string' },
       'min-size': { type: 'string' },
+      evaluate: { type: 'string' },
+      ...EVALUATE_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -78,17 +88,22 @@ export async function predictCommand(argv: string[]): Promise<number> {
   if (positionals.length === 0) throw new UsageError('give at least one image or folder');
   const outputs = (values.outputs ?? 'mask,overlay').split(',').map((s) => s.trim()) as OutputKind[];
   for (const o of outputs) if (!OUTPUT_KINDS.includes(o)) throw new UsageError(`--outputs: unknown output "${o}"; choose from ${OUTPUT_KINDS.join(', ')}`);
-  const probFormat = (values['prob-format'] ?? 'tif') as ProbabilityFormat;
+  if (values.evaluate !== undefined) evaluationOptions(values);
+  // --evaluate needs the output its mode scores; per-class PNGs pair without choosing a TIFF page.
+  const evalOutput: OutputKind = values.mode === 'instances' ? 'instances' : values.mode === 'classes' ? 'mask' : 'prob';
+  if (values.evaluate !== undefined && !outputs.includes(evalOutput)) outputs.push(evalOutput);
+  const probFormat = (values['prob-format'] ?? (values.evaluate !== undefined ? 'png16' : 'tif')) as ProbabilityFormat;
   if (!['tif', 'png8', 'png16'].includes(probFormat)) throw new UsageError(`--prob-format must be tif, png8 or png16, got "${probFormat}"`);
   const batch = intOption(values.batch, 'batch', 1)!;
   if (batch < 1) throw new UsageError(`--batch must be at least 1, got ${batch}`);
   const memoryMb = numberOption(values.memory, 'memory', 1024)!;
   if (!(memoryMb > 0)) throw new UsageError(`--memory must be a positive number of MB, got ${memoryMb}`);
 
-  const modelDir = resolveModelDir(values.model);
+  const modelDirs = (values.model === undefined ? [undefined] : values.model.split(',')).map((m) => resolveModelDir(m?.trim()));
+  const modelDir = modelDirs.join(',');
   const files = await collectImages(positionals);
   const backend = await startBackend('predict');
-  const { model, metadata } = await loadModel(modelDir);
+  const { models, metadata, metadatas } = await loadEnsemble(modelDirs);
   const config = metadata.config;
   const tile = intOption(values.tile, 'tile');
   if (tile !== undefined && !isValidInputSize(tile, config)) throw new UsageError(`predict: ${invalidSizeMessage(tile, config, 'tile')}`);
@@ -107,13 +122,14 @@ export async function predictCommand(argv: string[]): Promise<number> {
     const size = tile ?? chooseTileSize(config, memoryMb * 2 ** 20, { batch, imageSize });
     let p = predictors.get(size);
     if (!p) {
-      p = unetPredictor(model, config, size);
+      p = disposableEnsemble(models.map((m, k) => unetPredictor(m, metadatas[k]!.config, size)));
       predictors.set(size, p);
     }
     return p;
   };
   const progress = new ProgressReporter();
   process.stderr.write(`unet predict: ${files.length} image(s), model ${modelDir}, backend ${backend.name}${values.tta ? ', test-time augmentation' : ''}\n`);
+  const written: string[] = [];
   try {
     for (const file of files) {
       const result = await predictFile(file, (size) => (values.tta ? withTestTimeAugmentation(predictorFor(size)) : predictorFor(size)), {
@@ -132,13 +148,15 @@ export async function predictCommand(argv: string[]): Promise<number> {
           progress.update({ done: p.tilesDone, total: p.tiles, text: `tiles ${file}${page}`, etaMs: p.etaMs });
         },
       });
+      written.push(...result.written);
       const counts = result.instanceCounts ? ` (${result.instanceCounts.join(', ')} objects)` : '';
       process.stdout.write(`${file}: ${result.written.join(' ')}${counts}\n`);
     }
   } finally {
     for (const p of predictors.values()) p.dispose();
-    model.dispose();
+    for (const m of models) m.dispose();
   }
+  if (values.evaluate !== undefined) await runEvaluation(outDir, values.evaluate, values, written);
   return 0;
 }
 

@@ -19,15 +19,25 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { join } from 'node:path';
 import { givenOptions, intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, numberOption, requireOption, UsageError, startBackend } from '../args.js';
 import { ProgressReporter } from '../progress.js';
+import { writeCurves } from '../../report/curves.js';
 import { defaultTile } from './info.js';
+import { trainArgvWithPlan } from './plan.js';
+import { trainFolds } from './folds.js';
 
 export const TRAIN_HELP = `unet train --images DIR --labels DIR --out MODEL_DIR --iterations N --seed S [options]
+unet train --plan plan.json --images DIR --labels DIR --out MODEL_DIR --seed S [options]
 unet train --resume MODEL_DIR
 
 Trains a U-Net on image/label pairs matched by file name and saves it to MODEL_DIR.
 Checkpoints (weights, optimizer state, RNG state, loss history) go to MODEL_DIR/checkpoints
 every --checkpoint-every steps and on Ctrl-C/SIGTERM; --resume continues the newest one with
 the run's original options and reaches the same weights as an uninterrupted run.
+  --folds K            K-fold cross-validation: K models in MODEL_DIR/fold-<i> on a split seeded by
+                       --seed, each scored on its held-out fold (unet predict --evaluate); prints and
+                       writes MODEL_DIR/folds.json (mean and spread); the fold models form an ensemble
+  --plan FILE          a plan written by unet plan (its flags first; flags given here override them).
+                       Without --plan and without --depth/--filters/--tile/--padding, unet train plans
+                       from the data itself and prints what it chose
   --checkpoint-every N every N steps (100); the last --keep N are kept (3) plus 'best' by validation loss
   --val-images DIR --val-labels DIR   validation pairs (loss every --validate-every steps)
   --holdout F          instance labels without validation pairs: hold out this fraction of the
@@ -81,6 +91,8 @@ const TRAIN_OPTIONS = {
       holdout: { type: 'string' },
       'no-holdout': { type: 'boolean' },
       keep: { type: 'string' },
+      plan: { type: 'string' },
+      folds: { type: 'string' },
       ...MODEL_OPTIONS,
 } as const;
 
@@ -91,6 +103,12 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     return 0;
   }
   let argv = cliArgv;
+  if (first.resume === undefined) {
+    const planned = await trainArgvWithPlan(cliArgv, first);
+    argv = planned.argv;
+    if (planned.note) process.stderr.write(`${planned.note}\n`);
+    if (first.folds !== undefined) return trainFolds(argv, trainCommand, (a) => parseArgs({ args: a, options: TRAIN_OPTIONS, strict: true }).values);
+  }
   let resumeDir: string | null = null;
   if (first.resume !== undefined) {
     const others = givenOptions(cliArgv, TRAIN_OPTIONS).filter((n) => n !== 'resume');
@@ -186,6 +204,16 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   const progress = new ProgressReporter();
   let lastVal: number | undefined;
+  // curves.svg / curves.png follow the run at every checkpoint (the last one included); a plotting failure must not end training.
+  let curvesWarned = false;
+  const updateCurves = async (h: { losses: readonly number[]; validation: readonly { iteration: number; loss: number }[]; learningRate: number }): Promise<void> => {
+    try {
+      await writeCurves(outDir, { losses: h.losses, validation: h.validation, learningRate: h.learningRate }, `Training curves: ${outDir}`);
+    } catch (e) {
+      if (!curvesWarned) process.stderr.write(`unet train: could not write the curves (${(e as Error).message}); training goes on\n`);
+      curvesWarned = true;
+    }
+  };
   const summary = await train(
     model,
     trainSet,
@@ -203,6 +231,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
       onCheckpoint: async (c) => {
         // The generator states live in state.json; the metadata keeps the readable summary.
         await store.write(model, c, metadataFor({ ...c.state, rng: undefined, dropoutRng: undefined }));
+        await updateCurves(c.state);
       },
       ...(augmentOptions ? { augment: makeAugmenter(augmentOptions) } : {}),
       onProgress: (p) => {
