@@ -8,6 +8,7 @@ import { isbiSliceScores, isbiStackScores, isbiThresholds, type IsbiSliceScores 
 import { dsbAveragePrecision, instanceOverlaps, matchOverlaps, segMeasure } from '../../metrics/instances.js';
 import { confusionMatrix, nanMean, perClassScores, pixelAccuracy } from '../../metrics/pixel.js';
 import { intOption, UsageError } from '../args.js';
+import { decodeOptionsFrom, MAX_PIXELS_HELP, MAX_PIXELS_OPTION } from './decode-options.js';
 
 export const EVALUATE_HELP = `unet evaluate --pred DIR_OR_FILE --truth DIR_OR_FILE [--mode membrane|instances|classes] [options]
 
@@ -16,11 +17,13 @@ page of a multi-page TIFF is one slice). Prints a table per image and the mean.
   --mode M              membrane (default) | instances | classes
   --json FILE           write all results as JSON
   --csv FILE            write the per-image table as CSV
+${MAX_PIXELS_HELP}
 membrane (ISBI 2012: V_rand and V_info after thinning, max over thresholds; Rand error; pixel error):
   --pred-boundary V     low (default): low pred values are membrane, high are cell interior (a
                         foreground probability or a 255-interior mask); high: pred is a membrane
                         probability/mask and is used as 1 - p
-  --truth-boundary V    low (default; ISBI labels 0 = membrane, 255 = interior) | high
+  --truth-boundary V    low (default; ISBI labels 0 = membrane, 255 = interior) | high; truth must be
+                        binary: 0 and 255 (8-bit), 0 and 65535 (16-bit) or 0 and 1 (a 0/1 mask)
   --thresholds A:B:S    threshold sweep on the pred scaled to [0,1] (0:1:0.1; 8-bit /255, 16-bit /65535,
                         float as is); a pixel is interior where value > threshold
   --no-thin             skip thinning the pred's boundaries
@@ -55,6 +58,41 @@ async function pairInputs(pred: string, truth: string): Promise<Pair[]> {
 function gray(r: Raster, path: string): Raster {
   if (r.channels !== 1) throw new Error(`${path}: has ${r.channels} channels; evaluation needs single-channel images`);
   return r;
+}
+
+/** The pixel (x, y) of flat index i, for messages. */
+const at = (r: Raster, i: number): string => `(${i % r.width}, ${Math.floor(i / r.width)})`;
+
+/** Refuses NaN/Inf (float predictions), and for label modes anything but integers >= 0, naming the file. */
+function checkValues(r: Raster, path: string, mode: string): void {
+  for (let i = 0; i < r.data.length; i++) {
+    const v = r.data[i]!;
+    if (!Number.isFinite(v)) throw new Error(`evaluate: ${path} has a non-finite value (${v}) at pixel ${at(r, i)}`);
+    if (mode !== 'membrane' && !(Number.isInteger(v) && v >= 0)) {
+      throw new Error(`evaluate: ${path} has value ${v} at pixel ${at(r, i)}; ${mode} mode needs integers >= 0 (${mode === 'classes' ? 'class indices' : 'object ids, 0 = background'})`);
+    }
+  }
+}
+
+/**
+ * The "high" level of a membrane-mode truth image, which must be binary: {0, 255} for 8 bit,
+ * {0, 65535} for 16 bit, or a 0/1 mask (the rule of binary labels in training, see
+ * binaryThreshold in src/io/dataset.ts). Anything else (e.g. 0/1/2/7) is refused by name.
+ */
+function binaryTruthHigh(r: Raster, path: string): number {
+  const max = dtypeMax(r);
+  let one = -1;
+  let high = -1;
+  for (let i = 0; i < r.data.length; i++) {
+    const v = r.data[i]!;
+    if (v === max) high = i;
+    else if (v === 1) one = i;
+    else if (v !== 0) one = high = i;
+    if (one >= 0 && high >= 0) {
+      throw new Error(`evaluate: ${path} has value ${v} at pixel ${at(r, i)}; membrane truth must be binary (0 and ${max}, or a 0/1 mask); use --mode classes or instances for other labels`);
+    }
+  }
+  return one >= 0 ? 1 : max;
 }
 
 function dtypeMax(r: Raster): number {
@@ -103,6 +141,7 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
       thresholds: { type: 'string' },
       'no-thin': { type: 'boolean' },
       classes: { type: 'string' },
+      ...MAX_PIXELS_OPTION,
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -125,24 +164,29 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
   const thin = !values['no-thin'];
   const classesOption = intOption(values.classes, 'classes');
 
+  const decodeOptions = decodeOptionsFrom(values['max-pixels']);
   const pairs = await pairInputs(values.pred, values.truth);
   const rows: Row[] = [];
   const details: unknown[] = [];
   const sweeps: IsbiSliceScores[] = [];
   for (const pair of pairs) {
-    const [predPages, truthPages] = await Promise.all([readImage(pair.pred), readImage(pair.truth)]);
+    const [predPages, truthPages] = await Promise.all([readImage(pair.pred, decodeOptions), readImage(pair.truth, decodeOptions)]);
     if (predPages.length !== truthPages.length) throw new Error(`${pair.pred} has ${predPages.length} pages but ${pair.truth} has ${truthPages.length}`);
     for (let k = 0; k < predPages.length; k++) {
       const name = predPages.length > 1 ? `${pair.name}#${k}` : pair.name;
-      const pred = gray(predPages[k]!, pair.pred);
-      const truth = gray(truthPages[k]!, pair.truth);
+      const predName = predPages.length > 1 ? `${pair.pred} page ${k + 1}` : pair.pred;
+      const truthName = truthPages.length > 1 ? `${pair.truth} page ${k + 1}` : pair.truth;
+      const pred = gray(predPages[k]!, predName);
+      const truth = gray(truthPages[k]!, truthName);
+      checkValues(pred, predName, mode);
+      checkValues(truth, truthName, mode);
       if (pred.height !== truth.height || pred.width !== truth.width) {
         throw new Error(`size mismatch: pred ${pair.pred} is ${pred.height}x${pred.width} but truth ${pair.truth} is ${truth.height}x${truth.width}`);
       }
       const n = pred.height * pred.width;
       if (mode === 'membrane') {
         const pMax = dtypeMax(pred);
-        const tHalf = dtypeMax(truth) / 2;
+        const tHalf = binaryTruthHigh(truth, truthName) / 2;
         const proposal = new Float32Array(n);
         const truthFg = new Uint8Array(n);
         for (let i = 0; i < n; i++) {
@@ -165,7 +209,12 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
       } else {
         let classes = classesOption ?? 0;
         if (classesOption === undefined) for (let i = 0; i < n; i++) classes = Math.max(classes, truth.data[i]! + 1, pred.data[i]! + 1);
-        const cm = confusionMatrix(truth.data, pred.data, classes);
+        let cm: ReturnType<typeof confusionMatrix>;
+        try {
+          cm = confusionMatrix(truth.data, pred.data, classes);
+        } catch (e) {
+          throw new Error(`evaluate: truth ${truthName}, pred ${predName}: ${(e as Error).message}${classesOption === undefined ? '' : ` (--classes ${classesOption})`}`, { cause: e });
+        }
         const per = perClassScores(cm);
         const row: Row = { image: name, pixelAccuracy: pixelAccuracy(cm), meanIoU: nanMean(per.map((c) => c.iou)), meanDice: nanMean(per.map((c) => c.dice)) };
         // Classes absent from both maps (NaN) get no column: 8-bit masks would otherwise list 256.

@@ -7,15 +7,19 @@ import { loadModel } from '../../io/model-files.js';
 import { chooseTileSize, unetPredictor, type DisposablePredictor } from '../../infer/predictor.js';
 import type { Size2 } from '../../infer/tiling.js';
 import { withTestTimeAugmentation } from '../../infer/tta.js';
-import { OUTPUT_KINDS, predictFile, type OutputKind, type ProbabilityFormat } from '../../infer/write-outputs.js';
+import { checkOutputStems, OUTPUT_KINDS, predictFile, type OutputKind, type ProbabilityFormat } from '../../infer/write-outputs.js';
 import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
 import { intOption, numberOption, requireOption, UsageError, startBackend } from '../args.js';
 import { ProgressReporter } from '../progress.js';
+import { decodeOptionsFrom, MAX_PIXELS_HELP, MAX_PIXELS_OPTION } from './decode-options.js';
 
 export const PREDICT_HELP = `unet predict [--model DIR|NAME] --out DIR [options] IMAGE_OR_DIR...
 
 Segments images of any size by overlap-tile prediction (mirrored context at the borders).
 Reads PNG, JPEG and TIFF (multi-page stacks slice by slice; outputs get _zNNN).
+Every input is processed; each output is written atomically and the --out folder is created
+with the first one. Inputs that fail are listed at the end and the exit status is 1. Two
+inputs with the same file stem are refused before anything runs (their outputs would clash).
   --model DIR|NAME     model folder, or a bundled model: isbi (membrane, the default), nuclei
   --out DIR            output folder (created)
   --outputs LIST       any of prob,mask,instances,overlay   (mask,overlay)
@@ -31,7 +35,8 @@ Reads PNG, JPEG and TIFF (multi-page stacks slice by slice; outputs get _zNNN).
   --foreground LIST    classes (indices or names) that form objects for instances   (all but class 0)
   --watershed          split touching objects by a watershed on the foreground probability
   --seed-threshold P   watershed seeds: foreground probability >= P   (0.9)
-  --min-size N         drop objects smaller than N pixels   (0)`;
+  --min-size N         drop objects smaller than N pixels   (0)
+${MAX_PIXELS_HELP}`;
 
 const BUNDLED: Record<string, string> = {
   isbi: 'isbi2012-membrane',
@@ -61,6 +66,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
       watershed: { type: 'boolean' },
       'seed-threshold': { type: 'string' },
       'min-size': { type: 'string' },
+      ...MAX_PIXELS_OPTION,
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -84,7 +90,9 @@ export async function predictCommand(argv: string[]): Promise<number> {
   const minSize = intOption(values['min-size'], 'min-size', 0)!;
 
   const modelDir = resolveModelDir(values.model);
+  const decodeOptions = decodeOptionsFrom(values['max-pixels']);
   const files = await collectImages(positionals);
+  checkOutputStems(files);
   const backend = await startBackend('predict');
   const { model, metadata } = await loadModel(modelDir);
   const config = metadata.config;
@@ -105,29 +113,45 @@ export async function predictCommand(argv: string[]): Promise<number> {
   };
   const progress = new ProgressReporter();
   process.stderr.write(`unet predict: ${files.length} image(s), model ${modelDir}, backend ${backend.name}${values.tta ? ', test-time augmentation' : ''}\n`);
+  const failures: string[] = [];
   try {
     for (const file of files) {
-      const result = await predictFile(file, (size) => (values.tta ? withTestTimeAugmentation(predictorFor(size)) : predictorFor(size)), {
-        outDir,
-        outputs,
-        normalization: metadata.normalization,
-        classNames: metadata.classNames,
-        probFormat,
-        batchSize: batch,
-        watershed: values.watershed ?? false,
-        instanceOptions: values.watershed ? { minSize, seedThreshold } : { minSize },
-        ...(foregroundClasses ? { foregroundClasses } : {}),
-        onProgress: (p) => {
-          const page = p.pages > 1 ? ` page ${p.page + 1}/${p.pages}` : '';
-          progress.update({ done: p.tilesDone, total: p.tiles, text: `tiles ${file}${page}`, etaMs: p.etaMs });
-        },
-      });
+      let result: Awaited<ReturnType<typeof predictFile>>;
+      try {
+        result = await predictFile(file, (size) => (values.tta ? withTestTimeAugmentation(predictorFor(size)) : predictorFor(size)), {
+          outDir,
+          outputs,
+          normalization: metadata.normalization,
+          classNames: metadata.classNames,
+          probFormat,
+          ...decodeOptions,
+          batchSize: batch,
+          watershed: values.watershed ?? false,
+          instanceOptions: values.watershed ? { minSize, seedThreshold } : { minSize },
+          ...(foregroundClasses ? { foregroundClasses } : {}),
+          onProgress: (p) => {
+            const page = p.pages > 1 ? ` page ${p.page + 1}/${p.pages}` : '';
+            progress.update({ done: p.tilesDone, total: p.tiles, text: `tiles ${file}${page}`, etaMs: p.etaMs });
+          },
+        });
+      } catch (e) {
+        // One bad file does not stop the batch; its outputs were removed by predictFile.
+        const text = (e as Error).message;
+        const message = text.includes(file) ? text : `${file}: ${text}`;
+        failures.push(message);
+        process.stderr.write(`unet predict: ${message}\n`);
+        continue;
+      }
       const counts = result.instanceCounts ? ` (${result.instanceCounts.join(', ')} objects)` : '';
       process.stdout.write(`${file}: ${result.written.join(' ')}${counts}\n`);
     }
   } finally {
     for (const p of predictors.values()) p.dispose();
     model.dispose();
+  }
+  if (failures.length) {
+    process.stderr.write(`unet predict: ${failures.length} of ${files.length} input(s) failed, their outputs are not written:\n${failures.map((m) => `  ${m}`).join('\n')}\n`);
+    return 1;
   }
   return 0;
 }
