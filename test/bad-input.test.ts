@@ -100,6 +100,19 @@ const PREDICT_CASES: PredictCase[] = [
     },
   },
   {
+    name: 'model folder whose unet.json disagrees with model.json',
+    file: 'ok.png',
+    bytes: gray(8, 8),
+    error: /loadModel: \S*other-config: unet\.json \(depth 1, 4 base filters, 2 classes, 1 input channel\(s\)\) disagrees with model\.json: model\.json has kernel enc1_conv1\/kernel \[3,3,4,8\]/,
+    model: (d) => {
+      const m = join(d, 'other-config');
+      cpSync(model, m, { recursive: true });
+      const other = makeMetadata({ config: resolveConfig({ depth: 1, baseFilters: 4 }), tileSize: [60, 60], normalization: { kind: 'dtype' } });
+      writeFileSync(join(m, 'unet.json'), JSON.stringify(other));
+      return m;
+    },
+  },
+  {
     name: 'model folder with truncated weights',
     file: 'ok.png',
     bytes: gray(8, 8),
