@@ -243,6 +243,8 @@ function decodePage(r: TiffReader, tags: Map<number, number[]>, where: string, o
   const maxValue = 2 ** bits - 1;
   const scale = format === 1 && bits < 8 ? 255 / maxValue : 1;
   const invert = photometric === 0;
+  const direct = !invert && scale === 1 && planar === 1 && perChunk === channels && !(format === 1 && bits === 32);
+  const unsigned32 = format === 1 && bits === 32;
   let tooLarge = false;
   for (let p = 0; p < planes; p++) {
     if (planar === 2 && p >= channels) continue; // extra-sample plane
@@ -257,13 +259,18 @@ function decodePage(r: TiffReader, tags: Map<number, number[]>, where: string, o
         let raw = r.bytes.subarray(off, off + count);
         if (fillOrder === 2) raw = raw.map(reverseBits);
         const data = decompress(raw, compression, chunkBytes, `${where} ${tiled ? 'tile' : 'strip'} ${k + 1}`);
-        const samples = readSamples(data, chunkBytes, rowBytes, chunkW * perChunk, rows, bits, format, r.little);
+        const samples = readSamples(data, rowBytes, chunkW * perChunk, rows, bits, format, r.little);
         if (predictor === 2) undoHorizontal(samples, chunkW * perChunk, rows, perChunk);
         const values = predictor === 3 ? undoFloatPredictor(data, chunkW * perChunk, rows, bits, perChunk) : samples;
         const x0 = cx * chunkW;
         const y0 = cy * chunkH;
         const w = Math.min(chunkW, width - x0);
         const h = Math.min(rows, height - y0);
+        if (direct) {
+          // Same samples per pixel in file and raster, no value mapping: copy row by row.
+          for (let y = 0; y < h; y++) out.set((values as Int32Array).subarray(y * chunkW * channels, (y * chunkW + w) * channels), ((y0 + y) * width + x0) * channels);
+          continue;
+        }
         for (let y = 0; y < h; y++) {
           for (let x = 0; x < w; x++) {
             const src = (y * chunkW + x) * perChunk;
@@ -271,7 +278,7 @@ function decodePage(r: TiffReader, tags: Map<number, number[]>, where: string, o
             for (let s = 0; s < (planar === 2 ? 1 : channels); s++) {
               let v = values[src + s]!;
               if (invert) v = maxValue - v;
-              if (bits === 32 && format === 1 && v > 2147483647) tooLarge = true;
+              if (unsigned32 && v > 2147483647) tooLarge = true;
               out[dst + (planar === 2 ? p : s)] = v * scale;
             }
           }
@@ -382,7 +389,7 @@ export function packBitsDecode(input: Uint8Array, limit: number): Uint8Array {
 }
 
 /** The samples of one decompressed chunk as numbers of their type (row padding removed for < 8 bits). */
-function readSamples(data: Uint8Array, chunkBytes: number, rowBytes: number, rowSamples: number, rows: number, bits: number, format: number, little: boolean): ArrayLike<number> & { [i: number]: number } {
+function readSamples(data: Uint8Array, rowBytes: number, rowSamples: number, rows: number, bits: number, format: number, little: boolean): ArrayLike<number> & { [i: number]: number } {
   const n = rowSamples * rows;
   if (bits < 8) {
     const out = new Uint8Array(n);
@@ -395,21 +402,24 @@ function readSamples(data: Uint8Array, chunkBytes: number, rowBytes: number, row
     }
     return out;
   }
-  const view = new DataView(data.buffer, data.byteOffset, chunkBytes);
   const bytes = bits / 8;
-  const read = (o: number): number => {
-    if (format === 3) return bits === 16 ? halfToFloat(view.getUint16(o, little)) : bits === 32 ? view.getFloat32(o, little) : view.getFloat64(o, little);
-    if (format === 2) return bits === 8 ? view.getInt8(o) : bits === 16 ? view.getInt16(o, little) : view.getInt32(o, little);
-    return bits === 8 ? view.getUint8(o) : bits === 16 ? view.getUint16(o, little) : view.getUint32(o, little);
-  };
-  // Typed to the file's integer width so that the horizontal predictor wraps as the writer's did.
-  const out =
-    format === 3 ? new Float64Array(n)
-      : format === 2 ? (bits === 8 ? new Int8Array(n) : bits === 16 ? new Int16Array(n) : new Int32Array(n))
-        : bits === 8 ? new Uint8Array(n) : bits === 16 ? new Uint16Array(n) : new Uint32Array(n);
-  for (let i = 0; i < n; i++) out[i] = read(i * bytes);
-  return out;
+  const Type =
+    format === 3 ? (bits === 64 ? Float64Array : bits === 32 ? Float32Array : Uint16Array)
+      : format === 2 ? (bits === 8 ? Int8Array : bits === 16 ? Int16Array : Int32Array)
+        : bits === 8 ? Uint8Array : bits === 16 ? Uint16Array : Uint32Array;
+  // Typed to the file's sample width so that the horizontal predictor wraps as the writer's did.
+  // A copy (slice) is aligned; the bytes are swapped first when the file's order is not the machine's.
+  const copy = new Uint8Array(n * bytes); // not data.slice: on a Node Buffer that is a view
+  copy.set(data.subarray(0, n * bytes));
+  if (bytes > 1 && little !== LITTLE_ENDIAN_MACHINE) {
+    for (let i = 0; i < copy.length; i += bytes) copy.subarray(i, i + bytes).reverse();
+  }
+  const typed = new Type(copy.buffer, 0, n);
+  if (format === 3 && bits === 16) return Float64Array.from(typed as Uint16Array, halfToFloat);
+  return typed;
 }
+
+const LITTLE_ENDIAN_MACHINE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 /** Predictor 2: each sample was stored as the difference to the same sample of the pixel before. */
 function undoHorizontal(s: { [i: number]: number }, rowSamples: number, rows: number, stride: number): void {
