@@ -136,7 +136,8 @@ for (const c of PREDICT_CASES) {
     const r = unet('predict', '--model', c.model ? c.model(caseDir) : model, '--out', out, '--outputs', 'mask,prob,overlay', input);
     assert.notEqual(r.status, 0, `${c.name}: exit status`);
     assert.match(r.stderr, c.error, `${c.name}: message`);
-    assert.ok(!existsSync(out) || readdirSync(out).length === 0, `${c.name}: output folder holds ${existsSync(out) ? readdirSync(out).join(', ') : ''}`);
+    // Not even an empty output folder: it is created with the first file written.
+    assert.ok(!existsSync(out), `${c.name}: output folder exists${existsSync(out) ? ` and holds [${readdirSync(out).join(', ')}]` : ''}`);
   });
 }
 
@@ -261,4 +262,16 @@ test('unet evaluate: non-binary membrane truth, NaN predictions and classes-mode
   r = unet('evaluate', '--mode', 'classes', '--classes', '2', '--pred', put('c.png', gray(4, 4, 3)), '--truth', put('ct.png', gray(4, 4, 1)));
   assert.equal(r.status, 1);
   assert.match(r.stderr, /truth .*ct\.png, pred .*c\.png: confusionMatrix: pred value 3 at pixel 0 is not a class index in \[0, 1\] \(--classes 2\)/);
+});
+
+test('unet train: labels that are all background after thresholding give a warning naming the file', () => {
+  const images = join(dir, 'bg-train', 'images');
+  const labels = join(dir, 'bg-train', 'labels');
+  mkdirSync(images, { recursive: true });
+  mkdirSync(labels, { recursive: true });
+  writeFileSync(join(images, 'x.png'), gray(64, 64));
+  writeFileSync(join(labels, 'x.png'), gray(64, 64, 100));
+  const r = unet('train', '--images', images, '--labels', labels, '--out', join(dir, 'bg-model'), '--iterations', '1', '--seed', '1', '--depth', '2', '--filters', '4', '--tile', '60');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /unet train: warning: dataset: \S*labels\/x\.png: every pixel is background \(binary labels, foreground = value > 127; largest value 100\)/);
 });
