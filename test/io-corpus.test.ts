@@ -98,6 +98,9 @@ test('TIFF refusals name the file and what is unsupported', () => {
       return true;
     });
   }
+  // RGBA without the ExtraSamples tag (some writers omit it): the fourth sample is not a channel.
+  const rgba = tiff([{ entries: [[256, 4, [1]], [257, 4, [1]], [258, 3, [8, 8, 8, 8]], [262, 3, [2]], [277, 3, [4]]], strips: [Uint8Array.of(1, 2, 3, 4)] }]);
+  assert.deepEqual(decodeImage(rgba, 'rgba.tif')[0], makeRaster(Uint8Array.of(1, 2, 3), 1, 1, 3));
   // A pointer past the end of the file: a named refusal, not "Offset is outside the bounds of the DataView".
   const cut = tiff([{ entries: gray8(2, 2), strips: [ramp(4)] }]);
   new DataView(cut.buffer).setUint32(4, 10_000, true);
@@ -179,4 +182,37 @@ test('corpus from tifffile and Pillow decodes as they read it (TIFF variants, EX
       assert.ok(worst <= (lossy ? 6 : 0), `${file} page ${k + 1}: largest difference to the reference ${worst}`);
     });
   }
+});
+
+test('fuzz: mutated TIFF/PNG corpus files decode to consistent rasters or fail naming the file', () => {
+  const seeds = [
+    tiff([{ entries: [...gray8(6, 5), [278, 4, [2]]], strips: [ramp(12), ramp(12), ramp(6)] }, { entries: [[256, 4, [10]], [257, 4, [1]]], strips: [Uint8Array.of(0xb3, 0x80)] }]),
+    tiff([{ entries: [[256, 4, [3]], [257, 4, [2]], [258, 3, [8, 8, 8]], [262, 3, [2]], [277, 3, [3]], [284, 3, [2]]], strips: [ramp(6), ramp(6), ramp(6)] }]),
+    tiff([{ entries: [...gray8(16, 16), [259, 3, [8]], [317, 3, [2]]], strips: [deflateSync(ramp(256))] }]),
+    encodeTiff([makeRaster(new Float32Array(12).fill(0.5), 3, 4, 1), makeRaster(new Float32Array(12), 3, 4, 1)]),
+    png(8, 2, 1, 0, [[0xa5], [0x5a]], [['tRNS', Uint8Array.of(0, 1)]]),
+  ];
+  let state = 12345;
+  const rand = (n: number): number => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state % n;
+  };
+  let decoded = 0;
+  for (let i = 0; i < 600; i++) {
+    const base = seeds[i % seeds.length]!;
+    // Half are cut short, all get one to four random bytes.
+    const bytes = i % 2 ? base.slice(0, 8 + rand(base.length - 7)) : base.slice();
+    for (let k = rand(4) + 1; k > 0; k--) bytes[8 + rand(Math.max(1, bytes.length - 8))] = rand(256);
+    const name = `fuzz${i}`;
+    try {
+      for (const p of decodeImage(bytes, name, { maxPixels: 1 << 20 })) {
+        assert.equal(p.data.length, p.height * p.width * p.channels, `${name}: raster size`);
+        decoded++;
+      }
+    } catch (e) {
+      assert.ok(e instanceof Error && !(e instanceof RangeError && !e.message.startsWith(name)), `${name}: ${String(e)}`);
+      assert.ok((e as Error).message.startsWith(name), `${name}: the message names the input: ${(e as Error).message}`);
+    }
+  }
+  assert.ok(decoded > 50, `${decoded} mutated files still decode`); // the fuzz reaches the decoders, not only the header checks
 });

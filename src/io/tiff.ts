@@ -178,8 +178,10 @@ function decodePage(r: TiffReader, tags: Map<number, number[]>, where: string, o
   const planar = one(TAG.planar, 1);
   const predictor = one(TAG.predictor, 1);
   const fillOrder = one(TAG.fillOrder, 1);
-  const extra = tags.get(TAG.extraSamples)?.length ?? 0;
-  const photometric = one(TAG.photometric, spp - extra >= 3 ? 2 : 1);
+  const declaredExtra = tags.get(TAG.extraSamples)?.length ?? 0;
+  const photometric = one(TAG.photometric, spp - declaredExtra >= 3 ? 2 : 1);
+  // RGB with more than 3 samples but no ExtraSamples tag (RGBA from some writers): the rest is extra.
+  const extra = photometric === 2 && declaredExtra === 0 && spp > 3 ? spp - 3 : declaredExtra;
   const channels = spp - extra;
 
   if (PHOTOMETRIC_NAMES[photometric] || photometric > 2) {
