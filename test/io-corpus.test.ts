@@ -10,14 +10,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { decodeImage, encodeTiff } from '../src/io/image-codecs.js';
-import { DEFAULT_MAX_PIXELS, makeRaster } from '../src/io/raster.js';
+import { DEFAULT_MAX_PIXELS, makeRaster, type Raster } from '../src/io/raster.js';
 import { png, tiff, type Entry } from './corpus-builders.js';
 import { skipUnless } from './helpers.js';
 
@@ -158,6 +158,7 @@ function pythonWith(modules: string): string | null {
 }
 const python = pythonWith('tifffile, PIL, numpy');
 const CORPUS_SCRIPT = fileURLToPath(new URL('./fixtures/corpus/corpus.py', import.meta.url));
+const READ_SCRIPT = fileURLToPath(new URL('./fixtures/corpus/read_tiff.py', import.meta.url));
 
 test('corpus from tifffile and Pillow decodes as they read it (TIFF variants, EXIF orientation 1-8)', { skip: skipUnless(python ? false : 'python3 with tifffile, PIL and numpy (Debian python3-tifffile, python3-pil)') }, () => {
   const dir = join(tmp, 'py');
@@ -215,4 +216,32 @@ test('fuzz: mutated TIFF/PNG corpus files decode to consistent rasters or fail n
     }
   }
   assert.ok(decoded > 50, `${decoded} mutated files still decode`); // the fuzz reaches the decoders, not only the header checks
+});
+
+test('TIFFs written by encodeTiff (500 pages, int32, float32, RGBA) read back identically in tifffile', { skip: skipUnless(python ? false : 'python3 with tifffile, PIL and numpy (Debian python3-tifffile, python3-pil)') }, () => {
+  const stack = Array.from({ length: 500 }, (_, k) => makeRaster(Uint8Array.from({ length: 12 }, (_, i) => (k + i) % 256), 3, 4, 1));
+  const files: [string, Raster[]][] = [
+    ['stack.tif', stack],
+    ['ids.tif', [makeRaster(Int32Array.of(0, 70000, -5, 2 ** 31 - 1), 2, 2, 1)]],
+    ['prob.tif', [makeRaster(Float32Array.of(0, 0.25, 0.5, 1), 2, 2, 1), makeRaster(Float32Array.of(1, 0.75, 0.5, 0), 2, 2, 1)]],
+    ['rgba.tif', [makeRaster(Uint16Array.from({ length: 2 * 3 * 4 }, (_, i) => i * 1000), 2, 3, 4)]],
+  ];
+  const paths = files.map(([name, pages]) => {
+    const path = join(tmp, name);
+    writeFileSync(path, encodeTiff(pages));
+    return path;
+  });
+  const lines = execFileSync(python!, [READ_SCRIPT, ...paths], { encoding: 'utf8' }).trim().split('\n');
+  lines.forEach((line, f) => {
+    const got = JSON.parse(line) as { pages: { shape: number[]; dtype: string; sum: number; head: number[] }[] };
+    const [name, pages] = files[f]!;
+    assert.equal(got.pages.length, pages.length, `${name}: page count in tifffile`);
+    got.pages.forEach((g, k) => {
+      const p = pages[k]!;
+      assert.deepEqual(g.shape, p.channels === 1 ? [p.height, p.width] : [p.height, p.width, p.channels], `${name} page ${k + 1}: shape`);
+      assert.equal(g.dtype, { Uint8Array: 'uint8', Uint16Array: 'uint16', Int32Array: 'int32', Float32Array: 'float32' }[p.data.constructor.name], `${name}: dtype`);
+      assert.equal(g.sum, Array.from(p.data).reduce((a, b) => a + b, 0), `${name} page ${k + 1}: sum`);
+      assert.deepEqual(g.head, [...p.data.subarray(0, 4)], `${name} page ${k + 1}: first values`);
+    });
+  });
 });
