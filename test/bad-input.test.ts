@@ -262,6 +262,17 @@ test('unet evaluate: non-binary membrane truth, NaN predictions and classes-mode
   r = unet('evaluate', '--mode', 'classes', '--classes', '2', '--pred', put('c.png', gray(4, 4, 3)), '--truth', put('ct.png', gray(4, 4, 1)));
   assert.equal(r.status, 1);
   assert.match(r.stderr, /truth .*ct\.png, pred .*c\.png: confusionMatrix: pred value 3 at pixel 0 is not a class index in \[0, 1\] \(--classes 2\)/);
+  // Folders are paired by stem: two predictions with one stem are refused naming both.
+  const pd = join(d, 'preds');
+  const td = join(d, 'truths');
+  mkdirSync(pd);
+  mkdirSync(td);
+  writeFileSync(join(pd, 'x.png'), gray(4, 4, 255));
+  writeFileSync(join(pd, 'x.tif'), encodeTiff([{ data: new Uint8Array(16), height: 4, width: 4, channels: 1 }]));
+  writeFileSync(join(td, 'x.png'), gray(4, 4, 255));
+  r = unet('evaluate', '--pred', pd, '--truth', td);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /evaluate --pred: \S*x\.png and \S*x\.tif have the same stem "x", but predictions and truth are paired by stem/);
 });
 
 test('unet train: labels that are all background after thresholding give a warning naming the file', () => {

@@ -159,9 +159,13 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
  * Refuses inputs whose outputs would overwrite each other: outputs are named by file stem, so
  * `same.png` and `same.jpg`, or `a/x.png` and `b/x.png`, cannot go to one folder. Lists every
  * clash, naming both files.
- * @throws "predict: a/x.png and b/x.png have the same stem "x", so their outputs (x_mask.png, ...) would overwrite each other; ..."
+ * @throws "predict: a/x.png and b/x.png have the same stem "x", so their outputs (named by stem) would overwrite each other; ..."
  */
-export function checkOutputStems(files: readonly string[], caller = 'predict'): void {
+export function checkOutputStems(
+  files: readonly string[],
+  caller = 'predict',
+  consequence = 'so their outputs (named by stem) would overwrite each other; rename one or write them into separate --out folders',
+): void {
   const byStem = new Map<string, string>();
   const clashes: string[] = [];
   for (const f of files) {
@@ -171,7 +175,7 @@ export function checkOutputStems(files: readonly string[], caller = 'predict'): 
     else byStem.set(stem, f);
   }
   if (clashes.length) {
-    throw new Error(`${caller}: ${clashes.join('; ')}, so their outputs (<stem>_mask.png, ...) would overwrite each other; rename one or predict them into separate --out folders`);
+    throw new Error(`${caller}: ${clashes.join('; ')}, ${consequence}`);
   }
 }
 

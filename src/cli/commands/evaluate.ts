@@ -3,6 +3,7 @@ import { extname, join, parse } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { readImage } from '../../io/image.js';
+import { checkOutputStems } from '../../infer/write-outputs.js';
 import type { Raster } from '../../io/raster.js';
 import { isbiSliceScores, isbiStackScores, isbiThresholds, type IsbiSliceScores } from '../../metrics/isbi.js';
 import { dsbAveragePrecision, instanceOverlaps, matchOverlaps, segMeasure } from '../../metrics/instances.js';
@@ -49,7 +50,12 @@ async function pairInputs(pred: string, truth: string): Promise<Pair[]> {
   if (ps.isDirectory() !== ts.isDirectory()) throw new UsageError('--pred and --truth must both be files or both be folders');
   if (!ps.isDirectory()) return [{ name: parse(pred).name, pred, truth }];
   const predFiles = await listFiles(pred, 'pred');
-  const truthByStem = new Map((await listFiles(truth, 'truth')).map((p) => [parse(p).name, p]));
+  const truthFiles = await listFiles(truth, 'truth');
+  // Pairing is by stem: two files with one stem (x.png, x.tif) would silently pair only one.
+  const why = 'but predictions and truth are paired by stem; keep one';
+  checkOutputStems(predFiles, 'evaluate --pred', why);
+  checkOutputStems(truthFiles, 'evaluate --truth', why);
+  const truthByStem = new Map(truthFiles.map((p) => [parse(p).name, p]));
   const missing = predFiles.filter((p) => !truthByStem.has(parse(p).name));
   if (missing.length) throw new Error(`no truth file in ${truth} for: ${missing.join(', ')}`);
   return predFiles.map((p) => ({ name: parse(p).name, pred: p, truth: truthByStem.get(parse(p).name)! }));

@@ -3,6 +3,7 @@ import { join, parse } from 'node:path';
 import { parseArgs } from 'node:util';
 import { listImages, prepareLabels, readSingleImage } from '../../io/dataset.js';
 import { writeImage } from '../../io/image.js';
+import { checkOutputStems } from '../../infer/write-outputs.js';
 import { makeRaster, type Raster } from '../../io/raster.js';
 import type { WeightMapOptions } from '../../loss/weight-map.js';
 import { intOption, numberOption, requireOption } from '../args.js';
@@ -68,6 +69,7 @@ export async function weightsCommand(argv: string[]): Promise<number> {
   const labelMode = labelModeFromOptions(values);
   const decodeOptions = decodeOptionsFrom(values['max-pixels']);
   const files = await listImages(labelsDir, 'unet weights --labels');
+  checkOutputStems(files, 'unet weights');
   await mkdir(outDir, { recursive: true });
   for (const [k, file] of files.entries()) {
     const raw = await readSingleImage(file, decodeOptions);
