@@ -4,7 +4,7 @@ export { readPng, writePng, decodePng, encodePng } from './io/png.js';
 export { saveModel, loadModel, readModelMetadata } from './io/model-files.js';
 export { writeFileAtomic } from './io/atomic.js';
 export { initBackend, activeBackend, type BackendInfo } from './backend/index.js';
-export { predictFile, OUTPUT_KINDS, type OutputKind, type ProbabilityFormat, type PredictFileOptions, type FileResult } from './infer/write-outputs.js';
+export { predictFile, checkOutputStems, OUTPUT_KINDS, type OutputKind, type ProbabilityFormat, type PredictFileOptions, type FileResult } from './infer/write-outputs.js';
 export { readImage, writeImage, writeTiff } from './io/image.js';
 export {
   loadDataset,
@@ -16,12 +16,14 @@ export {
   instanceIds,
   labelObjects,
   prepareLabels,
+  binaryThreshold,
   IMAGE_EXTENSIONS,
   DEFAULT_LABEL_MODE,
   type LabelMode,
   type LoadDatasetOptions,
 } from './io/dataset.js';
-export { decodeImage, decodeJpeg, decodeTiff, encodeTiff, sniffFormat, type ImageFormat } from './io/image-codecs.js';
+export { decodeImage, decodeJpeg, decodeTiff, encodeTiff, sniffFormat, type ImageFormat, type DecodeOptions } from './io/image-codecs.js';
+export { DEFAULT_MAX_PIXELS } from './io/raster.js';
 export {
   pairPredictions,
   parsePredictionName,

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync, existsSync, rmSync, cpSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync, rmSync, cpSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,12 +21,13 @@ import { buildUNet } from '../src/model/unet.js';
 import { predict } from '../src/infer/predict.js';
 import { unetPredictor } from '../src/infer/predictor.js';
 import { Rng } from '../src/util/rng.js';
+import { png as pngBytes, tiff } from './corpus-builders.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'src/cli/main.ts');
-const unet = (...args: string[]): { status: number | null; stderr: string } => {
+const unet = (...args: string[]): { status: number | null; stderr: string; stdout: string } => {
   const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  return { status: r.status, stderr: r.stderr };
+  return { status: r.status, stderr: r.stderr, stdout: r.stdout };
 };
 
 let dir: string;
@@ -75,7 +76,15 @@ const PREDICT_CASES: PredictCase[] = [
     name: 'float TIFF for a model normalised by integer type',
     file: 'float.tif',
     bytes: encodeTiff([{ data: new Float32Array(16).fill(0.5), height: 4, width: 4, channels: 1 }]),
-    error: /float\.tif holds Float32Array values; 'dtype' normalisation needs 8- or 16-bit integers/,
+    // The advice must be something the user can do: predict takes the normalisation from the model.
+    error: /float\.tif holds Float32Array values; 'dtype' normalisation needs 8- or 16-bit integers, and this model was trained with it: convert the image to 8 or 16 bit, or use a model trained with unet train --normalize range:MIN,MAX/,
+  },
+  { name: 'decompression bomb (138-byte PNG declaring 30000 x 30000)', file: 'bomb.png', bytes: pngBytes(30000, 30000, 8, 0, [[0]]), error: /bomb\.png: 30000x30000 = 900000000 pixels exceeds the limit of 268435456 .*--max-pixels/ },
+  {
+    name: 'TIFF whose page chain loops',
+    file: 'loop.tif',
+    bytes: tiff([{ entries: [[256, 4, [8]], [257, 4, [8]], [258, 3, [8]]], strips: [new Uint8Array(64)] }], (_k, ifds) => ifds[0]),
+    error: /loop\.tif: not a readable TIFF \(the page chain loops/,
   },
   { name: 'RGB image for a gray model', file: 'rgb.png', bytes: encodePng({ data: new Uint8Array(8 * 8 * 3).fill(9), height: 8, width: 8, channels: 3 }), error: /rgb\.png has 3 channel\(s\), the model takes 1/ },
   {
@@ -87,6 +96,19 @@ const PREDICT_CASES: PredictCase[] = [
       const m = join(d, 'no-weights');
       cpSync(model, m, { recursive: true });
       rmSync(join(m, 'weights.bin'));
+      return m;
+    },
+  },
+  {
+    name: 'model folder whose unet.json disagrees with model.json',
+    file: 'ok.png',
+    bytes: gray(8, 8),
+    error: /loadModel: \S*other-config: unet\.json \(depth 1, 4 base filters, 2 classes, 1 input channel\(s\)\) disagrees with model\.json: model\.json has kernel enc1_conv1\/kernel \[3,3,4,8\]/,
+    model: (d) => {
+      const m = join(d, 'other-config');
+      cpSync(model, m, { recursive: true });
+      const other = makeMetadata({ config: resolveConfig({ depth: 1, baseFilters: 4 }), tileSize: [60, 60], normalization: { kind: 'dtype' } });
+      writeFileSync(join(m, 'unet.json'), JSON.stringify(other));
       return m;
     },
   },
@@ -114,7 +136,8 @@ for (const c of PREDICT_CASES) {
     const r = unet('predict', '--model', c.model ? c.model(caseDir) : model, '--out', out, '--outputs', 'mask,prob,overlay', input);
     assert.notEqual(r.status, 0, `${c.name}: exit status`);
     assert.match(r.stderr, c.error, `${c.name}: message`);
-    assert.ok(!existsSync(out) || readdirSync(out).length === 0, `${c.name}: output folder holds ${existsSync(out) ? readdirSync(out).join(', ') : ''}`);
+    // Not even an empty output folder: it is created with the first file written.
+    assert.ok(!existsSync(out), `${c.name}: output folder exists${existsSync(out) ? ` and holds [${readdirSync(out).join(', ')}]` : ''}`);
   });
 }
 
@@ -198,4 +221,88 @@ test('fuzz: random small images of any size predict without error and with the r
       assert.equal(mask!.data[j], p[2 * j + 1]! > p[2 * j]! ? 1 : 0, `${h}x${w}: mask at pixel ${j} is the argmax`);
     }
   }
+});
+
+test('unet predict batch: every file is processed, failures are listed at the end with exit 1', () => {
+  const inDir = join(dir, 'batch-in');
+  mkdirSync(inDir, { recursive: true });
+  writeFileSync(join(inDir, 'a.png'), gray(8, 8));
+  writeFileSync(join(inDir, 'b.png'), png.subarray(0, png.length - 20));
+  writeFileSync(join(inDir, 'c.png'), gray(8, 8, 200));
+  writeFileSync(join(inDir, 'd.tif'), tiff([{ entries: [[256, 4, [4]], [257, 4, [4]], [258, 3, [8]], [262, 3, [3]]], strips: [new Uint8Array(16)] }]));
+  const out = join(dir, 'batch-out');
+  const r = unet('predict', '--model', model, '--out', out, '--outputs', 'mask', inDir);
+  assert.equal(r.status, 1, `exit status (stderr: ${r.stderr})`);
+  assert.deepEqual(readdirSync(out).sort(), ['a_mask.png', 'c_mask.png'], 'the good files before and after the bad ones are written');
+  assert.match(r.stderr, /2 of 4 input\(s\) failed, their outputs are not written:\n {2}\S*b\.png: not a readable PNG[^\n]*\n {2}\S*d\.tif: palette/);
+  assert.match(r.stderr, /b\.png: not a readable PNG/);
+  assert.match(r.stderr, /d\.tif: palette \(indexed colour\) TIFFs are not supported/);
+});
+
+test('unet predict: two inputs with the same stem are refused up front naming both, nothing written', () => {
+  const a = join(dir, 'stem-a');
+  const b = join(dir, 'stem-b');
+  mkdirSync(a, { recursive: true });
+  mkdirSync(b, { recursive: true });
+  writeFileSync(join(a, 'x.png'), gray(8, 8));
+  writeFileSync(join(b, 'x.png'), gray(8, 8));
+  writeFileSync(join(a, 'same.png'), gray(8, 8));
+  writeFileSync(join(a, 'same.tif'), encodeTiff([{ data: new Uint8Array(64), height: 8, width: 8, channels: 1 }]));
+  const out = join(dir, 'stem-out');
+  const r = unet('predict', '--model', model, '--out', out, a, join(b, 'x.png'));
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /same\.png and .*same\.tif have the same stem "same"; .*stem-a\/x\.png and .*stem-b\/x\.png have the same stem "x"/);
+  assert.equal(existsSync(out), false, 'no output folder');
+});
+
+test('unet evaluate: non-binary membrane truth, NaN predictions and classes-mode errors name the file', () => {
+  const d = join(dir, 'eval');
+  mkdirSync(d, { recursive: true });
+  const put = (name: string, bytes: Uint8Array): string => {
+    writeFileSync(join(d, name), bytes);
+    return join(d, name);
+  };
+  const pred = put('pred.png', gray(4, 4, 255));
+  const truth = put('truth.png', encodePng({ data: Uint8Array.from({ length: 16 }, (_, i) => [0, 1, 2, 7][i % 4]!), height: 4, width: 4, channels: 1 }));
+  let r = unet('evaluate', '--pred', pred, '--truth', truth);
+  assert.equal(r.status, 1, `0/1/2/7 truth: exit (stdout ${r.stdout})`);
+  assert.match(r.stderr, /truth\.png has value 2 at pixel \(2, 0\); membrane truth must be binary \(0 and 255, or a 0\/1 mask\)/);
+  // A 0/1 truth is a mask (1 = interior), as in training: a perfect prediction scores pixel error 0.
+  const mask01 = Uint8Array.from({ length: 64 }, (_, i) => (i % 8 < 4 ? 1 : 0));
+  const t01 = put('t01.png', encodePng({ data: mask01, height: 8, width: 8, channels: 1 }));
+  const p01 = put('p01.png', encodePng({ data: mask01.map((v) => v * 255), height: 8, width: 8, channels: 1 }));
+  r = unet('evaluate', '--pred', p01, '--truth', t01, '--json', join(d, 'r.json'));
+  assert.equal(r.status, 0, r.stderr);
+  const json = JSON.parse(readFileSync(join(d, 'r.json'), 'utf8')) as { table: { pixelError: number }[] };
+  assert.equal(json.table[0]!.pixelError, 0, '0/1 truth read as a mask');
+  const nan = put('nan.tif', encodeTiff([{ data: Float32Array.from({ length: 16 }, (_, i) => (i === 6 ? Number.NaN : 0.5)), height: 4, width: 4, channels: 1 }]));
+  r = unet('evaluate', '--pred', nan, '--truth', put('t.png', gray(4, 4, 255)));
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /nan\.tif has a non-finite value \(NaN\) at pixel \(2, 1\)/);
+  r = unet('evaluate', '--mode', 'classes', '--classes', '2', '--pred', put('c.png', gray(4, 4, 3)), '--truth', put('ct.png', gray(4, 4, 1)));
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /truth .*ct\.png, pred .*c\.png: confusionMatrix: pred value 3 at pixel 0 is not a class index in \[0, 1\] \(--classes 2\)/);
+  // Folders are paired by stem: two predictions with one stem are refused naming both.
+  const pd = join(d, 'preds');
+  const td = join(d, 'truths');
+  mkdirSync(pd);
+  mkdirSync(td);
+  writeFileSync(join(pd, 'x.png'), gray(4, 4, 255));
+  writeFileSync(join(pd, 'x.tif'), encodeTiff([{ data: new Uint8Array(16), height: 4, width: 4, channels: 1 }]));
+  writeFileSync(join(td, 'x.png'), gray(4, 4, 255));
+  r = unet('evaluate', '--pred', pd, '--truth', td);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /evaluate --pred: \S*x\.png and \S*x\.tif have the same stem "x", but predictions and truth are paired by stem/);
+});
+
+test('unet train: labels that are all background after thresholding give a warning naming the file', () => {
+  const images = join(dir, 'bg-train', 'images');
+  const labels = join(dir, 'bg-train', 'labels');
+  mkdirSync(images, { recursive: true });
+  mkdirSync(labels, { recursive: true });
+  writeFileSync(join(images, 'x.png'), gray(64, 64));
+  writeFileSync(join(labels, 'x.png'), gray(64, 64, 100));
+  const r = unet('train', '--images', images, '--labels', labels, '--out', join(dir, 'bg-model'), '--iterations', '1', '--seed', '1', '--depth', '2', '--filters', '4', '--tile', '60');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /unet train: warning: dataset: \S*labels\/x\.png: every pixel is background \(binary labels, foreground = value > 127; largest value 100\)/);
 });

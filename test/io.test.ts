@@ -56,10 +56,11 @@ test('16-bit PNG round trip through writeImage / readImage', async () => {
   assert.deepEqual(back, makeRaster(data, 7, 5, 1));
 });
 
-test('multi-page TIFF round trip: uint8, uint16, float32 and RGB', async () => {
+test('multi-page TIFF round trip: uint8, uint16, int32, float32 and RGB', async () => {
   const cases: Raster[][] = [
     [0, 1, 2].map((k) => makeRaster(Uint8Array.from({ length: 12 }, (_, i) => (i * 20 + k) % 256), 3, 4, 1)),
     [0, 1].map((k) => makeRaster(Uint16Array.from({ length: 12 }, (_, i) => i * 5000 + k), 4, 3, 1)),
+    [0, 1].map((k) => makeRaster(Int32Array.from({ length: 6 }, (_, i) => (i - 3) * 1_000_003 + k * 70_000), 2, 3, 1)),
     [0, 1, 2, 3].map((k) => makeRaster(Float32Array.from({ length: 6 }, (_, i) => Math.fround(i / 7 - k * 1e-3)), 2, 3, 1)),
     [makeRaster(Uint8Array.from({ length: 2 * 2 * 3 }, (_, i) => i * 10), 2, 2, 3), makeRaster(Uint8Array.from({ length: 2 * 2 * 3 }, (_, i) => 250 - i), 2, 2, 3)],
   ];
@@ -79,7 +80,7 @@ test('multi-page TIFF round trip: uint8, uint16, float32 and RGB', async () => {
   assert.deepEqual(await readImage(join(dir, 'p.tif')), [prob]);
   await assert.rejects(writeImage(join(dir, 'p.png'), prob), /PNG holds 8- or 16-bit integers, got Float32Array; write a \.tif/);
   assert.throws(() => encodeTiff([makeRaster(new Uint8Array(4), 2, 2, 1), makeRaster(new Uint16Array(4), 2, 2, 1)]), /page 2 is Uint16Array x 1 but page 1 is Uint8Array x 1/);
-  assert.throws(() => encodeTiff([makeRaster(new Int32Array(4), 2, 2, 1)]), /cannot write Int32Array samples to TIFF; use Uint8Array, Uint16Array or Float32Array/);
+  assert.throws(() => encodeTiff([makeRaster(new Int8Array(4) as unknown as Uint8Array, 2, 2, 1)]), /cannot write Int8Array samples to TIFF; use Uint8Array, Uint16Array, Int32Array or Float32Array/);
 });
 
 test('JPEG: gray content reads as one channel, colour as RGB', async () => {

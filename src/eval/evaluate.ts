@@ -20,6 +20,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { extname, join, parse, resolve } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../io/dataset.js';
 import { readImage } from '../io/image.js';
+import { checkOutputStems } from '../infer/write-outputs.js';
 import type { Raster } from '../io/raster.js';
 import { isbiSliceScores, isbiStackScores, isbiThresholds, type IsbiSliceScores } from '../metrics/isbi.js';
 import { dsbAveragePrecision, instanceOverlaps, matchOverlaps, segMeasure } from '../metrics/instances.js';
@@ -88,6 +89,8 @@ function rank(kind: PredictionKind, mode: EvaluationMode): number | undefined {
   return r < 0 ? undefined : r;
 }
 
+const SAME_STEM = 'but predictions and truth are paired by stem; keep one';
+
 async function listImages(dir: string, what: string): Promise<string[]> {
   const names = (await readdir(dir)).filter((n) => IMAGE_EXTENSIONS.includes(extname(n).toLowerCase()) && !n.startsWith('.')).sort();
   if (names.length === 0) throw new Error(`--${what} ${dir} holds no images (${IMAGE_EXTENSIONS.join(', ')})`);
@@ -105,7 +108,10 @@ export async function pairPredictions(pred: string, truth: string, options: Pair
   });
   if (ps.isDirectory() !== ts.isDirectory()) throw new Error('--pred and --truth must both be files or both be folders');
   if (!ps.isDirectory()) return [{ name: parse(truth).name, pred, truth, kind: parsePredictionName(pred).kind }];
-  const truthByStem = new Map((await listImages(truth, 'truth')).map((t) => [parse(t).name, t]));
+  const truthFiles = await listImages(truth, 'truth');
+  // Pairing is by stem: two truth files with one stem (x.png, x.tif) would silently pair only one.
+  checkOutputStems(truthFiles, 'evaluate --truth', SAME_STEM);
+  const truthByStem = new Map(truthFiles.map((t) => [parse(t).name, t]));
   const byStem = new Map<string, { file: string; name: PredictionName }[]>();
   const unmatched: string[] = [];
   const only = options.only ? new Set(options.only.map((f) => resolve(f))) : undefined;
@@ -137,6 +143,7 @@ export async function pairPredictions(pred: string, truth: string, options: Pair
     const best = Math.min(...candidates.map((c) => rank(c.name.kind, options.mode)!));
     const top = candidates.filter((c) => rank(c.name.kind, options.mode) === best);
     if (top.length > 1) {
+      if (top.every((c) => c.name.kind === 'plain')) checkOutputStems(top.map((c) => c.file), 'evaluate --pred', SAME_STEM);
       throw new Error(`several predictions for ${stem} in ${pred}: ${top.map((c) => parse(c.file).base).join(', ')}${options.mode === 'membrane' ? ' (choose one with --pred-class NAME)' : ''}`);
     }
     pairs.push({ name: stem, pred: top[0]!.file, truth: truthByStem.get(stem)!, kind: top[0]!.name.kind });
@@ -158,6 +165,8 @@ export interface EvaluateOptions {
   readonly classIndex?: number;
   /** Classes: number of classes (default: largest value + 1). */
   readonly classes?: number;
+  /** Refuse images (pages) larger than this many pixels (src/io/raster.ts DEFAULT_MAX_PIXELS). */
+  readonly maxPixels?: number;
 }
 
 export type Row = Record<string, number | string>;
@@ -182,6 +191,41 @@ function dtypeMax(r: Raster): number {
   return r.data instanceof Uint8Array ? 255 : r.data instanceof Uint16Array ? 65535 : 1;
 }
 
+/** The pixel (x, y) of flat index i, for messages. */
+const at = (r: Raster, i: number): string => `(${i % r.width}, ${Math.floor(i / r.width)})`;
+
+/** Refuses NaN/Inf (float predictions), and for label modes anything but integers >= 0, naming the file. */
+function checkValues(r: Raster, path: string, mode: EvaluationMode): void {
+  for (let i = 0; i < r.data.length; i++) {
+    const v = r.data[i]!;
+    if (!Number.isFinite(v)) throw new Error(`evaluate: ${path} has a non-finite value (${v}) at pixel ${at(r, i)}`);
+    if (mode !== 'membrane' && !(Number.isInteger(v) && v >= 0)) {
+      throw new Error(`evaluate: ${path} has value ${v} at pixel ${at(r, i)}; ${mode} mode needs integers >= 0 (${mode === 'classes' ? 'class indices' : 'object ids, 0 = background'})`);
+    }
+  }
+}
+
+/**
+ * The "high" level of a membrane-mode truth image, which must be binary: {0, 255} for 8 bit,
+ * {0, 65535} for 16 bit, or a 0/1 mask (the rule of binary labels in training, see
+ * binaryThreshold in src/io/dataset.ts). Anything else (e.g. 0/1/2/7) is refused by name.
+ */
+function binaryTruthHigh(r: Raster, path: string): number {
+  const max = dtypeMax(r);
+  let one = -1;
+  let high = -1;
+  for (let i = 0; i < r.data.length; i++) {
+    const v = r.data[i]!;
+    if (v === max) high = i;
+    else if (v === 1) one = i;
+    else if (v !== 0) one = high = i;
+    if (one >= 0 && high >= 0) {
+      throw new Error(`evaluate: ${path} has value ${v} at pixel ${at(r, i)}; membrane truth must be binary (0 and ${max}, or a 0/1 mask); use --mode classes or instances for other labels`);
+    }
+  }
+  return one >= 0 ? 1 : max;
+}
+
 function meanRow(rows: Row[], columns: string[]): Row {
   const out: Row = { image: 'mean' };
   for (const c of columns.slice(1)) out[c] = nanMean(rows.map((r) => (typeof r[c] === 'number' ? (r[c] as number) : NaN)));
@@ -202,7 +246,8 @@ export async function evaluatePairs(pairs: readonly EvaluationPair[], options: E
   const sweeps: IsbiSliceScores[] = [];
   const warpSweeps: WarpingSweep[] = [];
   for (const pair of pairs) {
-    const [allPredPages, truthPages] = await Promise.all([readImage(pair.pred), readImage(pair.truth)]);
+    const decode = options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels };
+    const [allPredPages, truthPages] = await Promise.all([readImage(pair.pred, decode), readImage(pair.truth, decode)]);
     let predPages = allPredPages;
     if (pair.kind === 'probTiff') {
       if (truthPages.length !== 1) throw new Error(`${pair.truth}: a multi-page truth cannot pair with the per-class pages of ${pair.pred}`);
@@ -212,8 +257,12 @@ export async function evaluatePairs(pairs: readonly EvaluationPair[], options: E
     if (predPages.length !== truthPages.length) throw new Error(`${pair.pred} has ${predPages.length} pages but ${pair.truth} has ${truthPages.length}`);
     for (let k = 0; k < predPages.length; k++) {
       const name = predPages.length > 1 ? `${pair.name}#${k}` : pair.name;
-      const pred = gray(predPages[k]!, pair.pred);
-      const truth = gray(truthPages[k]!, pair.truth);
+      const predName = predPages.length > 1 ? `${pair.pred} page ${k + 1}` : pair.pred;
+      const truthName = truthPages.length > 1 ? `${pair.truth} page ${k + 1}` : pair.truth;
+      const pred = gray(predPages[k]!, predName);
+      const truth = gray(truthPages[k]!, truthName);
+      checkValues(pred, predName, mode);
+      checkValues(truth, truthName, mode);
       if (pred.height !== truth.height || pred.width !== truth.width) {
         throw new Error(`size mismatch: pred ${pair.pred} is ${pred.height}x${pred.width} but truth ${pair.truth} is ${truth.height}x${truth.width}`);
       }
@@ -221,7 +270,7 @@ export async function evaluatePairs(pairs: readonly EvaluationPair[], options: E
       if (mode === 'membrane') {
         // A mask holds class indices: nonzero (class 1 and up) is interior, whatever its dtype.
         const pMax = pair.kind === 'mask' ? 0 : dtypeMax(pred);
-        const tHalf = dtypeMax(truth) / 2;
+        const tHalf = binaryTruthHigh(truth, truthName) / 2;
         const proposal = new Float32Array(n);
         const truthFg = new Uint8Array(n);
         for (let i = 0; i < n; i++) {
@@ -253,7 +302,12 @@ export async function evaluatePairs(pairs: readonly EvaluationPair[], options: E
       } else {
         let classes = options.classes ?? 0;
         if (options.classes === undefined) for (let i = 0; i < n; i++) classes = Math.max(classes, truth.data[i]! + 1, pred.data[i]! + 1);
-        const cm = confusionMatrix(truth.data, pred.data, classes);
+        let cm: ReturnType<typeof confusionMatrix>;
+        try {
+          cm = confusionMatrix(truth.data, pred.data, classes);
+        } catch (e) {
+          throw new Error(`evaluate: truth ${truthName}, pred ${predName}: ${(e as Error).message}${options.classes === undefined ? '' : ` (--classes ${options.classes})`}`, { cause: e });
+        }
         const per = perClassScores(cm);
         const row: Row = { image: name, pixelAccuracy: pixelAccuracy(cm), meanIoU: nanMean(per.map((c) => c.iou)), meanDice: nanMean(per.map((c) => c.dice)) };
         // Classes absent from both maps (NaN) get no column: 8-bit masks would otherwise list 256.

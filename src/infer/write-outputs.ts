@@ -2,16 +2,18 @@
  * Predicting image files and writing the results (Node only: file access).
  * Each output is written atomically (src/io/atomic.ts), so a failure never leaves a
  * partial file; a bad input fails before anything is written for it, and a stack whose
- * page N fails keeps none of the outputs of its earlier pages.
+ * page N fails keeps none of the outputs of its earlier pages. The output folder is created
+ * with the first file written (a refused input leaves no empty folder behind). Inputs whose
+ * outputs would share names (same stem) are refused up front by checkOutputStems.
  *
  * Names, for IMAGE = <stem>.<ext> (stacks add _zNNN after the stem, NNN = page from 000):
  *   <stem>_mask.png          argmax class index per pixel (8-bit; 16-bit over 256 classes)
  *   <stem>_prob.tif          float32 probabilities, one TIFF page per class
  *   <stem>_prob_<class>.png  the same as 8- or 16-bit PNGs, one file per class (probFormat png8/png16)
- *   <stem>_instances.png     16-bit instance ids (a 32-bit .tif beyond 65535 objects)
+ *   <stem>_instances.png     16-bit instance ids (a signed 32-bit .tif beyond 65535 objects)
  *   <stem>_overlay.png       the image with coloured mask and contours
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { join, parse } from 'node:path';
 import { readImage, writeImage, writeTiff } from '../io/image.js';
 import { normalize, type Normalization } from '../io/normalize.js';
@@ -42,6 +44,8 @@ export interface PredictFileOptions extends Omit<PredictOptions, 'onProgress'> {
   /** Classes whose summed probability seeds and guides the watershed. Default: `foregroundClasses`. */
   readonly seedClasses?: readonly number[];
   readonly instanceOptions?: Omit<InstanceOptions, 'probability'>;
+  /** Largest image (pixels per page) accepted when reading; default DEFAULT_MAX_PIXELS (src/io/raster.ts). */
+  readonly maxPixels?: number;
   /** Progress of each page: `page` counts from 0 of `pages`. */
   readonly onProgress?: (p: PredictProgress & { readonly file: string; readonly page: number; readonly pages: number }) => void;
 }
@@ -63,7 +67,7 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
   const kinds = new Set(options.outputs);
   for (const k of kinds) if (!OUTPUT_KINDS.includes(k)) throw new Error(`predictFile: unknown output "${String(k)}"; choose from ${OUTPUT_KINDS.join(', ')}`);
   if (kinds.size === 0) throw new Error('predictFile: no outputs requested');
-  const pages = await readImage(file);
+  const pages = await readImage(file, options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels });
   const predictorFor = typeof predictor === 'function' ? predictor : (): TilePredictor => predictor;
   const first = predictorFor([pages[0]!.height, pages[0]!.width]);
   const K = first.classes;
@@ -71,15 +75,25 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
   const fgClasses = options.foregroundClasses ?? Array.from({ length: K - 1 }, (_, i) => i + 1);
   // Check every page before writing anything, so a bad stack leaves no outputs.
   const inputs = pages.map((p, z) => toModelChannels(p, first.channels, pages.length > 1 ? `${file} (page ${z + 1})` : file));
-  await mkdir(options.outDir, { recursive: true });
+  if (options.normalization.kind === 'dtype') {
+    const odd = pages.find((p) => !(p.data instanceof Uint8Array || p.data instanceof Uint16Array));
+    // predict takes the normalisation from the model: the advice is about the image or the training.
+    if (odd) {
+      throw new Error(`predict: ${file} holds ${odd.data.constructor.name} values; 'dtype' normalisation needs 8- or 16-bit integers, and this model was trained with it: convert the image to 8 or 16 bit, or use a model trained with unet train --normalize range:MIN,MAX (or minmax, percentile:LOW,HIGH, meanstd)`);
+    }
+  }
   const stem = parse(file).name;
   const written: string[] = [];
   const counts: number[] = [];
+  let createdDir: string | undefined;
+  let dirReady = false;
   try {
     await predictPages();
   } catch (e) {
     // A stack is one input: when page N fails, the outputs of pages before it go too.
     await Promise.all(written.map((path) => rm(path, { force: true })));
+    // rmdir removes only an empty folder: one this call created and nothing else wrote into.
+    if (createdDir !== undefined) await rmdir(createdDir).catch(() => undefined);
     throw e;
   }
   return { file, pages: pages.length, written, ...(kinds.has('instances') ? { instanceCounts: counts } : {}) };
@@ -100,7 +114,13 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
         },
       });
       const mask = result.mask!;
+      const ensureDir = async (): Promise<void> => {
+        if (dirReady) return;
+        createdDir = await mkdir(options.outDir, { recursive: true });
+        dirReady = true;
+      };
       const write = async (path: string, r: Raster): Promise<void> => {
+        await ensureDir();
         await writeImage(path, r);
         written.push(path);
       };
@@ -110,6 +130,7 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
         const format = options.probFormat ?? 'tif';
         if (format === 'tif') {
           const planes = Array.from({ length: K }, (_, c) => probabilityPlane(probs, c));
+          await ensureDir();
           await writeTiff(`${base}_prob.tif`, planes);
           written.push(`${base}_prob.tif`);
         } else {
@@ -135,6 +156,29 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
   }
 }
 
+/**
+ * Refuses inputs whose outputs would overwrite each other: outputs are named by file stem, so
+ * `same.png` and `same.jpg`, or `a/x.png` and `b/x.png`, cannot go to one folder. Lists every
+ * clash, naming both files.
+ * @throws "predict: a/x.png and b/x.png have the same stem "x", so their outputs (named by stem) would overwrite each other; ..."
+ */
+export function checkOutputStems(
+  files: readonly string[],
+  caller = 'predict',
+  consequence = 'so their outputs (named by stem) would overwrite each other; rename one or write them into separate --out folders',
+): void {
+  const byStem = new Map<string, string>();
+  const clashes: string[] = [];
+  for (const f of files) {
+    const stem = parse(f).name;
+    const other = byStem.get(stem);
+    if (other !== undefined) clashes.push(other === f ? `${f} is given twice` : `${other} and ${f} have the same stem "${stem}"`);
+    else byStem.set(stem, f);
+  }
+  if (clashes.length) {
+    throw new Error(`${caller}: ${clashes.join('; ')}, ${consequence}`);
+  }
+}
 
 /** A class name usable in a file name. @example safeName('cell interior') === 'cell-interior' */
 function safeName(name: string): string {

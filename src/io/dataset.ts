@@ -7,6 +7,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join, parse } from 'node:path';
 import { readImage } from './image.js';
+import type { DecodeOptions } from './image-codecs.js';
 import { toModelChannels, type LabelMap, type Raster } from './raster.js';
 import { normalize, type Normalization } from './normalize.js';
 import type { TrainingSample } from '../train/tiles.js';
@@ -19,7 +20,9 @@ export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff'];
 /**
  * How label files become class indices.
  * - binary: value > threshold is class 1, else 0; `invert` swaps them (ISBI 2012 labels are
- *   255 = cell interior, 0 = membrane, so `invert` makes the membrane class 1).
+ *   255 = cell interior, 0 = membrane, so `invert` makes the membrane class 1). A label image
+ *   whose values are all 0 or 1 is a 0/1 mask, what many tools write: 1 is foreground
+ *   whatever the threshold (see binaryThreshold). 1-bit PNG/TIFF masks read as 0/255.
  * - classes: the stored value is the class index and must be < classes.
  * - instances: the stored value is an instance id (0 = background, 1..N = objects, e.g. the
  *   16-bit PNGs of dsb2018_nuclei). `targets` chooses what the network learns:
@@ -44,9 +47,22 @@ export function classesForLabelMode(mode: LabelMode): number | undefined {
 
 export const DEFAULT_LABEL_MODE: LabelMode = { mode: 'binary', threshold: 127, invert: false };
 
+/**
+ * The threshold binary mode applies to `raw`: `threshold`, except for a 0/1 mask (every value
+ * 0 or 1, e.g. labels saved as 0/1 in an 8-bit PNG), where it is 0 so that 1 is foreground;
+ * with the default 127 such a mask would otherwise train on all-background labels.
+ * @example binaryThreshold({ data: Uint8Array.of(0, 1), height: 1, width: 2, channels: 1 }, 127) === 0
+ * @example binaryThreshold({ data: Uint8Array.of(0, 255), height: 1, width: 2, channels: 1 }, 127) === 127
+ */
+export function binaryThreshold(raw: Raster, threshold: number): number {
+  if (threshold < 1) return threshold;
+  for (const v of raw.data) if (v !== 0 && v !== 1) return threshold;
+  return 0;
+}
+
 /** Reads a file that must hold exactly one image (not a stack). */
-export async function readSingleImage(path: string): Promise<Raster> {
-  const pages = await readImage(path);
+export async function readSingleImage(path: string, options: DecodeOptions = {}): Promise<Raster> {
+  const pages = await readImage(path, options);
   if (pages.length !== 1) throw new Error(`dataset: ${path} has ${pages.length} pages; in a folder dataset every file must hold one image (pass two stack files instead of folders for stacks)`);
   return pages[0]!;
 }
@@ -101,10 +117,11 @@ export function toClassIndices(raw: Raster, mode: LabelMode, classes: number, so
     for (let i = 0; i < out.length; i++) out[i] = ids[i]! > 0 ? 1 : 0;
     return { data: out, height: raw.height, width: raw.width, channels: 1 };
   }
+  const threshold = mode.mode === 'binary' ? binaryThreshold(raw, mode.threshold) : 0;
   for (let i = 0; i < out.length; i++) {
     const v = raw.data[i]!;
     if (mode.mode === 'binary') {
-      const fg = v > mode.threshold ? 1 : 0;
+      const fg = v > threshold ? 1 : 0;
       out[i] = mode.invert ? 1 - fg : fg;
     } else {
       if (!Number.isInteger(v) || v < 0 || v >= classes) {
@@ -144,7 +161,7 @@ export function instanceIds(raw: Raster, mode: Extract<LabelMode, { mode: 'insta
 export function labelObjects(raw: Raster, mode: LabelMode, source: string, connectivity: Connectivity = 4): Int32Array {
   if (raw.channels !== 1) throw new Error(`labels: ${source} has ${raw.channels} channels; label images must be single-channel`);
   if (mode.mode === 'instances') return instanceIds(raw, mode, source);
-  const threshold = mode.mode === 'binary' ? mode.threshold : 0;
+  const threshold = mode.mode === 'binary' ? binaryThreshold(raw, mode.threshold) : 0;
   return instancesFromMask(raw.data, raw.height, raw.width, connectivity, (v) => v > threshold);
 }
 
@@ -176,6 +193,22 @@ export interface LoadDatasetOptions {
   readonly weightMap?: WeightMapOptions | false;
   /** Connectivity of objects found as connected components (binary / classes labels). Default 4. */
   readonly connectivity?: Connectivity;
+  /** Largest image (pixels per page) the decoders accept; default DEFAULT_MAX_PIXELS. */
+  readonly maxPixels?: number;
+  /**
+   * Called with a message for each suspicious but usable input (the library never prints):
+   * today a label image that is all background after thresholding.
+   */
+  readonly onWarning?: (message: string) => void;
+}
+
+/** Why a label image holds no foreground, for the warning; null when it has some. */
+function allBackground(labels: LabelMap, raw: Raster, mode: LabelMode): string | null {
+  for (const v of labels.data) if (v !== 0) return null;
+  let max = -Infinity;
+  for (const v of raw.data) if (v > max) max = v;
+  const rule = mode.mode === 'binary' ? `value > ${binaryThreshold(raw, mode.threshold)}${mode.invert ? ', inverted' : ''}` : mode.mode === 'classes' ? 'class index > 0' : 'instance id > 0';
+  return `every pixel is background (${mode.mode} labels, foreground = ${rule}; largest value ${max}); check --label-mode / --threshold / --invert`;
 }
 
 function makeSample(name: string, img: Raster, raw: Raster, imageSource: string, labelSource: string, opts: LoadDatasetOptions): TrainingSample {
@@ -183,7 +216,10 @@ function makeSample(name: string, img: Raster, raw: Raster, imageSource: string,
     throw new Error(`dataset: ${labelSource} is ${raw.height}x${raw.width} but ${imageSource} is ${img.height}x${img.width}`);
   }
   const image = normalize(toModelChannels(img, opts.channels, imageSource, 'dataset'), opts.normalization, imageSource);
-  return { name, image, ...prepareLabels(raw, opts, labelSource) };
+  const prepared = prepareLabels(raw, opts, labelSource);
+  const empty = allBackground(prepared.labels, raw, opts.labelMode);
+  if (empty) opts.onWarning?.(`dataset: ${labelSource}: ${empty}`);
+  return { name, image, ...prepared };
 }
 
 /**
@@ -199,13 +235,15 @@ export async function loadDataset(imagesDir: string, labelsDir: string, opts: Lo
   if (imagesIsFile) return loadStackPair(imagesDir, labelsDir, opts);
   const pairs = await pairByStem(imagesDir, labelsDir);
   const samples: TrainingSample[] = [];
-  for (const p of pairs) samples.push(makeSample(p.name, await readSingleImage(p.image), await readSingleImage(p.label), p.image, p.label, opts));
+  const decode = opts.maxPixels === undefined ? {} : { maxPixels: opts.maxPixels };
+  for (const p of pairs) samples.push(makeSample(p.name, await readSingleImage(p.image, decode), await readSingleImage(p.label, decode), p.image, p.label, opts));
   return samples;
 }
 
 /** A pair of multi-page stacks: page k of the labels belongs to page k of the images. */
 export async function loadStackPair(imagesPath: string, labelsPath: string, opts: LoadDatasetOptions): Promise<TrainingSample[]> {
-  const [images, labels] = await Promise.all([readImage(imagesPath), readImage(labelsPath)]);
+  const decode = opts.maxPixels === undefined ? {} : { maxPixels: opts.maxPixels };
+  const [images, labels] = await Promise.all([readImage(imagesPath, decode), readImage(labelsPath, decode)]);
   if (images.length !== labels.length) {
     throw new Error(`dataset: ${imagesPath} has ${images.length} pages but ${labelsPath} has ${labels.length}; image and label stacks must have the same page count`);
   }

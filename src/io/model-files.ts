@@ -3,7 +3,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { writeFileAtomic } from './atomic.js';
-import { METADATA_JSON, MODEL_JSON, WEIGHTS_BIN, modelArtifacts, modelFromParts, modelJson, parseMetadata, quantizeFloat16, type ModelMetadata } from './model-format.js';
+import { checkWeightsMatchConfig, METADATA_JSON, MODEL_JSON, WEIGHTS_BIN, modelArtifacts, modelFromParts, modelJson, parseMetadata, quantizeFloat16, type ModelMetadata } from './model-format.js';
 
 /**
  * Writes model.json, weights.bin and unet.json into `dir` (created if needed).
@@ -47,6 +47,7 @@ export async function readModelMetadata(dir: string): Promise<ModelMetadata> {
 export async function loadModel(dir: string): Promise<{ model: tfl.LayersModel; metadata: ModelMetadata }> {
   const metadata = await readModelMetadata(dir);
   const json = parsePart(dir, await readPart(dir, MODEL_JSON), MODEL_JSON);
+  checkWeightsMatchConfig(json, metadata.config, `loadModel: ${dir}`);
   const bin = await readPart(dir, WEIGHTS_BIN);
   const weights = bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) as ArrayBuffer;
   const model = await modelFromParts(json, weights, `loadModel: ${dir}`);

@@ -194,6 +194,51 @@ export function modelJson(artifacts: tf.io.ModelArtifacts): Record<string, unkno
 }
 
 /** Rebuilds a model from the parts of a saved folder, checking weights against the topology. */
+/**
+ * The convolution kernel shapes a U-Net of `config` has, by weight name (the names buildUNet
+ * gives: enc{l}_conv1/2, bottom_conv1/2, dec{l}_upconv, dec{l}_conv1/2, out_conv).
+ * @example expectedKernels({ depth: 1, baseFilters: 2, classes: 2, inputChannels: 1, ... })['out_conv/kernel'] // [1, 1, 2, 2]
+ */
+export function expectedKernels(config: UNetConfig): Map<string, number[]> {
+  const f = (l: number): number => config.baseFilters * 2 ** l;
+  const k = new Map<string, number[]>();
+  for (let l = 0; l < config.depth; l++) {
+    k.set(`enc${l}_conv1/kernel`, [3, 3, l === 0 ? config.inputChannels : f(l - 1), f(l)]);
+    k.set(`enc${l}_conv2/kernel`, [3, 3, f(l), f(l)]);
+  }
+  const d = config.depth;
+  k.set('bottom_conv1/kernel', [3, 3, d === 0 ? config.inputChannels : f(d - 1), f(d)]);
+  k.set('bottom_conv2/kernel', [3, 3, f(d), f(d)]);
+  for (let l = d - 1; l >= 0; l--) {
+    k.set(`dec${l}_upconv/kernel`, [2, 2, f(l), f(l + 1)]);
+    k.set(`dec${l}_conv1/kernel`, [3, 3, f(l + 1), f(l)]);
+    k.set(`dec${l}_conv2/kernel`, [3, 3, f(l), f(l)]);
+  }
+  k.set('out_conv/kernel', [1, 1, f(0), config.classes]);
+  return k;
+}
+
+/**
+ * Refuses a model folder whose unet.json config does not describe its model.json weights
+ * (e.g. a unet.json copied from another model), naming the folder and the first difference,
+ * instead of TF.js' "setWeights ... expecting N weights" at the first tile-size rebuild.
+ */
+export function checkWeightsMatchConfig(json: unknown, config: UNetConfig, source: string): void {
+  const doc = json as { weightsManifest?: { weights?: { name: string; shape: number[] }[] }[] };
+  if (!Array.isArray(doc?.weightsManifest)) return; // modelFromParts names this case
+  const kernels = doc.weightsManifest.flatMap((g) => g.weights ?? []).filter((w) => w.name.endsWith('/kernel'));
+  const expected = expectedKernels(config);
+  const what = `${METADATA_JSON} (depth ${config.depth}, ${config.baseFilters} base filters, ${config.classes} classes, ${config.inputChannels} input channel(s)) disagrees with ${MODEL_JSON}`;
+  for (const w of kernels) {
+    const e = expected.get(w.name);
+    if (!e) throw new Error(`${source}: ${what}: ${MODEL_JSON} has kernel ${w.name} ${JSON.stringify(w.shape)}, which that config does not have`);
+    if (e.join() !== w.shape.join()) throw new Error(`${source}: ${what}: kernel ${w.name} is ${JSON.stringify(w.shape)}, the config gives ${JSON.stringify(e)}`);
+  }
+  const names = new Set(kernels.map((w) => w.name));
+  const missing = [...expected.keys()].filter((n) => !names.has(n));
+  if (missing.length) throw new Error(`${source}: ${what}: ${MODEL_JSON} lacks ${missing.join(', ')}`);
+}
+
 export async function modelFromParts(json: unknown, weights: ArrayBuffer, source: string): Promise<tfl.LayersModel> {
   const doc = json as { modelTopology?: unknown; weightsManifest?: { weights: tf.io.WeightsManifestEntry[] }[] };
   if (!doc || !doc.modelTopology || !Array.isArray(doc.weightsManifest)) throw new Error(`${source}: ${MODEL_JSON} is not a TF.js layers model`);

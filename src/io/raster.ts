@@ -11,6 +11,26 @@ export interface Raster<T extends PixelArray = PixelArray> {
   readonly channels: number;
 }
 
+/**
+ * Default largest image (one page) the decoders accept: 2^28 = 268,435,456 pixels, e.g.
+ * 16384 x 16384. A guard against decompression bombs (a 138-byte PNG can declare 30000 x
+ * 30000), as Pillow's MAX_IMAGE_PIXELS: such a page already takes 1 GiB per channel as
+ * float32 once normalised, and prediction keeps per-class probabilities of the same size
+ * besides. Raise it with `--max-pixels N` on the CLI or `maxPixels` in the library.
+ */
+export const DEFAULT_MAX_PIXELS = 2 ** 28;
+
+/**
+ * Refuses a declared size over the pixel limit before anything is allocated.
+ * @throws "big.png: 30000x30000 = 900000000 pixels exceeds the limit of 268435456 (--max-pixels); ..."
+ */
+export function checkPixelLimit(name: string, height: number, width: number, maxPixels = DEFAULT_MAX_PIXELS): void {
+  if (!(maxPixels > 0)) throw new Error(`checkPixelLimit: maxPixels must be positive, got ${maxPixels}`);
+  if (height * width > maxPixels) {
+    throw new Error(`${name}: ${width}x${height} = ${width * height} pixels exceeds the limit of ${maxPixels} (a guard against decompression bombs); raise it with --max-pixels N (library: maxPixels) if the image is genuine`);
+  }
+}
+
 /** Label map: one class index (or instance id) per pixel, H x W. */
 export type LabelMap = Raster<Uint8Array | Uint16Array | Int32Array>;
 

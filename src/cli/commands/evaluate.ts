@@ -3,6 +3,7 @@ import { evaluatePairs, evaluationJson, evaluationText, formatCsv, pairPredictio
 import { writeFileAtomic } from '../../io/atomic.js';
 import { isbiThresholds } from '../../metrics/isbi.js';
 import { intOption, UsageError } from '../args.js';
+import { decodeOptionsFrom, MAX_PIXELS_HELP, MAX_PIXELS_OPTION } from './decode-options.js';
 
 export const EVALUATE_HELP = `unet evaluate --pred DIR_OR_FILE --truth DIR_OR_FILE [--mode membrane|instances|classes] [options]
 
@@ -10,15 +11,18 @@ Scores predictions against ground truth; folders are matched by file stem (PNG, 
 page of a multi-page TIFF is one slice). A \`unet predict\` output folder pairs as is:
 <stem>_prob_<class>.png / <stem>_prob.tif (membrane), <stem>_instances.png (instances) and
 <stem>_mask.png (classes; membrane when no probabilities) pair with the truth file <stem>.
-Prints a table per image and the mean.
+Prints a table per image and the mean. Values the mode cannot score (NaN, a membrane truth that
+is not binary, ids or classes that are not integers >= 0) are refused, naming the file.
   --mode M              membrane (default) | instances | classes
   --json FILE           write all results as JSON
   --csv FILE            write the per-image table as CSV
+${MAX_PIXELS_HELP}
 membrane (ISBI 2012: V_rand and V_info after thinning, max over thresholds; Rand error; pixel error):
   --pred-boundary V     low (default): low pred values are membrane, high are cell interior (a
                         foreground probability or a 255-interior mask); high: pred is a membrane
                         probability/mask and is used as 1 - p
-  --truth-boundary V    low (default; ISBI labels 0 = membrane, 255 = interior) | high
+  --truth-boundary V    low (default; ISBI labels 0 = membrane, 255 = interior) | high; truth must be
+                        binary: 0 and 255 (8-bit), 0 and 65535 (16-bit) or 0 and 1 (a 0/1 mask)
   --thresholds A:B:S    threshold sweep on the pred scaled to [0,1] (0:1:0.1; 8-bit /255, 16-bit /65535,
                         float as is); a pixel is interior where value > threshold
   --no-thin             skip thinning the pred's boundaries
@@ -48,6 +52,7 @@ export const EVALUATE_OPTIONS = {
   'warping-threshold': { type: 'string' },
   'no-warping': { type: 'boolean' },
   classes: { type: 'string' },
+  ...MAX_PIXELS_OPTION,
 } as const;
 
 function parseThresholds(spec: string | undefined): number[] {
@@ -78,6 +83,7 @@ export function evaluationOptions(values: EvaluateValues): EvaluateOptions {
     warpingThreshold: values['no-warping'] ? null : warpingThreshold,
     classIndex: intOption(values['class-index'], 'class-index'),
     classes: intOption(values.classes, 'classes'),
+    ...decodeOptionsFrom(values['max-pixels']),
   };
   if (options.classIndex !== undefined && options.classIndex < 0) throw new UsageError(`--class-index must be at least 0, got ${options.classIndex}`);
   return options;

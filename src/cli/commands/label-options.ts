@@ -13,7 +13,8 @@ export const LABEL_MODE_OPTIONS = {
 
 export const LABEL_MODE_HELP = `Labels:
   --label-mode MODE    binary | classes | instances   (binary)
-  --threshold T        binary labels: value > T is foreground (127)
+  --threshold T        binary labels: value > T is foreground (127); a 0/1 mask (all values 0 or 1): 1 is
+                       foreground; 1-bit masks read as 0/255
   --invert             binary labels: swap foreground and background (ISBI: makes the membrane class 1)
   --no-separate        instance labels: do not cut a background line between touching objects
   --targets T          instance labels: separated (2 classes, a background line between touching objects,

@@ -8,16 +8,20 @@ import { disposableEnsemble } from '../../infer/ensemble.js';
 import { loadEnsemble } from '../../infer/ensemble-models.js';
 import type { Size2 } from '../../infer/tiling.js';
 import { withTestTimeAugmentation } from '../../infer/tta.js';
-import { OUTPUT_KINDS, predictFile, type OutputKind, type ProbabilityFormat } from '../../infer/write-outputs.js';
+import { checkOutputStems, OUTPUT_KINDS, predictFile, type OutputKind, type ProbabilityFormat } from '../../infer/write-outputs.js';
 import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
 import { intOption, numberOption, requireOption, UsageError, startBackend } from '../args.js';
 import { ProgressReporter } from '../progress.js';
 import { EVALUATE_OPTIONS, evaluationOptions, runEvaluation } from './evaluate.js';
+import { decodeOptionsFrom, MAX_PIXELS_HELP, MAX_PIXELS_OPTION } from './decode-options.js';
 
 export const PREDICT_HELP = `unet predict [--model DIR|NAME] --out DIR [options] IMAGE_OR_DIR...
 
 Segments images of any size by overlap-tile prediction (mirrored context at the borders).
 Reads PNG, JPEG and TIFF (multi-page stacks slice by slice; outputs get _zNNN).
+Every input is processed; each output is written atomically and the --out folder is created
+with the first one. Inputs that fail are listed at the end and the exit status is 1. Two
+inputs with the same file stem are refused before anything runs (their outputs would clash).
   --model DIR|NAME     model folder, or a bundled model: isbi (membrane, the default), nuclei;
                        A,B,C: an ensemble averaging the models' probabilities on shared tiles (same
                        depth, padding, classes, normalisation; e.g. the fold models of train --folds)
@@ -42,7 +46,8 @@ the end of training); without one, connected components of the foreground. These
   --evaluate LABELS    then score this run's outputs against the label folder LABELS, as
                        \`unet evaluate --pred OUT --truth LABELS\`; evaluate's options apply (--mode,
                        --json, --csv, --warping-threshold, ...); membrane mode adds prob (png16)
-                       to --outputs, instances mode adds instances, classes mode adds mask`;
+                       to --outputs, instances mode adds instances, classes mode adds mask
+${MAX_PIXELS_HELP}`;
 
 const BUNDLED: Record<string, string> = {
   isbi: 'isbi2012-membrane',
@@ -75,6 +80,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
       'min-size': { type: 'string' },
       evaluate: { type: 'string' },
       ...EVALUATE_OPTIONS,
+      ...MAX_PIXELS_OPTION,
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -101,7 +107,9 @@ export async function predictCommand(argv: string[]): Promise<number> {
 
   const modelDirs = (values.model === undefined ? [undefined] : values.model.split(',')).map((m) => resolveModelDir(m?.trim()));
   const modelDir = modelDirs.join(',');
+  const decodeOptions = decodeOptionsFrom(values['max-pixels']);
   const files = await collectImages(positionals);
+  checkOutputStems(files);
   const backend = await startBackend('predict');
   const { models, metadata, metadatas } = await loadEnsemble(modelDirs);
   const config = metadata.config;
@@ -129,25 +137,37 @@ export async function predictCommand(argv: string[]): Promise<number> {
   };
   const progress = new ProgressReporter();
   process.stderr.write(`unet predict: ${files.length} image(s), model ${modelDir}, backend ${backend.name}${values.tta ? ', test-time augmentation' : ''}\n`);
+  const failures: string[] = [];
   const written: string[] = [];
   try {
     for (const file of files) {
-      const result = await predictFile(file, (size) => (values.tta ? withTestTimeAugmentation(predictorFor(size)) : predictorFor(size)), {
-        outDir,
-        outputs,
-        normalization: metadata.normalization,
-        classNames: metadata.classNames,
-        probFormat,
-        batchSize: batch,
-        watershed,
-        instanceOptions: watershed ? { minSize, seedThreshold } : { minSize },
-        ...(foregroundClasses ? { foregroundClasses } : {}),
-        ...(seedClasses ? { seedClasses } : {}),
-        onProgress: (p) => {
-          const page = p.pages > 1 ? ` page ${p.page + 1}/${p.pages}` : '';
-          progress.update({ done: p.tilesDone, total: p.tiles, text: `tiles ${file}${page}`, etaMs: p.etaMs });
-        },
-      });
+      let result: Awaited<ReturnType<typeof predictFile>>;
+      try {
+        result = await predictFile(file, (size) => (values.tta ? withTestTimeAugmentation(predictorFor(size)) : predictorFor(size)), {
+          outDir,
+          outputs,
+          normalization: metadata.normalization,
+          classNames: metadata.classNames,
+          probFormat,
+          ...decodeOptions,
+          batchSize: batch,
+          watershed,
+          instanceOptions: watershed ? { minSize, seedThreshold } : { minSize },
+          ...(foregroundClasses ? { foregroundClasses } : {}),
+          ...(seedClasses ? { seedClasses } : {}),
+          onProgress: (p) => {
+            const page = p.pages > 1 ? ` page ${p.page + 1}/${p.pages}` : '';
+            progress.update({ done: p.tilesDone, total: p.tiles, text: `tiles ${file}${page}`, etaMs: p.etaMs });
+          },
+        });
+      } catch (e) {
+        // One bad file does not stop the batch; its outputs were removed by predictFile.
+        const text = (e as Error).message;
+        const message = text.includes(file) ? text : `${file}: ${text}`;
+        failures.push(message);
+        process.stderr.write(`unet predict: ${message}\n`);
+        continue;
+      }
       written.push(...result.written);
       const counts = result.instanceCounts ? ` (${result.instanceCounts.join(', ')} objects)` : '';
       process.stdout.write(`${file}: ${result.written.join(' ')}${counts}\n`);
@@ -155,6 +175,10 @@ export async function predictCommand(argv: string[]): Promise<number> {
   } finally {
     for (const p of predictors.values()) p.dispose();
     for (const m of models) m.dispose();
+  }
+  if (failures.length) {
+    process.stderr.write(`unet predict: ${failures.length} of ${files.length} input(s) failed, their outputs are not written:\n${failures.map((m) => `  ${m}`).join('\n')}\n`);
+    return 1;
   }
   if (values.evaluate !== undefined) await runEvaluation(outDir, values.evaluate, values, written);
   return 0;

@@ -5,6 +5,7 @@ import { startingPostprocess, tuneOnFiles } from '../../train/tune-files.js';
 import { tuneReport } from './tune.js';
 import { makeAugmenter } from '../../augment/augment.js';
 import { AUGMENT_FLAGS_HELP, AUGMENT_OPTIONS, augmentOptionsFrom } from './augment.js';
+import { decodeOptionsFrom, MAX_PIXELS_HELP, MAX_PIXELS_OPTION } from './decode-options.js';
 import { connectivityOption, labelModeFromOptions, LABEL_MODE_HELP, LABEL_MODE_OPTIONS } from './label-options.js';
 import { defaultInstancePostprocess } from '../../infer/instances.js';
 import { makeMetadata } from '../../io/model-format.js';
@@ -59,6 +60,7 @@ the run's original options and reaches the same weights as an uninterrupted run.
   --no-weights         all pixel weights 1 (no class balancing, no border term)
   --connectivity 4|8   objects of binary labels for the weight map (4)
 ${AUGMENT_FLAGS_HELP}
+${MAX_PIXELS_HELP}
 ${LABEL_MODE_HELP}
 ${MODEL_HELP}`;
 
@@ -85,6 +87,7 @@ const TRAIN_OPTIONS = {
       connectivity: { type: 'string' },
       ...AUGMENT_OPTIONS,
       ...LABEL_MODE_OPTIONS,
+      ...MAX_PIXELS_OPTION,
       help: { type: 'boolean', short: 'h' },
       resume: { type: 'string' },
       'checkpoint-every': { type: 'string' },
@@ -145,7 +148,8 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   if (classNames && classNames.length !== config.classes) throw new UsageError(`--class-names lists ${classNames.length} names for ${config.classes} classes`);
 
   const backend = await startBackend('train');
-  const dataOpts = { normalization, labelMode, classes: config.classes, channels: config.inputChannels, weightMap, connectivity };
+  const onWarning = (message: string): void => void process.stderr.write(`unet train: warning: ${message}\n`);
+  const dataOpts = { normalization, labelMode, classes: config.classes, channels: config.inputChannels, weightMap, connectivity, ...decodeOptionsFrom(values['max-pixels']), onWarning };
   const loaded = await loadDataset(imagesDir, labelsDir, dataOpts);
   // Instance training tunes its post-processing on validation images: without given ones, a
   // seeded fraction of the training images is held out (and said so).

@@ -3,9 +3,11 @@ import { join, parse } from 'node:path';
 import { parseArgs } from 'node:util';
 import { listImages, prepareLabels, readSingleImage } from '../../io/dataset.js';
 import { writeImage } from '../../io/image.js';
+import { checkOutputStems } from '../../infer/write-outputs.js';
 import { makeRaster, type Raster } from '../../io/raster.js';
 import type { WeightMapOptions } from '../../loss/weight-map.js';
 import { intOption, numberOption, requireOption } from '../args.js';
+import { decodeOptionsFrom, MAX_PIXELS_HELP, MAX_PIXELS_OPTION } from './decode-options.js';
 import { connectivityOption, labelModeFromOptions, LABEL_MODE_HELP, LABEL_MODE_OPTIONS } from './label-options.js';
 
 export const WEIGHTS_HELP = `unet weights --labels DIR --out DIR [--w0 10 --sigma 5] [options]
@@ -18,6 +20,7 @@ red = the image's largest weight).
   --class-weights W    balanced | none | comma-separated weight per class (balanced)
   --classes N          number of classes (2)
   --connectivity 4|8   objects from binary/class labels are 4- or 8-connected components (4)
+${MAX_PIXELS_HELP}
 ${LABEL_MODE_HELP}`;
 
 /** Jet-like colour map from 0 (blue) to 1 (red), as in the paper's Fig. 3d. */
@@ -47,6 +50,7 @@ export async function weightsCommand(argv: string[]): Promise<number> {
       classes: { type: 'string' },
       connectivity: { type: 'string' },
       ...LABEL_MODE_OPTIONS,
+      ...MAX_PIXELS_OPTION,
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -63,10 +67,12 @@ export async function weightsCommand(argv: string[]): Promise<number> {
   const classWeights: WeightMapOptions['classWeights'] = cw === 'balanced' ? 'balanced' : cw === 'none' ? 'none' : cw.split(',').map((s) => numberOption(s, 'class-weights')!);
   const weightMap = { w0: numberOption(values.w0, 'w0', 10)!, sigma: numberOption(values.sigma, 'sigma', 5)!, classWeights };
   const labelMode = labelModeFromOptions(values);
+  const decodeOptions = decodeOptionsFrom(values['max-pixels']);
   const files = await listImages(labelsDir, 'unet weights --labels');
+  checkOutputStems(files, 'unet weights');
   await mkdir(outDir, { recursive: true });
   for (const [k, file] of files.entries()) {
-    const raw = await readSingleImage(file);
+    const raw = await readSingleImage(file, decodeOptions);
     const start = Date.now();
     const { weights } = prepareLabels(raw, { labelMode, classes, weightMap, connectivity }, file);
     const stem = parse(file).name;
