@@ -133,7 +133,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
 }
 
 /** --model: an existing folder, a bundled model's name, or (absent) the bundled default. */
-function resolveModelDir(model: string | undefined): string {
+export function resolveModelDir(model: string | undefined): string {
   if (model !== undefined && !(model in BUNDLED)) {
     if (!existsSync(model)) throw new UsageError(`--model ${model}: no such folder, and not a bundled model (${Object.keys(BUNDLED).join(', ')})`);
     return model;
