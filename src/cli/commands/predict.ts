@@ -4,12 +4,14 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../../io/model-files.js';
-import { chooseTileSize, unetPredictor, type DisposablePredictor } from '../../infer/predictor.js';
+import { chooseTileSize, type DisposablePredictor } from '../../infer/predictor.js';
+import { chooseEngine, openEngine } from '../../infer/engine.js';
 import type { Size2 } from '../../infer/tiling.js';
 import { withTestTimeAugmentation } from '../../infer/tta.js';
 import { OUTPUT_KINDS, predictFile, type OutputKind, type ProbabilityFormat } from '../../infer/write-outputs.js';
 import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
-import { intOption, numberOption, requireOption, UsageError, startBackend } from '../args.js';
+import { initBackend } from '../../backend/index.js';
+import { intOption, numberOption, requireOption, UsageError } from '../args.js';
 import { ProgressReporter } from '../progress.js';
 
 export const PREDICT_HELP = `unet predict [--model DIR|NAME] --out DIR [options] IMAGE_OR_DIR...
@@ -31,7 +33,9 @@ Reads PNG, JPEG and TIFF (multi-page stacks slice by slice; outputs get _zNNN).
   --foreground LIST    classes (indices or names) that form objects for instances   (all but class 0)
   --watershed          split touching objects by a watershed on the foreground probability
   --seed-threshold P   watershed seeds: foreground probability >= P   (0.9)
-  --min-size N         drop objects smaller than N pixels   (0)`;
+  --min-size N         drop objects smaller than N pixels   (0)
+Engine: TF.js on the oneDNN backend when its addon is built, else ONNX Runtime (onnxruntime-node),
+else TF.js' pure-JS backend; UNET_ENGINE=tfjs|ort forces one.`;
 
 const BUNDLED: Record<string, string> = {
   isbi: 'isbi2012-membrane',
@@ -85,8 +89,13 @@ export async function predictCommand(argv: string[]): Promise<number> {
 
   const modelDir = resolveModelDir(values.model);
   const files = await collectImages(positionals);
-  const backend = await startBackend('predict');
+  const backend = await initBackend();
   const { model, metadata } = await loadModel(modelDir);
+  const choice = await chooseEngine(backend.name, process.env.UNET_ENGINE ?? 'auto');
+  // One line on why the fast path is not in use: the engine's note, or else the backend's (only when TF.js runs).
+  const note = choice.engine === 'tfjs' ? (choice.note ?? backend.note) : undefined;
+  if (note) process.stderr.write(`unet predict: ${note}\n`);
+  const engine = await openEngine(choice.engine, model, metadata);
   const config = metadata.config;
   const tile = intOption(values.tile, 'tile');
   if (tile !== undefined && !isValidInputSize(tile, config)) throw new UsageError(`predict: ${invalidSizeMessage(tile, config, 'tile')}`);
@@ -98,13 +107,13 @@ export async function predictCommand(argv: string[]): Promise<number> {
     const size = tile ?? chooseTileSize(config, memoryMb * 2 ** 20, { batch, imageSize });
     let p = predictors.get(size);
     if (!p) {
-      p = unetPredictor(model, config, size);
+      p = engine.predictor(size);
       predictors.set(size, p);
     }
     return p;
   };
   const progress = new ProgressReporter();
-  process.stderr.write(`unet predict: ${files.length} image(s), model ${modelDir}, backend ${backend.name}${values.tta ? ', test-time augmentation' : ''}\n`);
+  process.stderr.write(`unet predict: ${files.length} image(s), model ${modelDir}, ${engine.name === 'ort' ? 'engine onnxruntime' : `backend ${backend.name}`}${values.tta ? ', test-time augmentation' : ''}\n`);
   try {
     for (const file of files) {
       const result = await predictFile(file, (size) => (values.tta ? withTestTimeAugmentation(predictorFor(size)) : predictorFor(size)), {
@@ -127,6 +136,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
     }
   } finally {
     for (const p of predictors.values()) p.dispose();
+    await engine.dispose();
     model.dispose();
   }
   return 0;
