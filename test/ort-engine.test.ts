@@ -60,7 +60,8 @@ describe('ORT and TF.js engines give the same masks on the bundled samples', { s
       assert.ok(diff <= 1e-4, `${sample}: ORT vs TF.js probabilities differ by ${diff} > 1e-4`);
       const a = out.ort.mask!.data;
       const b = out.tfjs.mask!.data;
-      const differing = a.reduce((n, v, i) => n + (v === b[i] ? 0 : 1), 0);
+      let differing = 0;
+      for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) differing++;
       assert.equal(differing, 0, `${sample}: ${differing} mask pixels differ between ORT and TF.js`);
       await engines.ort.dispose();
       await engines.tfjs.dispose();
