@@ -341,6 +341,32 @@ function onnxRoot(): protobuf.Root {
   return root;
 }
 
+/**
+ * The same ONNX model with every fixed dimension of its graph inputs and outputs made symbolic
+ * (value_info shape hints dropped), for running a graph exported for one size on another: a
+ * package's tile size is a promise about quality, not a limit of fully convolutional ops.
+ */
+export function withSymbolicShapes(bytes: Uint8Array): Uint8Array {
+  const type = onnxRoot().lookupType('onnx.ModelProto');
+  const m = type.toObject(type.decode(bytes), { longs: Number, defaults: false }) as { graph?: Record<string, unknown> };
+  const g = m.graph;
+  if (!g) throw new Error('withSymbolicShapes: the model has no graph');
+  type Dim = { dim_value?: number; dim_param?: string };
+  type Info = { name?: string; type?: { tensor_type?: { shape?: { dim?: Dim[] } } } };
+  for (const list of [g.input, g.output] as (Info[] | undefined)[]) {
+    for (const v of list ?? []) {
+      v.type?.tensor_type?.shape?.dim?.forEach((d, i) => {
+        if (d.dim_param === undefined) {
+          delete d.dim_value;
+          d.dim_param = `${v.name ?? 'tensor'}_dim${i}`;
+        }
+      });
+    }
+  }
+  delete g.value_info;
+  return type.encode(type.fromObject(m)).finish();
+}
+
 /** Decodes ONNX bytes into a plain object (for tests and inspection). */
 export function decodeOnnx(bytes: Uint8Array): Record<string, unknown> {
   const type = onnxRoot().lookupType('onnx.ModelProto');

@@ -11,6 +11,8 @@ import { withTestTimeAugmentation } from '../../infer/tta.js';
 import { OUTPUT_KINDS, predictFile, type OutputKind, type ProbabilityFormat } from '../../infer/write-outputs.js';
 import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
 import { initBackend } from '../../backend/index.js';
+import { isModelPackage } from '../../io/bioimageio.js';
+import { predictPackageCommand } from './predict-package.js';
 import { intOption, numberOption, requireOption, UsageError } from '../args.js';
 import { ProgressReporter } from '../progress.js';
 
@@ -18,7 +20,8 @@ export const PREDICT_HELP = `unet predict [--model DIR|NAME] --out DIR [options]
 
 Segments images of any size by overlap-tile prediction (mirrored context at the borders).
 Reads PNG, JPEG and TIFF (multi-page stacks slice by slice; outputs get _zNNN).
-  --model DIR|NAME     model folder, or a bundled model: isbi (membrane, the default), nuclei
+  --model DIR|NAME     model folder, or a bundled model: isbi (membrane, the default), nuclei,
+                       or a bioimage.io package (folder or .zip with onnx weights; outputs prob,mask,overlay)
   --out DIR            output folder (created)
   --outputs LIST       any of prob,mask,instances,overlay   (mask,overlay)
                          <stem>_mask.png       class index per pixel
@@ -87,6 +90,9 @@ export async function predictCommand(argv: string[]): Promise<number> {
   const seedThreshold = numberOption(values['seed-threshold'], 'seed-threshold', 0.9)!;
   const minSize = intOption(values['min-size'], 'min-size', 0)!;
 
+  if (values.model !== undefined && isModelPackage(values.model)) {
+    return predictPackageCommand(values.model, await collectImages(positionals), { outDir, outputs: values.outputs === undefined ? ['mask', 'overlay'] : outputs, ...(values.tile ? { tile: intOption(values.tile, 'tile')! } : {}) });
+  }
   const modelDir = resolveModelDir(values.model);
   const files = await collectImages(positionals);
   const backend = await initBackend();
