@@ -49,7 +49,7 @@ const BUNDLED: Record<string, string> = {
 };
 const DEFAULT_MODEL = 'isbi2012-membrane';
 /** The package root: src/cli/commands (or dist/cli/commands) is three levels below it. */
-const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const READABLE = ['.png', '.jpg', '.jpeg', '.tif', '.tiff'];
 
 export async function predictCommand(argv: string[]): Promise<number> {
