@@ -22,3 +22,10 @@ export {
   type LoadDatasetOptions,
 } from './io/dataset.js';
 export { decodeImage, decodeJpeg, decodeTiff, encodeTiff, sniffFormat, type ImageFormat } from './io/image-codecs.js';
+export { exportOnnx, affineNormalization, withSymbolicShapes, ONNX_OPSET, type OnnxExportOptions } from './export/onnx.js';
+export { bioimageioPackage, writeBioimageioPackage, preprocessingFor, type BioimageioExportOptions } from './export/bioimageio.js';
+export { loadOrt, ortLoadError, ortUnet, ortPredictor, createOrtSession, type OrtUnet, type OrtGraphSpec } from './infer/ort-engine.js';
+export { chooseEngine, openEngine, type EngineName, type ModelEngine } from './infer/engine.js';
+export { openPackage, packageSpec, applyProcessing, isModelPackage, type PackageSpec, type ProcessingStep } from './io/bioimageio.js';
+export { openPackageRunner, predictWithPackage, predictFileWithPackage, runPackageTest, type PackageRunner } from './infer/bioimageio-predict.js';
+export { readNpy, writeNpy, type NpyArray } from './io/npy.js';
