@@ -108,3 +108,12 @@ test('unet predict without the native addon runs on ONNX Runtime and says so; wi
   const notes = slow.stderr.split('\n').filter((l) => l.startsWith('unet predict: ') && !l.includes('not a valid'));
   assert.deepEqual(notes, [`unet predict: onnxruntime-node disabled by UNET_NO_ORT=1; predicting with TF.js on the 'cpu' backend (slow; npm ci installs onnxruntime-node)`]);
 });
+
+test('openEngine tfjs: disposing a predictor and then the engine is safe (predict disposes both)', async () => {
+  const { model, metadata } = await loadModel(join(ROOT, 'models', 'nuclei-fluo'));
+  const engine = await openEngine('tfjs', model, metadata);
+  const p = engine.predictor(252); // a rebuilt net (the model was built for 316)
+  p.dispose();
+  await engine.dispose();
+  model.dispose();
+});

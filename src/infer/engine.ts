@@ -55,8 +55,18 @@ export async function openEngine(engine: EngineName, model: tfl.LayersModel, met
     name: 'tfjs',
     predictor: (tile) => {
       const p = unetPredictor(model, metadata.config, tile);
-      made.push(p);
-      return p;
+      // Callers may dispose a predictor themselves; disposing it again here must be a no-op.
+      let disposed = false;
+      const once: DisposablePredictor = {
+        ...p,
+        predictBatch: (tiles, n) => p.predictBatch(tiles, n),
+        dispose: () => {
+          if (!disposed) p.dispose();
+          disposed = true;
+        },
+      };
+      made.push(once);
+      return once;
     },
     dispose: async () => {
       for (const p of made) p.dispose();
