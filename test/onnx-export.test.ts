@@ -218,5 +218,5 @@ test('unet export nuclei --format onnx writes a graph ONNX Runtime runs; bad --f
   await session.release();
   const bad = cli('export', 'nuclei', '--format', 'tflite', '--out', file);
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /--format must be onnx, got "tflite"/);
+  assert.match(bad.stderr, /--format must be onnx or bioimageio, got "tflite"/);
 });
