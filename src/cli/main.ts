@@ -7,6 +7,7 @@ import { augmentCommand, AUGMENT_HELP } from './commands/augment.js';
 import { weightsCommand, WEIGHTS_HELP } from './commands/weights.js';
 import { evaluateCommand, EVALUATE_HELP } from './commands/evaluate.js';
 import { quantizeCommand, QUANTIZE_HELP } from './commands/quantize.js';
+import { tuneCommand, TUNE_HELP } from './commands/tune.js';
 import { exportCommand, EXPORT_HELP } from './commands/export.js';
 import { UsageError } from './args.js';
 
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, { run: Command; help: string; summary: string }> 
   predict: { run: predictCommand, help: PREDICT_HELP, summary: 'segment images of any size (overlap-tile), write masks, probabilities, instances, overlays' },
   evaluate: { run: evaluateCommand, help: EVALUATE_HELP, summary: 'score predictions: ISBI 2012 V_rand/V_info, instance F1/AP/SEG, per-class IoU' },
   quantize: { run: quantizeCommand, help: QUANTIZE_HELP, summary: 'copy a model with float16 weights (half the size)' },
+  tune: { run: tuneCommand, help: TUNE_HELP, summary: 'choose the instance post-processing on validation images (stored in the model)' },
   export: { run: exportCommand, help: EXPORT_HELP, summary: 'write a model as ONNX (for Fiji/deepImageJ, napari, any ONNX runtime)' },
 };
 

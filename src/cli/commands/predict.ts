@@ -33,10 +33,13 @@ Reads PNG, JPEG and TIFF (multi-page stacks slice by slice; outputs get _zNNN).
   --memory MB          activation memory budget for choosing the tile   (1024)
   --batch N            tiles per forward pass   (1)
   --tta                average over the 8 flips/rotations (Sec. 3.3: 7 rotated versions for ISBI)
+Instances use the model's stored post-processing (unet.json "postprocess", chosen by unet tune or at
+the end of training); without one, connected components of the foreground. These options override it:
   --foreground LIST    classes (indices or names) that form objects for instances   (all but class 0)
-  --watershed          split touching objects by a watershed on the foreground probability
-  --seed-threshold P   watershed seeds: foreground probability >= P   (0.9)
-  --min-size N         drop objects smaller than N pixels   (0)
+  --watershed          split touching objects by a watershed on the foreground (or seed-class) probability
+  --no-watershed       connected components only, even if the model stores a watershed
+  --seed-threshold P   watershed seeds: probability >= P   (stored, else 0.9)
+  --min-size N         drop objects smaller than N pixels   (stored, else 0)
 Engine: TF.js on the oneDNN backend when its addon is built, else ONNX Runtime (onnxruntime-node),
 else TF.js' pure-JS backend; UNET_ENGINE=tfjs|ort forces one.`;
 
@@ -66,6 +69,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
       tta: { type: 'boolean' },
       foreground: { type: 'string' },
       watershed: { type: 'boolean' },
+      'no-watershed': { type: 'boolean' },
       'seed-threshold': { type: 'string' },
       'min-size': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -87,8 +91,6 @@ export async function predictCommand(argv: string[]): Promise<number> {
   if (batch < 1) throw new UsageError(`--batch must be at least 1, got ${batch}`);
   const memoryMb = numberOption(values.memory, 'memory', 1024)!;
   if (!(memoryMb > 0)) throw new UsageError(`--memory must be a positive number of MB, got ${memoryMb}`);
-  const seedThreshold = numberOption(values['seed-threshold'], 'seed-threshold', 0.9)!;
-  const minSize = intOption(values['min-size'], 'min-size', 0)!;
 
   if (values.model !== undefined && isModelPackage(values.model)) {
     return predictPackageCommand(values.model, await collectImages(positionals), { outDir, outputs: values.outputs === undefined ? ['mask', 'overlay'] : outputs, ...(values.tile ? { tile: intOption(values.tile, 'tile')! } : {}) });
@@ -105,7 +107,14 @@ export async function predictCommand(argv: string[]): Promise<number> {
   const config = metadata.config;
   const tile = intOption(values.tile, 'tile');
   if (tile !== undefined && !isValidInputSize(tile, config)) throw new UsageError(`predict: ${invalidSizeMessage(tile, config, 'tile')}`);
-  const foregroundClasses = values.foreground?.split(',').map((s) => classIndex(s.trim(), metadata.classNames));
+  // Instances: the model's stored (tuned) post-processing unless an option says otherwise.
+  const stored = metadata.postprocess?.instances;
+  if (values.watershed && values['no-watershed']) throw new UsageError('--watershed and --no-watershed contradict each other');
+  const watershed = values['no-watershed'] ? false : (values.watershed ?? stored?.watershed ?? false);
+  const seedThreshold = numberOption(values['seed-threshold'], 'seed-threshold', stored?.seedThreshold ?? 0.9)!;
+  const minSize = intOption(values['min-size'], 'min-size', stored?.minSize ?? 0)!;
+  const foregroundClasses = values.foreground?.split(',').map((s) => classIndex(s.trim(), metadata.classNames)) ?? stored?.foregroundClasses;
+  const seedClasses = values.foreground === undefined ? stored?.seedClasses : undefined;
 
   // One predictor per tile size, built on first use (a rebuild copies the weights).
   const predictors = new Map<number, DisposablePredictor>();
@@ -129,9 +138,10 @@ export async function predictCommand(argv: string[]): Promise<number> {
         classNames: metadata.classNames,
         probFormat,
         batchSize: batch,
-        watershed: values.watershed ?? false,
-        instanceOptions: values.watershed ? { minSize, seedThreshold } : { minSize },
+        watershed,
+        instanceOptions: watershed ? { minSize, seedThreshold } : { minSize },
         ...(foregroundClasses ? { foregroundClasses } : {}),
+        ...(seedClasses ? { seedClasses } : {}),
         onProgress: (p) => {
           const page = p.pages > 1 ? ` page ${p.page + 1}/${p.pages}` : '';
           progress.update({ done: p.tilesDone, total: p.tiles, text: `tiles ${file}${page}`, etaMs: p.etaMs });
