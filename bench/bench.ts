@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: our Node build (active backend, onednn when built) against PyTorch
  * (bench/torch_unet.py, 2 threads) on the same cases, one process per case and
- * framework, medians after one warm-up run. Not a test. Env: BENCH_RUNS (default 3),
+ * framework, medians after one warm-up run; forward cases also on ONNX Runtime (bench/ort-case.ts,
+ * the same net exported to ONNX). bundled700 is the bundled models' net (16 filters) on the 700
+ * tile that covers a 512 x 512 image. Not a test. Env: BENCH_RUNS (default 3),
  * BENCH_CASES (comma list), PYTHON (default /usr/bin/python3 if present, else python3).
  */
 import { spawnSync } from 'node:child_process';
@@ -25,11 +27,11 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const threads = Number(process.env.BENCH_THREADS ?? Math.min(2, availableParallelism()));
 const python = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
-const cases = (process.env.BENCH_CASES ?? 'train572,fwd572,train252,fwd252,convfwd,convfwdbwd').split(',');
+const cases = (process.env.BENCH_CASES ?? 'train572,fwd572,train252,fwd252,bundled700,convfwd,convfwdbwd').split(',');
 
 /** Convolution FLOPs (2 per multiply-add) of one forward pass of the default U-Net on a size x size tile. */
-function unetForwardFlops(size: number): number {
-  const model = buildUNet({}, size);
+function unetForwardFlops(size: number, baseFilters = 64): number {
+  const model = buildUNet({ baseFilters }, size);
   let flops = 0;
   for (const layer of model.layers) {
     const cls = layer.getClassName();
@@ -48,7 +50,7 @@ const CONV_FWD = 2 * 282 * 282 * 3 * 3 * 64 * 128;
 function flopsOf(c: string): number {
   if (c === 'convfwd') return CONV_FWD;
   if (c === 'convfwdbwd') return 3 * CONV_FWD;
-  const f = unetForwardFlops(Number(c.slice(-3)));
+  const f = unetForwardFlops(Number(c.slice(-3)), c.startsWith('bundled') ? 16 : 64);
   return c.startsWith('train') ? 3 * f : f;
 }
 
@@ -65,12 +67,16 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
 await initBackend('cpu'); // only to build models for FLOP counting
 const fmt = (v: number, d = 3): string => v.toFixed(d);
 console.log(`unet-ts bench: ${runs} timed runs after 1 warm-up, medians; ${threads} threads; python ${python}`);
-const rows: string[][] = [['case', 'GFLOP', 'ours s', 'torch s', 'ours/torch', 'ours GFLOP/s', 'torch GFLOP/s', 'ours RSS MB', 'torch RSS MB', 'RSS ratio']];
+const rows: string[][] = [['case', 'GFLOP', 'ours s', 'torch s', 'ours/torch', 'ours GFLOP/s', 'torch GFLOP/s', 'ours RSS MB', 'torch RSS MB', 'RSS ratio', 'ort s', 'ort/ours', 'ort/torch']];
 const notes: string[] = [];
 for (const c of cases) {
   const flops = flopsOf(c);
   const ours = run(process.execPath, ['--import', 'tsx', `${here}case.ts`, c, String(runs)], { ...process.env, OMP_NUM_THREADS: String(threads) });
   const torch = run(python, [`${here}torch_unet.py`, c, String(runs), String(threads)]);
+  const forward = c.startsWith('fwd') || c.startsWith('bundled');
+  const ort = forward ? run(process.execPath, ['--import', 'tsx', `${here}ort-case.ts`, c, String(runs), String(threads)]) : null;
+  const r = typeof ort === 'string' || ort === null ? null : ort;
+  if (typeof ort === 'string') notes.push(`${c} ort: ${ort}`);
   const o = typeof ours === 'string' ? null : ours;
   const t = typeof torch === 'string' ? null : torch;
   if (typeof ours === 'string') notes.push(`${c} ours: ${ours}`);
@@ -87,8 +93,11 @@ for (const c of cases) {
     o ? fmt(o.peak_rss_mb, 0) : '-',
     t ? fmt(t.peak_rss_mb, 0) : '-',
     o && t ? fmt(o.peak_rss_mb / t.peak_rss_mb, 2) : '-',
+    r ? fmt(r.median_s) : '-',
+    r && o ? fmt(r.median_s / o.median_s, 2) : '-',
+    r && t ? fmt(r.median_s / t.median_s, 2) : '-',
   ]);
-  console.log(`  ${c}: ours ${o ? `${o.times_s.map((v) => fmt(v)).join(', ')} s (${o.backend})` : 'failed'}; torch ${t ? `${t.times_s.map((v) => fmt(v)).join(', ')} s (torch ${t.torch})` : 'failed'}`);
+  console.log(`  ${c}: ours ${o ? `${o.times_s.map((v) => fmt(v)).join(', ')} s (${o.backend})` : 'failed'}; torch ${t ? `${t.times_s.map((v) => fmt(v)).join(', ')} s (torch ${t.torch})` : 'failed'}${r ? `; ort ${r.times_s.map((v) => fmt(v)).join(', ')} s` : ''}`);
 }
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
 for (const r of rows) console.log(r.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  '));

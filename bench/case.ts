@@ -35,7 +35,8 @@ if (caseName.startsWith('conv')) {
           });
 } else {
   const size = Number(caseName.slice(-3));
-  const model = buildUNet({}, size);
+  // bundled700: the bundled models' net (16 base filters) on the one 700 tile that covers a 512 x 512 image.
+  const model = buildUNet(caseName.startsWith('bundled') ? { baseFilters: 16 } : {}, size);
   initializeWeights(model, new Rng(2));
   const out = model.outputs[0]!.shape[1]!;
   const image = Float32Array.from({ length: size * size }, () => rng.uniform());

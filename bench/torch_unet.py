@@ -69,7 +69,8 @@ def main():
                 conv(x).backward(dy)
     else:
         size = int(case[-3:])
-        model = UNet()
+        # bundled700: the bundled models' net (16 base filters) on the one 700 tile that covers a 512 x 512 image.
+        model = UNet(base=16) if case.startswith('bundled') else UNet()
         for m in model.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.normal_(m.weight, 0, 0.05)

@@ -10,6 +10,7 @@ import { quantizeCommand, QUANTIZE_HELP } from './commands/quantize.js';
 import { tuneCommand, TUNE_HELP } from './commands/tune.js';
 import { reportCommand, REPORT_HELP } from './commands/report.js';
 import { planCommand, PLAN_HELP } from './commands/plan.js';
+import { exportCommand, EXPORT_HELP } from './commands/export.js';
 import { UsageError } from './args.js';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, { run: Command; help: string; summary: string }> 
   quantize: { run: quantizeCommand, help: QUANTIZE_HELP, summary: 'copy a model with float16 weights (half the size)' },
   tune: { run: tuneCommand, help: TUNE_HELP, summary: 'choose the instance post-processing on validation images (stored in the model)' },
   report: { run: reportCommand, help: REPORT_HELP, summary: 'training summary of a model folder, and its curves as SVG/PNG' },
+  export: { run: exportCommand, help: EXPORT_HELP, summary: 'write a model as ONNX (for Fiji/deepImageJ, napari, any ONNX runtime)' },
 };
 
 function usage(): string {

@@ -3,14 +3,18 @@ import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { chooseTileSize, unetPredictor, type DisposablePredictor } from '../../infer/predictor.js';
+import { chooseTileSize, type DisposablePredictor } from '../../infer/predictor.js';
 import { disposableEnsemble } from '../../infer/ensemble.js';
 import { loadEnsemble } from '../../infer/ensemble-models.js';
+import { chooseEngine, openEngine } from '../../infer/engine.js';
 import type { Size2 } from '../../infer/tiling.js';
 import { withTestTimeAugmentation } from '../../infer/tta.js';
 import { checkOutputStems, OUTPUT_KINDS, predictFile, type OutputKind, type ProbabilityFormat } from '../../infer/write-outputs.js';
 import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
-import { intOption, numberOption, requireOption, UsageError, startBackend } from '../args.js';
+import { initBackend } from '../../backend/index.js';
+import { isModelPackage } from '../../io/bioimageio.js';
+import { predictPackageCommand } from './predict-package.js';
+import { intOption, numberOption, requireOption, UsageError } from '../args.js';
 import { ProgressReporter } from '../progress.js';
 import { EVALUATE_OPTIONS, evaluationOptions, runEvaluation } from './evaluate.js';
 import { decodeOptionsFrom, MAX_PIXELS_HELP, MAX_PIXELS_OPTION } from './decode-options.js';
@@ -24,7 +28,8 @@ with the first one. Inputs that fail are listed at the end and the exit status i
 inputs with the same file stem are refused before anything runs (their outputs would clash).
   --model DIR|NAME     model folder, or a bundled model: isbi (membrane, the default), nuclei;
                        A,B,C: an ensemble averaging the models' probabilities on shared tiles (same
-                       depth, padding, classes, normalisation; e.g. the fold models of train --folds)
+                       depth, padding, classes, normalisation; e.g. the fold models of train --folds);
+                       or a bioimage.io package (folder or .zip with onnx weights; outputs prob,mask,overlay)
   --out DIR            output folder (created)
   --outputs LIST       any of prob,mask,instances,overlay   (mask,overlay)
                          <stem>_mask.png       class index per pixel
@@ -47,7 +52,9 @@ the end of training); without one, connected components of the foreground. These
                        \`unet evaluate --pred OUT --truth LABELS\`; evaluate's options apply (--mode,
                        --json, --csv, --warping-threshold, ...); membrane mode adds prob (png16)
                        to --outputs, instances mode adds instances, classes mode adds mask
-${MAX_PIXELS_HELP}`;
+${MAX_PIXELS_HELP}
+Engine: TF.js on the oneDNN backend when its addon is built, else ONNX Runtime (onnxruntime-node),
+else TF.js' pure-JS backend; UNET_ENGINE=tfjs|ort forces one.`;
 
 const BUNDLED: Record<string, string> = {
   isbi: 'isbi2012-membrane',
@@ -58,7 +65,7 @@ const BUNDLED: Record<string, string> = {
 };
 const DEFAULT_MODEL = 'isbi2012-membrane';
 /** The package root: src/cli/commands (or dist/cli/commands) is three levels below it. */
-const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const READABLE = ['.png', '.jpg', '.jpeg', '.tif', '.tiff'];
 
 export async function predictCommand(argv: string[]): Promise<number> {
@@ -105,13 +112,21 @@ export async function predictCommand(argv: string[]): Promise<number> {
   const memoryMb = numberOption(values.memory, 'memory', 1024)!;
   if (!(memoryMb > 0)) throw new UsageError(`--memory must be a positive number of MB, got ${memoryMb}`);
 
+  if (values.model !== undefined && isModelPackage(values.model)) {
+    return predictPackageCommand(values.model, await collectImages(positionals), { outDir, outputs: values.outputs === undefined ? ['mask', 'overlay'] : outputs, ...(values.tile ? { tile: intOption(values.tile, 'tile')! } : {}) });
+  }
   const modelDirs = (values.model === undefined ? [undefined] : values.model.split(',')).map((m) => resolveModelDir(m?.trim()));
   const modelDir = modelDirs.join(',');
   const decodeOptions = decodeOptionsFrom(values['max-pixels']);
   const files = await collectImages(positionals);
   checkOutputStems(files);
-  const backend = await startBackend('predict');
+  const backend = await initBackend();
   const { models, metadata, metadatas } = await loadEnsemble(modelDirs);
+  const choice = await chooseEngine(backend.name, process.env.UNET_ENGINE ?? 'auto');
+  // One line on why the fast path is not in use: the engine's note, or else the backend's (only when TF.js runs).
+  const note = choice.engine === 'tfjs' ? (choice.note ?? backend.note) : undefined;
+  if (note) process.stderr.write(`unet predict: ${note}\n`);
+  const engines = await Promise.all(models.map((m, k) => openEngine(choice.engine, m, metadatas[k]!)));
   const config = metadata.config;
   const tile = intOption(values.tile, 'tile');
   if (tile !== undefined && !isValidInputSize(tile, config)) throw new UsageError(`predict: ${invalidSizeMessage(tile, config, 'tile')}`);
@@ -130,13 +145,13 @@ export async function predictCommand(argv: string[]): Promise<number> {
     const size = tile ?? chooseTileSize(config, memoryMb * 2 ** 20, { batch, imageSize });
     let p = predictors.get(size);
     if (!p) {
-      p = disposableEnsemble(models.map((m, k) => unetPredictor(m, metadatas[k]!.config, size)));
+      p = disposableEnsemble(engines.map((e) => e.predictor(size)));
       predictors.set(size, p);
     }
     return p;
   };
   const progress = new ProgressReporter();
-  process.stderr.write(`unet predict: ${files.length} image(s), model ${modelDir}, backend ${backend.name}${values.tta ? ', test-time augmentation' : ''}\n`);
+  process.stderr.write(`unet predict: ${files.length} image(s), model ${modelDir}, ${choice.engine === 'ort' ? 'engine onnxruntime' : `backend ${backend.name}`}${values.tta ? ', test-time augmentation' : ''}\n`);
   const failures: string[] = [];
   const written: string[] = [];
   try {
@@ -174,6 +189,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
     }
   } finally {
     for (const p of predictors.values()) p.dispose();
+    for (const e of engines) await e.dispose();
     for (const m of models) m.dispose();
   }
   if (failures.length) {
@@ -185,7 +201,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
 }
 
 /** --model: an existing folder, a bundled model's name, or (absent) the bundled default. */
-function resolveModelDir(model: string | undefined): string {
+export function resolveModelDir(model: string | undefined): string {
   if (model !== undefined && !(model in BUNDLED)) {
     if (!existsSync(model)) throw new UsageError(`--model ${model}: no such folder, and not a bundled model (${Object.keys(BUNDLED).join(', ')})`);
     return model;

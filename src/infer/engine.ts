@@ -1,0 +1,75 @@
+/**
+ * Which engine runs a unet-ts model's forward passes: TF.js (on the active backend) or ONNX
+ * Runtime (the model converted to ONNX in memory). Both sit behind {@link TilePredictor}, so the
+ * overlap-tile code does not know which one it drives.
+ *
+ * Default ('auto'): TF.js when the native oneDNN backend is active, else ONNX Runtime when
+ * onnxruntime-node loads (its CPU kernels are ~50x faster than TF.js' pure-JS backend), else
+ * TF.js on the pure-JS backend.
+ */
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { ModelMetadata } from '../io/model-format.js';
+import type { TileShape } from '../model/unet.js';
+import { loadOrt, ortLoadError, ortUnet } from './ort-engine.js';
+import { unetPredictor, type DisposablePredictor } from './predictor.js';
+
+export type EngineName = 'tfjs' | 'ort';
+export type EngineRequest = EngineName | 'auto';
+
+export interface EngineChoice {
+  readonly engine: EngineName;
+  /** Why the preferred engine is not used, if one was skipped. */
+  readonly note?: string;
+}
+
+/**
+ * Picks the engine for `request` given the active TF.js backend.
+ *
+ * @throws when `request` is not auto, tfjs or ort, or is 'ort' and onnxruntime-node cannot be loaded.
+ */
+export async function chooseEngine(backend: string, request: string = 'auto'): Promise<EngineChoice> {
+  if (request !== 'auto' && request !== 'tfjs' && request !== 'ort') throw new Error(`chooseEngine: engine must be auto, tfjs or ort, got "${request}"`);
+  if (request === 'tfjs') return { engine: 'tfjs' };
+  if (request === 'auto' && backend === 'onednn') return { engine: 'tfjs' };
+  const ort = await loadOrt();
+  if (ort) return { engine: 'ort' };
+  if (request === 'ort') throw new Error(`chooseEngine: engine 'ort' requested but ${ortLoadError()}`);
+  return { engine: 'tfjs', note: `${ortLoadError()}; predicting with TF.js on the '${backend}' backend (slow; npm ci installs onnxruntime-node)` };
+}
+
+/** Predictors for any tile size of one loaded model, on one engine. */
+export interface ModelEngine {
+  readonly name: EngineName;
+  predictor(tile: number | TileShape): DisposablePredictor;
+  dispose(): Promise<void>;
+}
+
+/** Opens `engine` on a loaded model (for ONNX Runtime: exports it to ONNX in memory, ~0.1 s). */
+export async function openEngine(engine: EngineName, model: tfl.LayersModel, metadata: ModelMetadata): Promise<ModelEngine> {
+  if (engine === 'ort') {
+    const o = await ortUnet(model, metadata);
+    return { name: 'ort', predictor: (tile) => o.predictor(tile), dispose: () => o.release() };
+  }
+  const made: DisposablePredictor[] = [];
+  return {
+    name: 'tfjs',
+    predictor: (tile) => {
+      const p = unetPredictor(model, metadata.config, tile);
+      // Callers may dispose a predictor themselves; disposing it again here must be a no-op.
+      let disposed = false;
+      const once: DisposablePredictor = {
+        ...p,
+        predictBatch: (tiles, n) => p.predictBatch(tiles, n),
+        dispose: () => {
+          if (!disposed) p.dispose();
+          disposed = true;
+        },
+      };
+      made.push(once);
+      return once;
+    },
+    dispose: async () => {
+      for (const p of made) p.dispose();
+    },
+  };
+}
