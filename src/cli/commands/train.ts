@@ -24,6 +24,7 @@ import { writeCurves } from '../../report/curves.js';
 import { defaultTile } from './info.js';
 import { trainArgvWithPlan } from './plan.js';
 import { trainFolds } from './folds.js';
+import { initialModelForTile, loadInitialModel } from './init-from.js';
 
 export const TRAIN_HELP = `unet train --images DIR --labels DIR --out MODEL_DIR --iterations N --seed S [options]
 unet train --plan plan.json --images DIR --labels DIR --out MODEL_DIR --seed S [options]
@@ -43,6 +44,8 @@ the run's original options and reaches the same weights as an uninterrupted run.
   --val-images DIR --val-labels DIR   validation pairs (loss every --validate-every steps)
   --holdout F          instance labels without validation pairs: hold out this fraction of the
                        training images (seeded by --seed) for validation and tuning   (0.1)
+  --init-from MODEL    fine-tune: start from a trained model's weights (a folder, or nuclei / isbi), with
+                       its architecture, normalisation and class names (contradicting options are refused)
   --no-holdout         train on every image; no validation, no tuning
                        With instance labels, training ends by choosing the post-processing (watershed,
                        seed level, minimum size) that maximises F1 on the validation images (unet tune).
@@ -92,6 +95,7 @@ const TRAIN_OPTIONS = {
       resume: { type: 'string' },
       'checkpoint-every': { type: 'string' },
       holdout: { type: 'string' },
+      'init-from': { type: 'string' },
       'no-holdout': { type: 'boolean' },
       keep: { type: 'string' },
       plan: { type: 'string' },
@@ -106,7 +110,8 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     return 0;
   }
   let argv = cliArgv;
-  if (first.resume === undefined) {
+  // A fine-tuning run takes its architecture from the model it starts from: nothing to plan.
+  if (first.resume === undefined && first['init-from'] === undefined) {
     const planned = await trainArgvWithPlan(cliArgv, first);
     argv = planned.argv;
     if (planned.note) process.stderr.write(`${planned.note}\n`);
@@ -137,14 +142,19 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   if (modeClasses !== undefined && asked.classes !== undefined && asked.classes !== modeClasses) {
     throw new UsageError(`--targets boundary trains ${modeClasses} classes (background, interior, boundary), not --classes ${asked.classes}`);
   }
-  const config = resolveConfig({ ...asked, ...(modeClasses !== undefined ? { classes: modeClasses } : {}) });
-  const tile = intOption(values.tile, 'tile') ?? defaultTile(config);
+  const initial = values['init-from'] === undefined || resumeDir ? null : await loadInitialModel(values['init-from'], asked, values.normalize === undefined ? undefined : parseNormalization(values.normalize));
+  if (initial && modeClasses !== undefined && initial.config.classes !== modeClasses) {
+    initial.model.dispose();
+    throw new UsageError(`--init-from ${values['init-from']}: the model has ${initial.config.classes} classes, but --targets boundary trains ${modeClasses}`);
+  }
+  const config = initial?.config ?? resolveConfig({ ...asked, ...(modeClasses !== undefined ? { classes: modeClasses } : {}) });
+  const tile = intOption(values.tile, 'tile') ?? (initial ? initial.metadata.tileSize[0] : defaultTile(config));
   if (!isValidInputSize(tile, config)) throw new UsageError(invalidSizeMessage(tile, config, 'tile'));
-  const normalization = parseNormalization(values.normalize ?? 'dtype');
+  const normalization = initial?.metadata.normalization ?? parseNormalization(values.normalize ?? 'dtype');
   const augmentOptions = values['no-augment'] ? null : augmentOptionsFrom(values);
   const weightMap = values['no-weights'] ? (false as const) : { w0: numberOption(values.w0, 'w0', 10)!, sigma: numberOption(values.sigma, 'sigma', 5)! };
   const connectivity = connectivityOption(values.connectivity);
-  const classNames = values['class-names']?.split(',') ?? (modeClasses !== undefined ? ['background', 'interior', 'boundary'] : undefined);
+  const classNames = values['class-names']?.split(',') ?? initial?.metadata.classNames ?? (modeClasses !== undefined ? ['background', 'interior', 'boundary'] : undefined);
   if (classNames && classNames.length !== config.classes) throw new UsageError(`--class-names lists ${classNames.length} names for ${config.classes} classes`);
 
   const backend = await startBackend('train');
@@ -172,7 +182,11 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     resume = { state: ckpt.state, optimizerWeights: ckpt.optimizerWeights };
     process.stderr.write(`unet train: resuming ${resumeDir} at iteration ${ckpt.state.iteration}\n`);
   } else {
-    model = buildUNet(config, tile, { seed });
+    model = initial ? initialModelForTile(initial, tile) : buildUNet(config, tile, { seed });
+    if (initial) {
+      initial.model.dispose();
+      process.stderr.write(`unet train: starting from the weights of ${initial.dir}\n`);
+    }
   }
   const store = new CheckpointStore(join(outDir, 'checkpoints'), { keepLast: intOption(values.keep, 'keep', 3)! });
   const metadataFor = (state: Readonly<Record<string, unknown>> & { readonly losses: readonly number[] }): ReturnType<typeof makeMetadata> => {
@@ -194,6 +208,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
         normalization: describeNormalization(normalization),
         // Every 10th loss keeps the curve readable without bloating the file.
         lossCurve: losses.filter((_, i) => i % 10 === 0),
+        ...(initial ? { initFrom: initial.dir } : {}),
         command: ['unet', 'train', ...argv].join(' '),
         argv,
       },

@@ -1,0 +1,90 @@
+/**
+ * unet train --init-from: fine-tuning keeps the architecture, normalisation and class names of
+ * the model it starts from, loads its weights exactly, and refuses contradicting options.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { initBackend } from '../src/backend/index.js';
+import { makeMetadata } from '../src/io/model-format.js';
+import { loadModel, saveModel } from '../src/io/model-files.js';
+import { writePng } from '../src/io/png.js';
+import { resolveConfig } from '../src/model/config.js';
+import { buildUNet } from '../src/model/unet.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const CONFIG = resolveConfig({ depth: 1, baseFilters: 2, classes: 2, inputChannels: 1, padding: 'same', dropout: 0 });
+let dir = '';
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+before(async () => {
+  await initBackend();
+  dir = await mkdtemp(join(tmpdir(), 'unet-init-from-'));
+  const model = buildUNet(CONFIG, 16, { seed: 3 });
+  await saveModel(join(dir, 'source'), model, makeMetadata({ config: CONFIG, tileSize: [16, 16], normalization: { kind: 'minmax' }, classNames: ['bg', 'cell'] }));
+  model.dispose();
+  for (const sub of ['images', 'labels']) await mkdir(join(dir, sub));
+  for (let k = 0; k < 2; k++) {
+    const img = Uint8Array.from({ length: 24 * 24 }, (_, i) => ((i * 7 + k * 13) % 200) + 20);
+    const lab = Uint8Array.from(img, (v) => (v > 120 ? 255 : 0));
+    await writePng(join(dir, 'images', `im${k}.png`), { data: img, height: 24, width: 24, channels: 1 });
+    await writePng(join(dir, 'labels', `im${k}.png`), { data: lab, height: 24, width: 24, channels: 1 });
+  }
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+const common = (): string[] => ['train', '--images', join(dir, 'images'), '--labels', join(dir, 'labels'), '--init-from', join(dir, 'source'), '--iterations', '1', '--seed', '1', '--no-augment'];
+
+test('--init-from keeps the architecture, normalisation and class names, and starts from the weights exactly', async () => {
+  // Adam's first step moves each weight by at most about lr = 1e-30: the saved weights must be the
+  // source's to within that (a fresh initialisation would differ by ~0.1).
+  const r = await run([...common(), '--out', join(dir, 'tuned'), '--optimizer', 'adam', '--lr', '1e-30']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /starting from the weights of /, r.stderr);
+  const source = await loadModel(join(dir, 'source'));
+  const tuned = await loadModel(join(dir, 'tuned'));
+  assert.deepEqual(tuned.metadata.config, source.metadata.config, '--init-from: architecture');
+  assert.deepEqual(tuned.metadata.normalization, { kind: 'minmax' }, '--init-from: the model\'s normalisation, not the default dtype');
+  assert.deepEqual(tuned.metadata.classNames, ['bg', 'cell'], '--init-from: class names');
+  assert.deepEqual(tuned.metadata.tileSize, [16, 16], '--init-from: the model\'s tile when none is given');
+  assert.equal((tuned.metadata.training as { initFrom?: string }).initFrom, join(dir, 'source'));
+  const a = source.model.getWeights();
+  const b = tuned.model.getWeights();
+  assert.equal(b.length, a.length);
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!.dataSync();
+    const y = b[i]!.dataSync();
+    const bad = x.findIndex((v, k) => !(Math.abs(v - y[k]!) <= 2e-30));
+    assert.equal(bad, -1, `--init-from: weight ${i} (${a[i]!.shape}) differs at ${bad}: ${x[bad]} vs ${y[bad]}`);
+  }
+  source.model.dispose();
+  tuned.model.dispose();
+});
+
+test('--init-from refuses an incompatible architecture or normalisation with a clear message', async () => {
+  const filters = await run([...common(), '--out', join(dir, 'bad1'), '--filters', '4']);
+  assert.equal(filters.code, 2, filters.stderr);
+  assert.match(filters.stderr, /the model has --filters 2, not 4; fine-tuning keeps the architecture/);
+  const depth = await run([...common(), '--out', join(dir, 'bad2'), '--depth', '2']);
+  assert.match(depth.stderr, /the model has --depth 1, not 2/);
+  const norm = await run([...common(), '--out', join(dir, 'bad3'), '--normalize', 'dtype']);
+  assert.equal(norm.code, 2, norm.stderr);
+  assert.match(norm.stderr, /was trained with --normalize minmax, not dtype/);
+  const missing = await run([...common().slice(0, -7), '--init-from', join(dir, 'nope'), '--iterations', '1', '--seed', '1', '--out', join(dir, 'bad4')]);
+  assert.equal(missing.code, 2, missing.stderr);
+  assert.match(missing.stderr, /--model .*nope: no such folder/);
+});
