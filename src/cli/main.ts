@@ -7,6 +7,7 @@ import { augmentCommand, AUGMENT_HELP } from './commands/augment.js';
 import { weightsCommand, WEIGHTS_HELP } from './commands/weights.js';
 import { evaluateCommand, EVALUATE_HELP } from './commands/evaluate.js';
 import { quantizeCommand, QUANTIZE_HELP } from './commands/quantize.js';
+import { mergeInstancesCommand, MERGE_INSTANCES_HELP } from './commands/merge-instances.js';
 import { UsageError } from './args.js';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, { run: Command; help: string; summary: string }> 
   weights: { run: weightsCommand, help: WEIGHTS_HELP, summary: 'border weight maps (Eq. 2) as float TIFF and PNG heat map' },
   predict: { run: predictCommand, help: PREDICT_HELP, summary: 'segment images of any size (overlap-tile), write masks, probabilities, instances, overlays' },
   evaluate: { run: evaluateCommand, help: EVALUATE_HELP, summary: 'score predictions: ISBI 2012 V_rand/V_info, instance F1/AP/SEG, per-class IoU' },
+  'merge-instances': { run: mergeInstancesCommand, help: MERGE_INSTANCES_HELP, summary: 'one id per object across the chunks of an OME-Zarr prediction (after predict --chunks)' },
   quantize: { run: quantizeCommand, help: QUANTIZE_HELP, summary: 'copy a model with float16 weights (half the size)' },
 };
 

@@ -4,13 +4,14 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../../io/model-files.js';
-import { chooseTileSize, unetPredictor, type DisposablePredictor } from '../../infer/predictor.js';
+import { chooseTileSize, unetPredictor, type DisposablePredictor, type TilePredictor } from '../../infer/predictor.js';
 import type { Size2 } from '../../infer/tiling.js';
 import { withTestTimeAugmentation } from '../../infer/tta.js';
 import { OUTPUT_KINDS, predictFile, type OutputKind, type ProbabilityFormat } from '../../infer/write-outputs.js';
 import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
 import { intOption, numberOption, requireOption, UsageError, startBackend } from '../args.js';
 import { ProgressReporter } from '../progress.js';
+import { predictZarrCommand, wantsZarr, ZARR_HELP, ZARR_OPTIONS } from './predict-zarr.js';
 
 export const PREDICT_HELP = `unet predict [--model DIR|NAME] --out DIR [options] IMAGE_OR_DIR...
 
@@ -31,7 +32,9 @@ Reads PNG, JPEG and TIFF (multi-page stacks slice by slice; outputs get _zNNN).
   --foreground LIST    classes (indices or names) that form objects for instances   (all but class 0)
   --watershed          split touching objects by a watershed on the foreground probability
   --seed-threshold P   watershed seeds: foreground probability >= P   (0.9)
-  --min-size N         drop objects smaller than N pixels   (0)`;
+  --min-size N         drop objects smaller than N pixels   (0)
+
+${ZARR_HELP}`;
 
 const BUNDLED: Record<string, string> = {
   isbi: 'isbi2012-membrane',
@@ -62,6 +65,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
       'seed-threshold': { type: 'string' },
       'min-size': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      ...ZARR_OPTIONS,
     },
     allowPositionals: true,
     strict: true,
@@ -70,8 +74,9 @@ export async function predictCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${PREDICT_HELP}\n`);
     return 0;
   }
-  const outDir = requireOption(values.out, 'out');
   if (positionals.length === 0) throw new UsageError('give at least one image or folder');
+  const zarrInputs = wantsZarr(values, positionals);
+  const outDir = zarrInputs ? (values.out ?? '') : requireOption(values.out, 'out');
   const outputs = (values.outputs ?? 'mask,overlay').split(',').map((s) => s.trim()) as OutputKind[];
   for (const o of outputs) if (!OUTPUT_KINDS.includes(o)) throw new UsageError(`--outputs: unknown output "${o}"; choose from ${OUTPUT_KINDS.join(', ')}`);
   const probFormat = (values['prob-format'] ?? 'tif') as ProbabilityFormat;
@@ -84,7 +89,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
   const minSize = intOption(values['min-size'], 'min-size', 0)!;
 
   const modelDir = resolveModelDir(values.model);
-  const files = await collectImages(positionals);
+  const files = zarrInputs ? positionals : await collectImages(positionals);
   const backend = await startBackend('predict');
   const { model, metadata } = await loadModel(modelDir);
   const config = metadata.config;
@@ -103,11 +108,23 @@ export async function predictCommand(argv: string[]): Promise<number> {
     }
     return p;
   };
+  const tilePredictor = (size: Size2): TilePredictor => (values.tta ? withTestTimeAugmentation(predictorFor(size)) : predictorFor(size));
+  if (zarrInputs) {
+    try {
+      return await predictZarrCommand({
+        values, inputs: files, outDir: values.out, modelDir, normalization: metadata.normalization, classNames: metadata.classNames,
+        predictorFor: tilePredictor, tta: values.tta ?? false, log: (l) => process.stderr.write(`${l}\n`), ...(foregroundClasses ? { foregroundClasses } : {}),
+      });
+    } finally {
+      for (const p of predictors.values()) p.dispose();
+      model.dispose();
+    }
+  }
   const progress = new ProgressReporter();
   process.stderr.write(`unet predict: ${files.length} image(s), model ${modelDir}, backend ${backend.name}${values.tta ? ', test-time augmentation' : ''}\n`);
   try {
     for (const file of files) {
-      const result = await predictFile(file, (size) => (values.tta ? withTestTimeAugmentation(predictorFor(size)) : predictorFor(size)), {
+      const result = await predictFile(file, tilePredictor, {
         outDir,
         outputs,
         normalization: metadata.normalization,
