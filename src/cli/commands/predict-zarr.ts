@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join, parse } from 'node:path';
 import { parseChunkJob, type ChunkJob } from '../../infer/chunks.js';
 import type { TilePredictor } from '../../infer/predictor.js';
@@ -120,6 +121,7 @@ export async function predictZarrCommand(run: ZarrRun): Promise<number> {
       const done = join(path, 'unet_work', 'imported');
       if (!existsSync(done)) {
         await writeOmeZarrImage(path, await readImage(input), { format, chunk: Math.min(1024, chunkSize) });
+        await mkdir(join(path, 'unet_work'), { recursive: true });
         await writeFileAtomic(done, `${input}\n`);
       }
     }
