@@ -119,6 +119,41 @@ test('unet predict --ome-zarr --zarr-format 3 turns a PNG into an NGFF 0.5 store
   assert.ok(Array.from(mask.data as Uint8Array).every((v) => v === 0 || v === 1), 'class indices 0/1');
 });
 
+test('a unet predict killed (SIGKILL) mid-run and rerun leaves the store an uninterrupted run leaves', async () => {
+  const ref = join(dir, 'ref.ome.zarr');
+  const killed = join(dir, 'killed.ome.zarr');
+  cpSync(join(dir, 'image.ome.zarr'), ref, { recursive: true });
+  cpSync(join(dir, 'image.ome.zarr'), killed, { recursive: true });
+  const args = ['predict', '--model', join(dir, 'model'), '--tile', '64', '--chunk-size', '12', '--outputs', 'mask,prob,instances'];
+  const r = await unet([...args, ref]);
+  assert.equal(r.code, 0, r.stderr);
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args, killed], { cwd: ROOT, stdio: 'ignore' });
+  const doneDir = join(killed, 'unet_work/unet/done');
+  const markers = (): number => {
+    try {
+      return readdirSync(doneDir).filter((n) => n.endsWith('.json')).length;
+    } catch {
+      return 0;
+    }
+  };
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      if (markers() >= 3 || child.exitCode !== null) {
+        clearInterval(poll);
+        child.kill('SIGKILL');
+        resolve();
+      }
+    }, 20);
+  });
+  await new Promise((resolve) => child.once('close', resolve));
+  const partial = markers();
+  assert.ok(partial >= 3 && partial < 30, `the job was killed after ${partial} of 30 chunks (expected part-way)`);
+  const rerun = await unet([...args, killed]);
+  assert.equal(rerun.code, 0, rerun.stderr);
+  assert.match(rerun.stdout, new RegExp(`${30 - partial} chunk\\(s\\) computed, ${partial} already done`));
+  assert.deepEqual(storeDigest(killed), storeDigest(ref), 'killed + rerun equals one uninterrupted run, file for file');
+});
+
 function hasSnakemake(): boolean {
   try {
     execFileSync('snakemake', ['--version'], { stdio: 'ignore' });

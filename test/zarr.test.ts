@@ -123,6 +123,42 @@ test('predictBands on a region source, one region at a time, equals whole-image 
   }
 });
 
+test("predictBands with 'gaussian' blending: a region equals the whole image bit for bit", async () => {
+  // A 'same'-style stub (no margin) whose output depends on the whole tile, so overlapping tiles disagree and are blended.
+  const contextual: TilePredictor = {
+    inputShape: [16, 16],
+    outputShape: [16, 16],
+    channels: 1,
+    classes: 2,
+    alignment: 4,
+    predictBatch(tiles, n) {
+      const out = new Float32Array(n * 256 * 2);
+      for (let b = 0; b < n; b++) {
+        let mean = 0;
+        for (let i = 0; i < 256; i++) mean += tiles[b * 256 + i]! / 256;
+        for (let i = 0; i < 256; i++) {
+          const v = 1 / (1 + Math.exp(-8 * (tiles[b * 256 + i]! - mean)));
+          out[(b * 256 + i) * 2] = 1 - v;
+          out[(b * 256 + i) * 2 + 1] = v;
+        }
+      }
+      return Promise.resolve(out);
+    },
+  };
+  const raw = noise(new Rng(21), 50, 61);
+  const whole = await predict(normalize(raw, { kind: 'dtype' }), contextual, { batchSize: 1 });
+  const source = normalizedSource(rasterSource(raw), { kind: 'dtype' });
+  for (const region of [{ top: 8, left: 12, height: 20, width: 24 }, { top: 40, left: 44, height: 10, width: 17 }]) {
+    const got = new Float32Array(region.height * region.width * 2);
+    await predictBands(source, contextual, (band) => got.set(band.data, (band.top - region.top) * region.width * 2), { region, batchSize: 1 });
+    for (let y = 0; y < region.height; y++) for (let x = 0; x < region.width; x++) {
+      const a = got[(y * region.width + x) * 2 + 1]!;
+      const b = whole.probabilities!.data[((region.top + y) * 61 + region.left + x) * 2 + 1]!;
+      if (a !== b) assert.fail(`predictBands gaussian region ${JSON.stringify(region)}: pixel (${region.top + y}, ${region.left + x}) is ${a}, whole image ${b}`);
+    }
+  }
+});
+
 test('resolveNormalization: minmax and meanstd over bands equal the whole-image normalisation', async () => {
   const raw = noise(new Rng(2), 600, 7);
   for (const n of [{ kind: 'minmax' }, { kind: 'meanstd' }] as const) {
