@@ -376,3 +376,40 @@ export async function writeOmeZarrImage(path: string, planes: readonly Raster<Pi
     }
   }
 }
+
+/**
+ * Writes region sources (one per z plane, same size and channels) as a new single-level
+ * OME-Zarr image, reading one chunk row of each at a time: how a TIFF bigger than memory
+ * becomes a store (`unet predict --ome-zarr`). The pixel type is what the first band holds.
+ */
+export async function writeOmeZarrFromSources(path: string, planes: readonly RegionSource[], options: Omit<WriteImageOptions, 'downsampled'> = {}): Promise<void> {
+  const format = options.format ?? 2;
+  const first = planes[0];
+  if (!first) throw new Error(`writeOmeZarrFromSources: ${path}: no planes to write`);
+  for (const p of planes) if (p.height !== first.height || p.width !== first.width || p.channels !== first.channels) throw new Error(`writeOmeZarrFromSources: ${path}: ${p.name} is ${p.height}x${p.width}x${p.channels}, ${first.name} ${first.height}x${first.width}x${first.channels}`);
+  const { height: H, width: W, channels: C } = first;
+  const chunk = options.chunk ?? 512;
+  const axes = [...(planes.length > 1 ? ['z'] : []), ...(C > 1 ? ['c'] : []), 'y', 'x'];
+  const info: OmeZarrInfo = { path, zarrFormat: format, ngffVersion: format === 2 ? '0.4' : '0.5', multiscale: { axes: [], datasets: [] }, attributes: {} };
+  const axisObjs = axes.map((a) => ({ name: a, type: a === 'c' ? 'channel' : 'space' }));
+  await ensureGroup(path, format, multiscaleAttributes(info, { name: options.name ?? 'image', axes: axisObjs, datasets: [{ path: '0', coordinateTransformations: [{ type: 'scale', scale: axes.map(() => 1) }] }] }));
+  const store = new AtomicFileStore(path);
+  let arr: Awaited<ReturnType<typeof ensureArray>> | null = null;
+  for (const [z, p] of planes.entries()) {
+    for (let top = 0; top < H; top += chunk) {
+      const h = Math.min(chunk, H - top);
+      const band = await p.readRegion(top, 0, h, W);
+      if (!arr) {
+        const d = band.data;
+        const dtype: OutputDtype = d instanceof Uint8Array ? 'uint8' : d instanceof Uint16Array ? 'uint16' : d instanceof Float32Array ? 'float32' : 'uint32';
+        const shape = axes.map((a) => (a === 'z' ? planes.length : a === 'c' ? C : a === 'y' ? H : W));
+        arr = await ensureArray(store, format, '0', { shape, chunks: axes.map((a) => (a === 'y' ? Math.min(chunk, H) : a === 'x' ? Math.min(chunk, W) : a === 'c' ? C : 1)), dtype, dimensionNames: axes });
+      }
+      const Ctor = band.data.constructor as new (n: number) => PixelArray;
+      const block = C === 1 ? band.data : new Ctor(C * h * W);
+      if (C > 1) for (let c = 0; c < C; c++) for (let i = 0; i < h * W; i++) block[c * h * W + i] = band.data[i * C + c]!;
+      const sel = axes.map((a) => (a === 'z' ? z : a === 'c' ? zarr.slice(0, C) : a === 'y' ? zarr.slice(top, top + h) : null));
+      await writeBlock(arr, sel, block, [...(C > 1 ? [C] : []), h, W]);
+    }
+  }
+}

@@ -13,7 +13,8 @@ import { mergeInstances, predictOmeZarr, ZARR_OUTPUTS, type ProbabilityDtype, ty
 import { writeFileAtomic } from '../../io/atomic.js';
 import { readImage } from '../../io/image.js';
 import type { Normalization } from '../../io/normalize.js';
-import { writeOmeZarrImage, type OmeZarrSelection } from '../../io/zarr.js';
+import { openTiffRegions } from '../../io/tiff-region.js';
+import { writeOmeZarrFromSources, writeOmeZarrImage, type OmeZarrSelection, type WriteImageOptions } from '../../io/zarr.js';
 import { intOption, UsageError } from '../args.js';
 
 export const ZARR_OPTIONS = {
@@ -120,12 +121,14 @@ export async function predictZarrCommand(run: ZarrRun): Promise<number> {
       // Every job may convert; the marker makes reruns (and later jobs) skip it, and identical bytes make races harmless.
       const done = join(path, 'unet_work', 'imported');
       if (!existsSync(done)) {
-        await writeOmeZarrImage(path, await readImage(input), { format, chunk: Math.min(1024, chunkSize) });
+        await importImage(input, path, { format, chunk: Math.min(1024, chunkSize) }, select.level ?? 0);
         await mkdir(join(path, 'unet_work'), { recursive: true });
         await writeFileAtomic(done, `${input}\n`);
       }
     }
-    const result = await predictOmeZarr(path, select, run.predictorFor, {
+    // A converted TIFF holds the chosen pyramid level as its level 0.
+    const storeSelect = path === input ? select : { ...select, level: 0 };
+    const result = await predictOmeZarr(path, storeSelect, run.predictorFor, {
       outputs,
       normalization: run.normalization,
       classNames: run.classNames,
@@ -140,9 +143,35 @@ export async function predictZarrCommand(run: ZarrRun): Promise<number> {
     let line = `${path}: ${result.computed} chunk(s) computed, ${result.skipped} already done${share}; ${result.arrays.join(' ')}`;
     if (outputs.includes('instances')) {
       if (job && job.count > 1) line += `; after all ${job.count} jobs: unet merge-instances ${path}`;
-      else line += `; ${(await mergeInstances(path, select)).objects.join(', ')} object(s) in labels/unet_instances`;
+      else line += `; ${(await mergeInstances(path, storeSelect)).objects.join(', ')} object(s) in labels/unet_instances`;
     }
     process.stdout.write(`${line}\n`);
   }
   return 0;
+}
+
+/**
+ * An ordinary image as a new OME-Zarr store. TIFFs are read by region (tile or strip rows,
+ * pyramid level `level` of every page), so a slide bigger than memory converts in bounded
+ * memory; other formats (and TIFFs the region reader refuses) are read whole.
+ */
+async function importImage(input: string, path: string, options: WriteImageOptions, level: number): Promise<void> {
+  if (/\.tiff?$/i.test(input)) {
+    let tiff: Awaited<ReturnType<typeof openTiffRegions>> | null = null;
+    try {
+      tiff = await openTiffRegions(input);
+    } catch {
+      tiff = null; // e.g. JPEG-compressed: the whole-image reader below says what it thinks
+    }
+    if (tiff) {
+      try {
+        await writeOmeZarrFromSources(path, tiff.pages.map((_, p) => tiff.source(p, level)), options);
+      } finally {
+        await tiff.close();
+      }
+      return;
+    }
+  }
+  if (level !== 0) throw new UsageError(`--level ${level}: ${input} has no pyramid this reader understands`);
+  await writeOmeZarrImage(path, await readImage(input), options);
 }
