@@ -304,6 +304,23 @@ describe('chunk-parallel prediction into OME-Zarr', () => {
   });
 });
 
+test('a rerun asking for more outputs recomputes the chunks; one with another tile is refused', async () => {
+  const img = noise(new Rng(77), 20, 20);
+  const path = join(dir, 'more.ome.zarr');
+  await writeOmeZarrImage(path, [img], { chunk: 8 });
+  const base = { normalization: { kind: 'dtype' } as const, classNames: ['bg', 'obj'], chunkSize: 8 };
+  const a = await predictOmeZarr(path, {}, () => threshold, { ...base, outputs: ['mask'] });
+  assert.deepEqual([a.computed, a.skipped], [9, 0]);
+  const b = await predictOmeZarr(path, {}, () => threshold, { ...base, outputs: ['mask', 'instances'] });
+  assert.deepEqual([b.computed, b.skipped], [9, 0], 'chunks done for mask only are computed again for instances');
+  const merged = await mergeInstances(path);
+  assert.equal(merged.objects[0], labelComponents(Uint8Array.from(img.data, (v) => (v / 255 > 0.5 ? 1 : 0)), 20, 20, 4).count);
+  const c = await predictOmeZarr(path, {}, () => threshold, { ...base, outputs: ['instances'] });
+  assert.deepEqual([c.computed, c.skipped], [0, 9]);
+  const otherTile: TilePredictor = { ...threshold, inputShape: [16, 16], outputShape: [12, 12], predictBatch: () => Promise.reject(new Error('must not run')) };
+  await assert.rejects(predictOmeZarr(path, {}, () => otherTile, { ...base, outputs: ['mask'] }), /ensureDocument: .*labels\/unet_mask\/\.zattrs exists with other contents/);
+});
+
 function pythonWithZarr(): string | null {
   for (const py of ['/usr/bin/python3', 'python3']) {
     try {

@@ -15,7 +15,7 @@
  * atomically, so a killed job leaves every chunk either complete or to be recomputed, and
  * a recomputed chunk has the same bytes.
  */
-import { access, mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { Normalization } from '../io/normalize.js';
@@ -171,7 +171,16 @@ function markerPath(img: OmeZarrImage, names: ReturnType<typeof zarrLayout>, pla
   return join(img.info.path, names.work, 'done', `${plane}.${c.row}.${c.col}.json`);
 }
 
-const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+/**
+ * True when the chunk's marker exists and lists every requested output: a chunk finished by
+ * a run with fewer outputs (say, mask only) is computed again for the new ones.
+ */
+async function markerCovers(marker: string, outputs: readonly ZarrOutput[]): Promise<boolean> {
+  const text = await readFile(marker, 'utf8').catch(() => null);
+  if (text === null) return false;
+  const done = (JSON.parse(text) as { outputs?: string[] }).outputs ?? [];
+  return outputs.every((o) => done.includes(o));
+}
 
 /**
  * Predicts this job's chunks of the OME-Zarr image at `path` into its store (layout in
@@ -198,7 +207,8 @@ export async function predictOmeZarr(
     isFg[c] = 1;
   }
   const chunkSide = alignedChunkSide(options.chunkSize ?? 1024, predictor.alignment);
-  const out = await prepareOutputs(img, options, K, chunkSide);
+  // The tile fixes the tile grid and so every value: chunks of runs with other tiles must not mix.
+  const out = await prepareOutputs(img, { ...options, provenance: { ...options.provenance, tile: predictor.inputShape } }, K, chunkSide);
   const all = img.planes.flatMap((p, i) => chunkWindows([img.height, img.width], [chunkSide, chunkSide], i));
   const mine = jobChunks(all.length, options.job ?? { index: 0, count: 1 });
   await mkdir(join(path, out.names.work, 'done'), { recursive: true });
@@ -211,7 +221,7 @@ export async function predictOmeZarr(
     const { t, z } = img.planes[chunk.plane]!;
     const plane = planeIndex(img, t, z);
     const marker = markerPath(img, out.names, plane, chunk);
-    if (await exists(marker)) {
+    if (await markerCovers(marker, options.outputs)) {
       skipped++;
       options.onChunk?.({ done: n + 1, total: mine.length, skipped });
       continue;
@@ -246,7 +256,7 @@ export async function predictOmeZarr(
       objects = comp.count;
       await writeBlock(out.local, [plane, zarr.slice(w.top, w.top + w.height), zarr.slice(w.left, w.left + w.width)], Uint32Array.from(comp.labels), [w.height, w.width]);
     }
-    await writeFileAtomic(marker, `${JSON.stringify({ objects })}\n`);
+    await writeFileAtomic(marker, `${JSON.stringify({ objects, outputs: [...new Set(options.outputs)].sort() })}\n`);
     computed++;
     options.onChunk?.({ done: n + 1, total: mine.length, skipped });
   }
