@@ -117,6 +117,9 @@ test('unet predict --ome-zarr --zarr-format 3 turns a PNG into an NGFF 0.5 store
   assert.deepEqual(arr.shape, [30, 20]);
   const mask = await zarr.get(arr, [null, null]);
   assert.ok(Array.from(mask.data as Uint8Array).every((v) => v === 0 || v === 1), 'class indices 0/1');
+  const ignored = await unet(['predict', '--model', join(dir, 'model'), '--chunks', '0/2', '--out', out, join(dir, 'plain.png')]);
+  assert.equal(ignored.code, 2, '--chunks on a PNG without --ome-zarr is a usage error, not silently ignored');
+  assert.match(ignored.stderr, /plain\.png is not an OME-Zarr folder; .*need --ome-zarr/);
 });
 
 test('a unet predict killed (SIGKILL) mid-run and rerun leaves the store an uninterrupted run leaves', async () => {

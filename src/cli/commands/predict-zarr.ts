@@ -49,9 +49,12 @@ export function isOmeZarr(path: string): boolean {
 
 type Values = Record<string, string | boolean | undefined>;
 
-/** True when these options ask for the OME-Zarr path (or an input is an OME-Zarr). */
+/**
+ * True when an input is an OME-Zarr or any OME-Zarr option is given (so that, e.g.,
+ * `--chunks` with a PNG and no --ome-zarr is an error rather than silently ignored).
+ */
 export function wantsZarr(values: Values, inputs: readonly string[]): boolean {
-  return values['ome-zarr'] === true || inputs.some(isOmeZarr);
+  return Object.keys(ZARR_OPTIONS).some((k) => values[k] !== undefined) || inputs.some(isOmeZarr);
 }
 
 export function selectionFromOptions(values: Values): OmeZarrSelection {
@@ -115,7 +118,7 @@ export async function predictZarrCommand(run: ZarrRun): Promise<number> {
   for (const input of run.inputs) {
     let path = input;
     if (!isOmeZarr(input)) {
-      if (!values['ome-zarr']) throw new UsageError(`${input} is not an OME-Zarr folder; mixing OME-Zarr and other inputs needs --ome-zarr`);
+      if (!values['ome-zarr']) throw new UsageError(`${input} is not an OME-Zarr folder; OME-Zarr options (and mixing with OME-Zarr inputs) need --ome-zarr for other images`);
       if (!run.outDir) throw new UsageError('--ome-zarr needs --out DIR');
       path = join(run.outDir, `${parse(input).name}.ome.zarr`);
       // Every job may convert; the marker makes reruns (and later jobs) skip it, and identical bytes make races harmless.
