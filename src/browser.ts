@@ -15,7 +15,7 @@ export {
   invalidSizeMessage,
   type SizeSpec,
 } from './model/size.js';
-export { buildUNet, withInputSize, modelInputShape, toTileShape, type TileShape } from './model/unet.js';
+export { buildUNet, withInputSize, modelInputShape, toTileShape, DEFAULT_BUILD, type BuildOptions, type TileShape } from './model/unet.js';
 export { initializeWeights, countParameters, fanIn } from './model/init.js';
 export { SeededDropout, setDropoutSeedSource } from './model/dropout.js';
 export { weightedSoftmaxCrossEntropy, centreCrop } from './loss/cross-entropy.js';

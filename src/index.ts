@@ -27,3 +27,25 @@ export {
   type LoadDatasetOptions,
 } from './io/dataset.js';
 export { decodeImage, decodeJpeg, decodeTiff, encodeTiff, sniffFormat, type ImageFormat } from './io/image-codecs.js';
+export {
+  pairPredictions,
+  parsePredictionName,
+  evaluatePairs,
+  formatTable,
+  formatCsv,
+  formatCell,
+  evaluationJson,
+  evaluationText,
+  type EvaluationMode,
+  type EvaluationPair,
+  type EvaluateOptions,
+  type EvaluationResult,
+  type PredictionKind,
+} from './eval/evaluate.js';
+export { curvesSpec, renderSvg, rasterizeSvg, writeCurves, binned, runningMean, type TrainingHistory } from './report/curves.js';
+export { trainingReport, historyFromMetadata } from './report/report.js';
+export { fingerprintDataset, fingerprintFromRasters, detectLabelMode, planFromFingerprint, planTrainArgs, parsePlan, MAX_PLANNED_TILE, type DatasetFingerprint, type TrainingPlan, type PlanOptions } from './plan/plan.js';
+export { probeSecondsPerStep, type ProbeResult } from './plan/probe.js';
+export { ensemblePredictor, disposableEnsemble } from './infer/ensemble.js';
+export { loadEnsemble, type LoadedEnsemble } from './infer/ensemble-models.js';
+export { kFoldSplit, summarizeScores, type Fold, type ScoreSummary } from './eval/folds.js';

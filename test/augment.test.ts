@@ -3,15 +3,18 @@ import { test } from 'node:test';
 import {
   augmentTile,
   cubicKernel,
+  drawGeometry,
   drawGridDisplacements,
   geometricMap,
   grayValueVariation,
   identityMap,
   interpolateDisplacements,
   makeAugmenter,
+  randomElasticField,
   resample,
 } from '../src/augment/index.js';
-import type { Tile } from '../src/train/tiles.js';
+import type { Tile, TrainingSample } from '../src/train/tiles.js';
+import { reflectIndex } from '../src/util/mirror.js';
 import { Rng } from '../src/util/rng.js';
 import { assertClose, maxAbsDiff } from './helpers.js';
 
@@ -29,6 +32,16 @@ function randomTile(seed: number, channels = 1): Tile {
 }
 
 const NO_AUGMENT = { elastic: { std: 0 }, rotation: 0, shift: 0, flips: false, brightness: 0, contrast: 0, gamma: 0, noise: 0 } as const;
+
+/** A tile as a whole training sample (the augmenter hook reads samples). */
+function asSample(tile: Tile, h = H, w = W, channels = 1): TrainingSample {
+  return {
+    name: 'tile',
+    image: { data: tile.image, height: h, width: w, channels },
+    labels: { data: tile.labels, height: h, width: w, channels: 1 },
+    weights: { data: tile.weights, height: h, width: w, channels: 1 },
+  };
+}
 
 test('cubicKernel: doc values', () => {
   assert.equal(cubicKernel(0), 1);
@@ -102,17 +115,36 @@ test('deformation keeps the label set (nearest neighbour) and is reproducible fr
   assert.ok(a.weights.every((v) => v >= wmin - 1e-5 && v <= wmax + 1e-5));
 });
 
-test('image, labels and weights move together', () => {
-  // Image = label value and weight = label value: after any geometric augmentation without
-  // gray-value changes, nearest-neighbour labels must agree with the linear weights wherever
-  // the four neighbours of the source position share one label.
-  const base = randomTile(3);
-  const tile: Tile = { image: Float32Array.from(base.labels), labels: base.labels, weights: Float32Array.from(base.labels) };
-  const out = augmentTile(tile, H, W, 1, new Rng(5), { ...NO_AUGMENT, elastic: { std: 10 }, rotation: 180, flips: true, interpolation: 'linear' });
-  let agree = 0;
-  for (let i = 0; i < H * W; i++) if (Math.abs(out.weights[i]! - out.labels[i]!) < 1e-4) agree++;
-  assert.ok(agree / (H * W) > 0.7, `only ${agree} of ${H * W} pixels agree`);
-  assert.ok(maxAbsDiff(out.image, out.weights) < 1e-5, 'linear image and linear weights are identical');
+test('image, labels and weights move together: where the 4 source neighbours share a label, all three take it exactly', () => {
+  // Three different encodings of one blocky label map: image = label / 7, weight = 2 label + 1.
+  // They are resampled separately (labels nearest, image and weights linear); the sampling map
+  // is rebuilt from the same seed, so any misalignment between the three shows at the pixels
+  // whose source lies inside one label block.
+  const labels = randomTile(3).labels;
+  const tile: Tile = { image: Float32Array.from(labels, (l) => l / 7), labels, weights: Float32Array.from(labels, (l) => 2 * l + 1) };
+  const opts = { ...NO_AUGMENT, elastic: { std: 10 }, rotation: 180, flips: true, interpolation: 'linear' as const };
+  const out = augmentTile(tile, H, W, 1, new Rng(5), opts);
+  const rng = new Rng(5);
+  const draw = drawGeometry(rng, opts);
+  const map = geometricMap(H, W, draw, randomElasticField(rng, H, W, opts.elastic));
+  let checked = 0;
+  for (let i = 0; i < H * W; i++) {
+    const sy = map.sy[i]!;
+    const sx = map.sx[i]!;
+    // The four source neighbours, mirrored at the border as resample does.
+    const [y0, x0] = [Math.floor(sy), Math.floor(sx)];
+    const ys = [reflectIndex(y0, H), reflectIndex(y0 + 1, H)];
+    const xs = [reflectIndex(x0, W), reflectIndex(x0 + 1, W)];
+    const label = labels[ys[0]! * W + xs[0]!]!;
+    if (!ys.every((y) => xs.every((x) => labels[y * W + x] === label))) continue;
+    checked++;
+    const at = `pixel (${Math.floor(i / W)}, ${i % W}) from source (${sy.toFixed(2)}, ${sx.toFixed(2)}), label ${label}`;
+    assert.equal(out.labels[i], label, `augmentTile: label at ${at}`);
+    assertClose(out.image[i]!, label / 7, 1e-5, `augmentTile: image at ${at}`);
+    assertClose(out.weights[i]!, 2 * label + 1, 1e-4, `augmentTile: weight at ${at}`);
+  }
+  assert.ok(checked > 0.5 * H * W, `augmentTile: ${checked} of ${H * W} pixels have a source inside one label block (expected most)`);
+  assert.notDeepEqual(out.labels, labels, 'augmentTile: the deformation moved the labels');
 });
 
 test('rotation by 180 degrees equals flipping both axes', () => {
@@ -139,9 +171,9 @@ test('grayValueVariation: brightness alone adds one offset; noise has the reques
 
 test('makeAugmenter validates its options and fits the TrainOptions hook', () => {
   assert.throws(() => makeAugmenter({ rotation: -1 }), /makeAugmenter: rotation must be a finite number >= 0, got -1/);
-  assert.throws(() => makeAugmenter({ elastic: { gridSize: 1 } })(randomTile(1), { input: [H, W], output: [H, W] }, 1, new Rng(1)), /gridSize must be an integer >= 2, got 1/);
+  assert.throws(() => makeAugmenter({ elastic: { gridSize: 1 } })(asSample(randomTile(1)), { input: [H, W], output: [H, W] }, 0, 0, 1, new Rng(1)), /gridSize must be an integer >= 2, got 1/);
   const aug = makeAugmenter();
-  const out = aug(randomTile(1), { input: [H, W], output: [H - 8, W - 8] }, 1, new Rng(1));
+  const out = aug(asSample(randomTile(1)), { input: [H, W], output: [H - 8, W - 8] }, 4, 4, 1, new Rng(1));
   assert.equal(out.image.length, H * W);
 });
 
@@ -155,8 +187,46 @@ test('augmentation never produces non-finite pixels (default options, many draws
   for (let k = 0; k < 60; k++) {
     const image = Float32Array.from({ length: h * w }, () => rng.uniform());
     const tile = { image, labels: new Int32Array(h * w), weights: new Float32Array(h * w).fill(1) };
-    const out = aug(tile, { input: [h, w], output: [20, 20] }, 1, rng);
+    const out = aug(asSample(tile, h, w), { input: [h, w], output: [20, 20] }, 20, 20, 1, rng);
     const bad = out.image.findIndex((v) => !Number.isFinite(v));
     assert.equal(bad, -1, `makeAugmenter: draw ${k} gave ${out.image[bad]} at pixel ${bad}`);
+  }
+});
+
+test('training windows read the real pixels around them under rotation, and mirror only outside the image', () => {
+  // Labels encode their own position (index y * 64 + x) in a 64 x 64 image, so every output
+  // pixel of the window says exactly which source pixel it came from.
+  const size = 64;
+  const coords = Int32Array.from({ length: size * size }, (_, i) => i);
+  const sample = asSample({ image: Float32Array.from(coords), labels: coords, weights: new Float32Array(size * size).fill(1) }, size, size);
+  const geometry = { input: [20, 20], output: [12, 12] } as const;
+  const options = { ...NO_AUGMENT, elastic: false, rotation: 45 } as const;
+  const aug = makeAugmenter(options);
+  for (const [outTop, outLeft, inside] of [[26, 26, true], [-2, 3, false]] as const) {
+    const top = outTop - 4;
+    const left = outLeft - 4;
+    const out = aug(sample, geometry, outTop, outLeft, 1, new Rng(15));
+    // The same draw, recomputed: the rotation about the window centre, in image coordinates.
+    const draw = drawGeometry(new Rng(15), options);
+    assert.ok(Math.abs(draw.angle) > (30 * Math.PI) / 180, `seed 15 draws a rotation of ${(draw.angle * 180) / Math.PI} degrees; the test needs a large one`);
+    const map = geometricMap(20, 20, draw);
+    let outsideSources = 0;
+    for (let i = 0; i < 400; i++) {
+      const sy = Math.round(map.sy[i]! + top);
+      const sx = Math.round(map.sx[i]! + left);
+      if (sy < 0 || sy >= size || sx < 0 || sx >= size) outsideSources++;
+      const want = (reflectIndex(sy, size) * size + reflectIndex(sx, size)) | 0;
+      assert.equal(out.labels[i], want, `window at output (${outTop}, ${outLeft}), pixel ${i}: came from ${out.labels[i]}, expected source (${sy}, ${sx}) -> ${want}`);
+    }
+    if (inside) {
+      assert.equal(outsideSources, 0, 'a window in the middle of the image needs no mirroring');
+      // A tile-local augmentation mirrors its corners instead of reading the image around it.
+      const tile = { image: Float32Array.from(out.labels), labels: Int32Array.from({ length: 400 }, (_, i) => (top + Math.floor(i / 20)) * size + left + (i % 20)), weights: new Float32Array(400).fill(1) };
+      const local = augmentTile(tile, 20, 20, 1, new Rng(15), options);
+      const differ = out.labels.filter((v, i) => v !== local.labels[i]).length;
+      assert.ok(differ > 20, `the old tile-local rotation should differ in its mirrored corners, ${differ} pixels differ`);
+    } else {
+      assert.ok(outsideSources > 0, 'a window over the top border reaches outside the image, where it is mirrored');
+    }
   }
 });

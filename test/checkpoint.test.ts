@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -9,7 +10,7 @@ import { resolveConfig } from '../src/model/config.js';
 import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
 import { makeMetadata } from '../src/io/model-format.js';
-import { CheckpointStore, checkpointName, latestCheckpoint, readCheckpoint } from '../src/train/checkpoint-files.js';
+import { bestCheckpoint, CheckpointStore, checkpointName, latestCheckpoint, listCheckpoints, readCheckpoint } from '../src/train/checkpoint-files.js';
 import { train, type OptimizerKind } from '../src/train/train.js';
 import { Rng } from '../src/util/rng.js';
 import { syntheticSample } from './helpers.js';
@@ -104,4 +105,107 @@ test('resume: refuses a checkpoint made with other settings', async () => {
     train(model, [sample], { iterations: 4, seed: 2, learningRate: 0.01, resume: { state, optimizerWeights: [] } }),
     /checkpoint was made with other settings \(seed 1 vs 2, learning rate 0.001 vs 0.01\)/,
   );
+});
+
+/** A checkpoint state at `iteration` whose validation loss is `loss`. */
+function stateAt(iteration: number, loss: number) {
+  return {
+    iteration, iterations: 100, seed: 1, rng: new Rng(1).state(), dropoutRng: new Rng(2).state(), losses: [], validation: [{ iteration, loss }],
+    optimizer: 'sgd' as const, learningRate: 0.001, momentum: 0.99, batchSize: 1, seconds: 0,
+  };
+}
+const checkpointAt = (iteration: number, loss: number) => ({ state: stateAt(iteration, loss), optimizerWeights: [{ name: 'x', tensor: tf.scalar(iteration) }], reason: 'interval' as const });
+
+/**
+ * Replaces `node:fs/promises` functions for the duration of `body`: the ESM named imports of
+ * checkpoint-files.ts (and atomic.ts) see the replacements through syncBuiltinESMExports.
+ */
+async function withFs<T>(patch: Partial<Record<'rename' | 'open', (...args: never[]) => unknown>>, body: () => Promise<T>): Promise<T> {
+  const fsp = createRequire(import.meta.url)('node:fs/promises') as Record<string, unknown>;
+  const saved = { rename: fsp.rename, open: fsp.open };
+  Object.assign(fsp, patch);
+  syncBuiltinESMExports();
+  try {
+    return await body();
+  } finally {
+    Object.assign(fsp, saved);
+    syncBuiltinESMExports();
+  }
+}
+
+test('checkpoints: past 9,999,999 steps the newest is still found (names sorted by number, not as strings)', async () => {
+  const root = join(dir, 'many');
+  for (const it of [9_999_998, 9_999_999, 10_000_000, 10_000_001]) await mkdir(join(root, checkpointName(it)), { recursive: true });
+  await mkdir(join(root, 'best'));
+  await mkdir(join(root, '.old-iter-0000005'));
+  assert.equal(checkpointName(10_000_000), 'iter-10000000');
+  assert.deepEqual(await listCheckpoints(root), ['iter-9999998', 'iter-9999999', 'iter-10000000', 'iter-10000001'], 'listCheckpoints: oldest first by iteration');
+  assert.equal(await latestCheckpoint(root), join(root, 'iter-10000001'), 'latestCheckpoint: the highest iteration');
+});
+
+test('CheckpointStore: a corrupt best/state.json is an error naming the file, and best is not replaced', async () => {
+  const root = join(dir, 'corrupt-best');
+  const model = buildUNet(config, 60);
+  initializeWeights(model, new Rng(1));
+  await new CheckpointStore(root).write(model, checkpointAt(1, 0.5), metadata);
+  const bestState = join(root, 'best', 'state.json');
+  await writeFile(bestState, '{"iteration": 1, "validation": [{"iter');
+  const store = new CheckpointStore(root);
+  await assert.rejects(store.write(model, checkpointAt(2, 0.9), metadata), (e: Error) => {
+    assert.match(e.message, /CheckpointStore: .*corrupt-best\/best\/state\.json is unreadable .*'best' was left as is/);
+    return true;
+  });
+  assert.equal(await readFile(bestState, 'utf8'), '{"iteration": 1, "validation": [{"iter', 'best/state.json untouched');
+  assert.equal(await latestCheckpoint(root), join(root, checkpointName(2)), 'the checkpoint itself was written before the refusal');
+  // A state without a validation loss is refused the same way.
+  await writeFile(bestState, JSON.stringify({ iteration: 1 }));
+  await assert.rejects(new CheckpointStore(root).write(model, checkpointAt(3, 0.9), metadata), /best\/state\.json records no validation loss/);
+  model.dispose();
+});
+
+test('CheckpointStore: replacing best never leaves a moment without a complete best (failed rename, crash between renames), and fsyncs the folder after renames', async () => {
+  const root = join(dir, 'best-swap');
+  const model = buildUNet(config, 60);
+  initializeWeights(model, new Rng(1));
+  await new CheckpointStore(root).write(model, checkpointAt(1, 0.5), metadata);
+
+  // 1. The rename that puts the new best in place fails: the old best is still there, complete.
+  const realRename = rename;
+  const failing = (from: string, to: string): Promise<void> =>
+    to === join(root, 'best') && !from.includes('.old-') ? Promise.reject(Object.assign(new Error('EIO: injected'), { code: 'EIO' })) : realRename(from, to);
+  await assert.rejects(withFs({ rename: failing }, () => new CheckpointStore(root).write(model, checkpointAt(2, 0.1), metadata)), /EIO: injected/);
+  assert.equal((await readCheckpoint(join(root, 'best'))).state.iteration, 1, 'after a failed replacement best is the old, complete checkpoint');
+
+  // 2. A crash after the old best was renamed aside and before the new one came in.
+  await realRename(join(root, 'best'), join(root, '.old-best'));
+  assert.equal(await bestCheckpoint(root), join(root, '.old-best'), 'bestCheckpoint: finds the complete best set aside');
+  await new CheckpointStore(root).write(model, checkpointAt(3, 0.9), metadata);
+  assert.equal((await readCheckpoint(join(root, 'best'))).state.iteration, 1, 'the next store puts the set-aside best back (and a worse loss does not replace it)');
+  assert.ok(!(await readdir(root)).includes('.old-best'), 'no .old-best left');
+
+  // 3. Durability: each rename into the store is followed by an fsync of the store folder.
+  const log: string[] = [];
+  const fsp = createRequire(import.meta.url)('node:fs/promises') as { open: (p: string, f: string) => Promise<{ sync: () => Promise<void> }> };
+  const realOpen = fsp.open;
+  const tracingOpen = async (path: string, flags: string) => {
+    const fh = await realOpen(path, flags);
+    const sync = fh.sync.bind(fh);
+    fh.sync = async () => {
+      log.push(`sync ${path}`);
+      await sync();
+    };
+    return fh;
+  };
+  const tracingRename = async (from: string, to: string) => {
+    log.push(`rename ${to}`);
+    await realRename(from, to);
+  };
+  await withFs({ open: tracingOpen, rename: tracingRename }, () => new CheckpointStore(root).write(model, checkpointAt(4, 0.05), metadata));
+  for (const name of [checkpointName(4), 'best']) {
+    const at = log.indexOf(`rename ${join(root, name)}`);
+    assert.ok(at >= 0, `${name} was renamed into place (log: ${log.join('; ')})`);
+    assert.ok(log.slice(at + 1).includes(`sync ${root}`), `the store folder is fsynced after ${name} is renamed in (log: ${log.join('; ')})`);
+  }
+  assert.equal((await readCheckpoint(join(root, 'best'))).state.iteration, 4, 'a better loss replaces best');
+  model.dispose();
 });

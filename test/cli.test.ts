@@ -5,7 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/backend/index.js';
+import { loadModel } from '../src/io/model-files.js';
 import { writePng } from '../src/io/png.js';
+import { extractWindow } from '../src/util/mirror.js';
 import { syntheticSample } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -51,8 +55,9 @@ test('unet train trains on PNG folders and saves a loadable model with metadata'
     await writePng(join(labels, `${name}.png`), { ...s.labels, data: Uint8Array.from(s.labels.data, (v) => v * 255) });
   }
   const out = join(dir, 'model');
-  const r = unet('train', '--images', images, '--labels', labels, '--val-images', images, '--val-labels', labels, '--out', out,
-    '--iterations', '3', '--seed', '1', '--depth', '2', '--filters', '4', '--tile', '60', '--validate-every', '2', '--class-names', 'background,disc');
+  // Options as --name value and --name=value alike.
+  const r = unet('train', '--images', images, '--labels', labels, '--val-images', images, '--val-labels', labels, `--out=${out}`,
+    '--iterations=3', '--seed', '1', '--depth=2', '--filters', '4', '--tile=60', '--validate-every', '2', '--class-names=background,disc');
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /^3\/3 loss \d+\.\d+ val \d+\.\d+ ETA/m, 'plain progress lines when not on a TTY');
   const meta = JSON.parse(await readFile(join(out, 'unet.json'), 'utf8'));
@@ -62,6 +67,31 @@ test('unet train trains on PNG folders and saves a loadable model with metadata'
   assert.deepEqual(meta.normalization, { kind: 'dtype' });
   assert.deepEqual(meta.tileSize, [60, 60]);
   assert.equal(meta.training.validation.length, 2);
+
+  // Loadable: the folder loads as a model of the trained architecture that predicts the image.
+  await initBackend();
+  const { model, metadata } = await loadModel(out);
+  assert.deepEqual(metadata.classNames, ['background', 'disc'], 'loadModel: metadata');
+  assert.deepEqual(model.inputs[0]!.shape, [null, 60, 60, 1], 'loadModel: input tile 60x60x1');
+  assert.deepEqual(model.outputs[0]!.shape, [null, 20, 20, 2], 'loadModel: output 20x20, 2 classes (depth 2: margin 20)');
+  const kernels = model.getWeights().filter((w) => w.rank === 4);
+  assert.ok(kernels.length >= 11 && kernels.every((k) => k.dataSync().some((v) => v !== 0)), 'loadModel: every conv kernel holds non-zero trained values');
+  const window = extractWindow(s.image.data, 36, 36, 1, -20 + 8, -20 + 8, 60, 60);
+  const probs = tf.tidy(() => tf.softmax(model.predict(tf.tensor4d(window, [1, 60, 60, 1])) as tf.Tensor4D).dataSync());
+  assert.equal(probs.length, 20 * 20 * 2);
+  assert.ok(probs.every((v) => Number.isFinite(v) && v >= 0 && v <= 1), 'loadModel: probabilities in [0, 1]');
+  const fg = Array.from({ length: 400 }, (_, i) => probs[2 * i + 1]!);
+  assert.ok(Math.max(...fg) - Math.min(...fg) > 1e-3, `loadModel: the foreground probability varies over the tile (${Math.min(...fg)}..${Math.max(...fg)}), the model is not constant`);
+  model.dispose();
+});
+
+test('unet info: --name=value means the same as --name value', () => {
+  const spaced = unet('info', '--input', '60', '--depth', '2', '--filters', '4');
+  const joined = unet('info', '--input=60', '--depth=2', '--filters=4');
+  assert.equal(spaced.status, 0, spaced.stderr);
+  assert.equal(joined.status, 0, joined.stderr);
+  assert.match(joined.stdout, /^output: 20x20$/m);
+  assert.equal(joined.stdout, spaced.stdout);
 });
 
 test('unet train reports bad input before training', async () => {

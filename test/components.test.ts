@@ -11,6 +11,18 @@ test('labelComponents: worked examples from the doc comment', () => {
   assert.equal(labelComponents(Uint8Array.of(1, 0, 0, 1), 2, 2, 8).count, 1, 'diagonal pixels join under 8-connectivity');
 });
 
+test('labelComponents: distinct components get distinct labels (a checkerboard under 4-connectivity is all singletons)', () => {
+  const h = 5;
+  const w = 6;
+  const mask = Uint8Array.from({ length: h * w }, (_, i) => (Math.floor(i / w) + (i % w)) % 2);
+  const r = labelComponents(mask, h, w, 4);
+  const fg = [...r.labels].filter((_, i) => mask[i]);
+  assert.equal(r.count, 15);
+  assert.equal(new Set(fg).size, 15, `labelComponents: 15 separate pixels get 15 distinct labels, got ${JSON.stringify(fg)}`);
+  assert.deepEqual(fg, Array.from({ length: 15 }, (_, k) => k + 1), 'labelComponents: labels 1..count in raster order');
+  assert.equal(labelComponents(mask, h, w, 8).count, 1, 'under 8-connectivity the checkerboard is one component');
+});
+
 test('labelComponents: a U shape merges provisional labels into one component', () => {
   // 1 0 1
   // 1 0 1
@@ -30,8 +42,15 @@ test('labelComponents: agrees with a flood fill on random masks', () => {
       const seen = new Int32Array(h * w);
       let count = 0;
       for (let i = 0; i < h * w; i++) {
-        if (!mask[i] || seen[i]) continue;
+        if (!mask[i]) {
+          assert.equal(r.labels[i], 0, `labelComponents(${conn}): background pixel ${i} has label 0`);
+          continue;
+        }
+        if (seen[i]) continue;
         count++;
+        // Flood fills start in raster order, so this is the count-th component by first pixel:
+        // its label is count (documented order), hence distinct from every earlier component's.
+        assert.equal(r.labels[i], count, `labelComponents(${conn}): component ${count} (first pixel ${i}) on a ${h}x${w} mask gets label ${count}`);
         const stack = [i];
         seen[i] = 1;
         while (stack.length) {

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { labelObjects, loadDataset, pairByStem, type LoadDatasetOptions } from '../src/io/dataset.js';
 import { readImage, writeImage, writeTiff } from '../src/io/image.js';
 import { makeRaster, type Raster } from '../src/io/raster.js';
-import { DSB, hasSharedData, ISBI } from './helpers.js';
+import { DSB, ISBI, skipWithoutSharedData } from './helpers.js';
 
 let dir = '';
 before(async () => {
@@ -53,7 +53,7 @@ test('clear errors: a folder with no images, unmatched names, a label of differe
   await assert.rejects(pairByStem(imgs, labs), /labs\/b\.png and .*labs\/b\.tif have the same name stem "b"/);
 });
 
-test('TIFF stack pairs: pages matched in order, page-count mismatch reported', { skip: !hasSharedData }, async () => {
+test('TIFF stack pairs: pages matched in order, page-count mismatch reported', { skip: skipWithoutSharedData() }, async () => {
   const images: Raster[] = [];
   const labels: Raster[] = [];
   for (const k of ['00', '01', '02']) {
@@ -79,7 +79,7 @@ test('TIFF stack pairs: pages matched in order, page-count mismatch reported', {
   await assert.rejects(loadDataset(join(dir, 'train-volume.tif'), dir, ISBI_OPTS), /train-volume\.tif is a file but .* is not; give two folders or two stack files/);
 });
 
-test('instance labels (DSB 2018, 16-bit): classes = id > 0 after cutting lines between touching nuclei', { skip: !hasSharedData }, async () => {
+test('instance labels (DSB 2018, 16-bit): classes = id > 0 after cutting lines between touching nuclei', { skip: skipWithoutSharedData() }, async () => {
   // 00071198...: 256x256 fluorescence with 27 nuclei.
   const id = '00071198d059ba7f5914a526d124d28e6d010c92466da21d4a04cd5413362552';
   const imgs = await folder('dsb-images');
@@ -96,16 +96,44 @@ test('instance labels (DSB 2018, 16-bit): classes = id > 0 after cutting lines b
     assert.equal(s!.labels.data[i], ids[i]! > 0 ? 1 : 0);
     if (raw.data[i]! > 0 && ids[i] === 0) cut++;
     if (i % raw.width + 1 < raw.width && raw.data[i]! > 0 && raw.data[i + 1]! > 0 && raw.data[i + 1] !== raw.data[i]) touching++;
-    // Separated objects never touch (8-neighbours) afterwards.
-    const x = i % raw.width;
-    if (ids[i]! > 0 && x + 1 < raw.width && ids[i + 1]! > 0) assert.equal(ids[i + 1], ids[i]);
   }
+  assertNoTouching(ids, raw.height, raw.width, 'DSB 00071198');
   assert.equal(new Set(ids).size - 1, 27, 'every nucleus survives the separation');
   assert.ok(s!.weights!.data.some((v) => v > 2), 'border term present');
   const noSep = labelObjects(raw, { mode: 'instances', separate: false }, 'raw');
   assert.deepEqual(noSep, Int32Array.from(raw.data));
   // Pixels are cut exactly when nuclei touch.
   assert.equal(cut > 0, touching > 0, `${cut} pixels cut, ${touching} horizontal contacts`);
+});
+
+/** Separated objects never touch: no pixel has one of its 8 neighbours in another object. */
+function assertNoTouching(ids: ArrayLike<number>, h: number, w: number, what: string): void {
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const a = ids[y * w + x]!;
+      if (a === 0) continue;
+      for (const [dy, dx] of [[-1, -1], [-1, 0], [-1, 1], [0, -1], [0, 1], [1, -1], [1, 0], [1, 1]] as const) {
+        const [ny, nx] = [y + dy, x + dx];
+        if (ny < 0 || ny >= h || nx < 0 || nx >= w) continue;
+        const b = ids[ny * w + nx]!;
+        assert.ok(b === 0 || b === a, `${what}: object ${a} at (${y}, ${x}) touches object ${b} at (${ny}, ${nx}) (8-neighbours) after separation`);
+      }
+    }
+  }
+}
+
+test('instance labels: objects touching only diagonally, or side by side, are cut apart under the 8-neighbourhood', () => {
+  // 1 1 0 0      Objects 1 and 2 meet at a corner (diagonal only); 3 touches 2 along a side.
+  // 1 1 0 0
+  // 0 0 2 2
+  // 0 0 2 2
+  // 0 0 3 3
+  // 0 0 3 3
+  const raw = makeRaster(Uint16Array.of(1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 2, 2, 0, 0, 2, 2, 0, 0, 3, 3, 0, 0, 3, 3), 6, 4, 1);
+  const ids = labelObjects(raw, { mode: 'instances' }, 'corner.png');
+  assertNoTouching(ids, 6, 4, 'corner.png');
+  assert.ok(ids.some((v) => v === 1) && ids.some((v) => v === 2) && ids.some((v) => v === 3), `every object keeps pixels: ${[...ids].join(' ')}`);
+  assert.notDeepEqual(ids, Int32Array.from(raw.data), 'the diagonal contact was cut');
 });
 
 test('instance labels: negative or fractional ids are refused with the file and pixel', async () => {

@@ -7,17 +7,19 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
-import { registerOneDnnBackend } from '../src/backend/onednn.js';
+import { oneDnnLoadError, registerOneDnnBackend } from '../src/backend/onednn.js';
 import { SOFTMAX_CE_KERNEL, weightedSoftmaxCrossEntropy } from '../src/loss/cross-entropy.js';
 import { conv2dBiasRelu, RELU_GRAD_KERNEL } from '../src/model/fused-conv.js';
 import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
 import { installLeanBackprop, setLeanBackprop } from '../src/train/lean-backprop.js';
 import { Rng } from '../src/util/rng.js';
-import { maxAbsDiff } from './helpers.js';
+import { maxAbsDiff, skipUnless } from './helpers.js';
 
 await initBackend('cpu');
-const backends = ['cpu', ...(registerOneDnnBackend() ? ['onednn'] : [])];
+// Both variants are always registered: without the addon the 'onednn' ones are skipped with the reason.
+const native = registerOneDnnBackend();
+const backends = ['cpu', 'onednn'] as const;
 
 const random = (shape: number[], seed: number, scale = 1): tf.Tensor => {
   const rng = new Rng(seed);
@@ -25,8 +27,9 @@ const random = (shape: number[], seed: number, scale = 1): tf.Tensor => {
 };
 
 for (const backend of backends) {
+  const skip = backend === 'onednn' ? skipUnless(native ? false : `oneDNN addon not built (${oneDnnLoadError()}): the '${backend}' variant cannot run`) : false;
   describe(`fused training kernels on '${backend}'`, () => {
-    test('conv2dBiasRelu: value and gradients match conv2d + add + relu (valid and same)', async () => {
+    test('conv2dBiasRelu: value and gradients match conv2d + add + relu (valid and same)', { skip }, async () => {
       await tf.setBackend(backend);
       for (const pad of ['valid', 'same'] as const) {
         tf.tidy(() => {
@@ -46,7 +49,7 @@ for (const backend of backends) {
       }
     });
 
-    test(`${RELU_GRAD_KERNEL}: dy where y > 0, else 0, NaN in y propagating`, async () => {
+    test(`${RELU_GRAD_KERNEL}: dy where y > 0, else 0, NaN in y propagating`, { skip }, async () => {
       await tf.setBackend(backend);
       tf.tidy(() => {
         const y = tf.relu(random([1, 4, 5, 3], 5));
@@ -63,7 +66,7 @@ for (const backend of backends) {
       });
     });
 
-    test(`${SOFTMAX_CE_KERNEL}: loss and gradient match the composed TF.js ops, labels out of range count 0`, async () => {
+    test(`${SOFTMAX_CE_KERNEL}: loss and gradient match the composed TF.js ops, labels out of range count 0`, { skip }, async () => {
       await tf.setBackend(backend);
       tf.tidy(() => {
         const logits = random([2, 5, 4, 3], 7, 2) as tf.Tensor4D;
@@ -83,7 +86,7 @@ for (const backend of backends) {
       });
     });
 
-    test('lean backward pass: bit-identical gradients of a small U-Net, lower peak memory', async () => {
+    test('lean backward pass: bit-identical gradients of a small U-Net, lower peak memory', { skip }, async () => {
       await tf.setBackend(backend);
       installLeanBackprop();
       const model = buildUNet({ depth: 2, baseFilters: 4, dropout: 0 }, 44);

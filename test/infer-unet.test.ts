@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { predict } from '../src/infer/predict.js';
+import { predictFile } from '../src/infer/write-outputs.js';
+import { readImage } from '../src/io/image.js';
+import { writePng } from '../src/io/png.js';
+import type { Raster } from '../src/io/raster.js';
 import { activationElements, chooseTileSize, estimateTileBytes, unetPredictor } from '../src/infer/predictor.js';
 import { withTestTimeAugmentation } from '../src/infer/tta.js';
 import { resolveConfig } from '../src/model/config.js';
@@ -144,4 +151,40 @@ test('chooseTileSize: the largest valid tile within the budget, no larger than t
   assert.ok(estimateTileBytes(paper, next) > 2 ** 30, 'the next valid size would not fit');
   assert.equal(chooseTileSize(paper, 2 ** 40, { imageSize: [100, 300] }), 492, '492 -> 308 is the smallest output covering 300 px');
   assert.throws(() => chooseTileSize(paper, 2 ** 20), /even the smallest valid tile \(188\) needs .* MiB/);
+});
+
+test('a depth-4 valid U-Net predicts tiny images (side <= 4 px) with one mirrored tile; several tiles that cannot align name the file', async () => {
+  const config = resolveConfig({ depth: 4, baseFilters: 2, classes: 2, inputChannels: 1, padding: 'valid', dropout: 0 });
+  const model = buildUNet(config, 188); // 188 -> 4, margin 92, alignment 16
+  initializeWeights(model, new Rng(3));
+  const predictor = unetPredictor(model, config);
+  assert.deepEqual(predictor.outputShape, [4, 4]);
+  const rng = new Rng(4);
+  for (const [H, W] of [[1, 1], [3, 4], [4, 4], [2, 3]] as const) {
+    const image = randomImage(rng, H, W);
+    const r = await predict(image, predictor);
+    assert.equal(r.grid.tiles.length, 1, `predict ${H}x${W}: one tile`);
+    assert.equal(r.mask!.data.length, H * W, `predict ${H}x${W}: mask size`);
+    const p = r.probabilities!.data;
+    for (let i = 0; i < H * W; i++) assert.ok(Math.abs(p[2 * i]! + p[2 * i + 1]! - 1) < 1e-5, `predict ${H}x${W}: probabilities sum to 1 at pixel ${i}`);
+  }
+  // A 9 x 3 image needs three 4 px tiles down, which cannot sit on the 16 px grid.
+  await assert.rejects(predict(randomImage(rng, 9, 3), predictor, { source: 'tiny/cells.png' }), /predict for tiny\/cells\.png: the image height 9 px needs several tiles, but output tiles of 4 px are smaller than the model's alignment 16; choose a larger tile/);
+  // From files: a 3 x 3 PNG is segmented; the refusal for a 9 x 3 PNG names the file.
+  const dir = await mkdtemp(join(tmpdir(), 'unet-tiny-'));
+  try {
+    const png = (h: number, w: number): Raster<Uint8Array> => ({ data: Uint8Array.from({ length: h * w }, (_, i) => (i * 37) % 256), height: h, width: w, channels: 1 });
+    await writePng(join(dir, 'three.png'), png(3, 3));
+    await writePng(join(dir, 'tall.png'), png(9, 3));
+    const options = { outDir: join(dir, 'out'), outputs: ['mask'] as const, normalization: { kind: 'dtype' } as const, classNames: ['background', 'cell'] };
+    const ok = await predictFile(join(dir, 'three.png'), predictor, options);
+    assert.deepEqual(ok.written, [join(dir, 'out', 'three_mask.png')], 'predictFile: a 3x3 PNG gets its mask');
+    const mask = (await readImage(ok.written[0]!))[0]!;
+    assert.deepEqual([mask.height, mask.width], [3, 3], 'predictFile: the mask is 3x3');
+    await assert.rejects(predictFile(join(dir, 'tall.png'), predictor, options), /predict for .*tall\.png: the image height 9 px needs several tiles/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  predictor.dispose?.();
+  model.dispose();
 });

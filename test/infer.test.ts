@@ -54,6 +54,7 @@ test('alignedStep and axisOrigins: worked examples from the doc comments', () =>
   assert.deepEqual(axisOrigins(37, 12, 12, 4), [0, 12, 24, 28]);
   assert.deepEqual(axisOrigins(10, 4, 4, 1), [0, 4, 6]);
   assert.deepEqual(axisOrigins(388, 388, 384, 16), [0], 'an image of exactly one output tile needs one tile');
+  assert.deepEqual(axisOrigins(3, 4, 16, 16), [0], 'one tile needs no step, even an output smaller than the alignment');
   assert.throws(() => axisOrigins(100, 12, 10, 4), /step must be a multiple of 4/);
   assert.throws(() => alignedStep(12, 4, 12), /overlap must be an integer in \[0, 11\]/);
 });

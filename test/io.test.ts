@@ -7,7 +7,7 @@ import jpeg from 'jpeg-js';
 import { decodeImage, encodeTiff, sniffFormat } from '../src/io/image-codecs.js';
 import { readImage, writeImage, writeTiff } from '../src/io/image.js';
 import { makeRaster, type Raster } from '../src/io/raster.js';
-import { DSB, hasSharedData, ISBI } from './helpers.js';
+import { DSB, ISBI, skipWithoutSharedData } from './helpers.js';
 
 let dir = '';
 before(async () => {
@@ -25,7 +25,7 @@ export const DSB_IDS = [
   '08275a5b1c2dfcd739e8c4888a5ee2d29f83eccfa75185404ced1dc0866ea992',
 ];
 
-test('reads every ISBI 2012 file and the DSB 2018 subset used by the tests', { skip: !hasSharedData }, async () => {
+test('reads every ISBI 2012 file and the DSB 2018 subset used by the tests', { skip: skipWithoutSharedData() }, async () => {
   for (const sub of ['images', 'labels', 'test_images']) {
     const files = (await readdir(`${ISBI}${sub}`)).filter((f) => f.endsWith('.png'));
     assert.equal(files.length, 30, `${sub} holds 30 PNGs`);

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { adaptedRand } from '../src/metrics/rand.js';
 import { informationScores } from '../src/metrics/information.js';
-import { assertClose } from './helpers.js';
+import { assertClose, skipUnless } from './helpers.js';
 
 interface GoldenCase {
   height: number;
@@ -76,8 +76,7 @@ function pythonWithSkimage(): string | null {
 }
 
 const python = pythonWithSkimage();
-const skipReason = python ? false : 'python3 with scikit-image not found (install Debian python3-skimage); live comparison skipped';
-if (!python) process.stderr.write(`# SKIP metrics-skimage live test: ${skipReason}\n`);
+const skipReason = skipUnless(python ? false : 'python3 with scikit-image not found (install Debian python3-skimage); live comparison skipped');
 
 test('V_rand, V_info and VI agree with scikit-image live on fresh random pairs', { skip: skipReason }, () => {
   const out = execFileSync(python!, [SCRIPT, '--seed', '4242', '--count', '25'], { encoding: 'utf8', maxBuffer: 1 << 26 });

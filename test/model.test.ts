@@ -3,7 +3,7 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
 import { fanIn, initializeWeights, countParameters } from '../src/model/init.js';
-import { buildUNet, modelInputShape, withInputSize } from '../src/model/unet.js';
+import { buildUNet, DEFAULT_BUILD, modelInputShape, withInputSize } from '../src/model/unet.js';
 import { resolveConfig } from '../src/model/config.js';
 import { Rng } from '../src/util/rng.js';
 import { assertClose } from './helpers.js';
@@ -33,7 +33,7 @@ function handCount(depth: number, base: number, classes: number, inChannels: num
 }
 
 test('buildUNet: the paper net maps 572x572 to 388x388 with 23 conv layers', () => {
-  const model = buildUNet({}, 572);
+  const model = buildUNet({}, 572, { init: 'zeros' }); // shapes and counts only: skip drawing 31M weights
   assert.deepEqual(model.outputs[0]!.shape, [null, 388, 388, 2]);
   const convs = model.layers.filter((l) => l.getClassName() === 'Conv2D' || l.getClassName() === 'Conv2DTranspose');
   assert.equal(convs.length, 23, 'Fig. 1: "In total the network has 23 convolutional layers"');
@@ -85,6 +85,28 @@ test('initializeWeights: Gaussian with std sqrt(2/N), zero biases, reproducible 
   assert.deepEqual(wa, wb, 'initializeWeights: same seed, same weights');
   a.dispose();
   b.dispose();
+});
+
+test('buildUNet: weights are seeded He-initialised by default, so a model never used with initializeWeights predicts non-constant values', () => {
+  const config = { depth: 2, baseFilters: 4, dropout: 0 };
+  const plain = buildUNet(config, 60);
+  const seeded = buildUNet(config, 60, { seed: DEFAULT_BUILD.seed });
+  const explicit = buildUNet(config, 60, { init: 'zeros' });
+  initializeWeights(explicit, new Rng(DEFAULT_BUILD.seed));
+  const weights = (m: ReturnType<typeof buildUNet>): number[][] => m.getWeights().map((t) => Array.from(t.dataSync()));
+  for (const layer of plain.layers.filter((l) => l.getClassName().startsWith('Conv2D'))) {
+    assert.ok(layer.getWeights()[0]!.dataSync().some((v) => v !== 0), `buildUNet: ${layer.name} kernel is not all zero`);
+  }
+  assert.deepEqual(weights(plain), weights(seeded), `buildUNet: the default seed is ${DEFAULT_BUILD.seed}`);
+  assert.deepEqual(weights(plain), weights(explicit), 'buildUNet: the default init is initializeWeights(model, new Rng(seed))');
+  const other = buildUNet(config, 60, { seed: 1 });
+  assert.notDeepEqual(weights(other), weights(plain), 'buildUNet: another seed, other weights');
+  const p = tf.tidy(() => tf.softmax(plain.predict(tf.randomUniform([1, 60, 60, 1], 0, 1, 'float32', 3)) as tf.Tensor).dataSync());
+  assert.ok(Math.max(...p) - Math.min(...p) > 1e-3, `buildUNet: probabilities vary (${Math.min(...p)}..${Math.max(...p)}), not a constant 0.5`);
+  const zeros = buildUNet(config, 60, { init: 'zeros' });
+  assert.ok(zeros.getWeights().every((t) => t.dataSync().every((v) => v === 0 || v === 1)), "buildUNet: init 'zeros' leaves kernels at zero");
+  assert.throws(() => buildUNet(config, 60, { seed: 1.5 }), /buildUNet: seed must be an integer, got 1\.5/);
+  for (const m of [plain, seeded, explicit, other, zeros]) m.dispose();
 });
 
 test('withInputSize: the same weights give the same prediction on the overlapping output', () => {

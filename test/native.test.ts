@@ -14,10 +14,10 @@ import { buildUNet } from '../src/model/unet.js';
 import { makeOptimizer, trainStep } from '../src/train/train.js';
 import type { Tile } from '../src/train/tiles.js';
 import { Rng } from '../src/util/rng.js';
-import { maxAbsDiff } from './helpers.js';
+import { maxAbsDiff, skipUnless } from './helpers.js';
 
 const native = registerOneDnnBackend();
-const skip = native ? false : `oneDNN addon not built (${oneDnnLoadError()}); native parity tests skipped`;
+const skip = skipUnless(native ? false : `oneDNN addon not built (${oneDnnLoadError()}); native parity tests skipped`);
 
 function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
   const rng = new Rng(seed);

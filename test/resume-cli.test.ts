@@ -49,9 +49,23 @@ test('unet train killed with SIGKILL and resumed reaches the same weights as an 
   assert.equal(await exited, 'SIGKILL', 'the run was killed mid-training (it must not have finished first)');
   assert.ok(!existsSync(join(killed, 'weights.bin')), 'no final model was written by the killed run');
 
-  const resumed = spawnSync(process.execPath, node(['train', '--resume', killed]), { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+  // --resume=DIR: the option=value spelling must work like --resume DIR.
+  const resumed = spawnSync(process.execPath, node(['train', `--resume=${killed}`]), { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
   assert.equal(resumed.status, 0, resumed.stderr);
-  assert.match(resumed.stderr, /resuming .*iter-\d{7} at iteration \d+/);
+  const at = /resuming .*iter-\d{7} at iteration (\d+)/.exec(resumed.stderr);
+  assert.ok(at, `the resumed run says where it resumes: ${resumed.stderr}`);
+  const from = Number(at[1]);
+  assert.ok(from >= 8 && from < 24, `resumed at iteration ${from}, between the checkpoint waited for (8) and the end (24)`);
+  // Same seed, so a silent restart from scratch would reach the same weights: tell them apart by
+  // the steps each run performed, read from its progress lines ("STEP/24 loss ..." off a TTY;
+  // the first step of a run always prints).
+  const steps = (stderr: string): number[] => [...stderr.matchAll(/^(\d+)\/24 loss /gm)].map((m) => Number(m[1]));
+  assert.equal(steps(full.stderr)[0], 1, `the uninterrupted run starts at step 1: ${full.stderr}`);
+  const resumedSteps = steps(resumed.stderr);
+  assert.equal(resumedSteps[0], from + 1, `the resumed run's first step is ${from + 1}, after the checkpoint (steps reported: ${resumedSteps.join(', ')})`);
+  assert.equal(resumedSteps.at(-1), 24, 'the resumed run ends at step 24');
+  assert.ok(resumedSteps.every((s) => s > from), `the resumed run performs only steps after ${from} (reported: ${resumedSteps.join(', ')})`);
+  assert.match(resumed.stderr, /saved to .* after 24 iterations/);
   const a = await readFile(join(straight, 'weights.bin'));
   const b = await readFile(join(killed, 'weights.bin'));
   assert.ok(a.equals(b), 'weights.bin of the resumed run equals the uninterrupted run byte for byte');
@@ -60,11 +74,16 @@ test('unet train killed with SIGKILL and resumed reaches the same weights as an 
   assert.deepEqual(metaB.training.lossCurve, metaA.training.lossCurve, 'loss history');
 });
 
-test('unet train --resume refuses extra options and a folder without checkpoints', () => {
+test('unet train --resume refuses extra options and a folder without checkpoints, in either spelling (--resume DIR, --resume=DIR)', () => {
   const extra = spawnSync(process.execPath, node(['train', '--resume', dir, '--iterations', '5']), { cwd: ROOT, encoding: 'utf8' });
   assert.equal(extra.status, 2);
-  assert.match(extra.stderr, /--resume takes no other options/);
-  const none = spawnSync(process.execPath, node(['train', '--resume', join(dir, 'nothing')]), { cwd: ROOT, encoding: 'utf8' });
-  assert.equal(none.status, 1);
-  assert.match(none.stderr, /no checkpoint under .*nothing\/checkpoints; nothing to resume/);
+  assert.match(extra.stderr, /--resume takes no other options \(got --iterations\)/);
+  const extraEq = spawnSync(process.execPath, node(['train', `--resume=${dir}`, '--iterations=5']), { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(extraEq.status, 2);
+  assert.match(extraEq.stderr, /--resume takes no other options \(got --iterations\)/);
+  for (const args of [['--resume', join(dir, 'nothing')], [`--resume=${join(dir, 'nothing')}`]]) {
+    const none = spawnSync(process.execPath, node(['train', ...args]), { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(none.status, 1, `unet train ${args.join(' ')}: ${none.stderr}`);
+    assert.match(none.stderr, /no checkpoint under .*nothing\/checkpoints; nothing to resume/, `unet train ${args.join(' ')}`);
+  }
 });

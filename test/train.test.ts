@@ -5,7 +5,7 @@ import { initBackend } from '../src/backend/index.js';
 import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
 import { train, evaluateLoss } from '../src/train/train.js';
-import { coveringOrigins, randomOutputOrigin, type TrainingSample } from '../src/train/tiles.js';
+import { coveringOrigins, cutTile, randomOutputOrigin, type TrainingSample } from '../src/train/tiles.js';
 import { syntheticSample } from './helpers.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -87,4 +87,67 @@ test('tile positions: random origins stay inside the image; covering origins til
   assert.deepEqual(coveringOrigins(512, 388), [0, 124]);
   assert.deepEqual(coveringOrigins(100, 388), [0]);
   assert.deepEqual(coveringOrigins(800, 388), [0, 388, 412]);
+});
+
+test('train: runs where the host has no setImmediate (a browser) and still yields to timers between steps', async () => {
+  const sample = syntheticSample();
+  const model = buildUNet({ depth: 2, baseFilters: 4 }, 60);
+  initializeWeights(model, new Rng(1));
+  const host = globalThis as { setImmediate?: unknown };
+  const saved = host.setImmediate;
+  delete host.setImmediate;
+  try {
+    const abort = new AbortController();
+    let timerFired = false;
+    const summary = await train(model, [sample], {
+      iterations: 200,
+      seed: 1,
+      signal: abort.signal,
+      onProgress: (p) => {
+        // A timer stands in for the browser's rendering and input tasks: it must run between steps.
+        if (p.iteration === 1) setTimeout(() => { timerFired = true; abort.abort(); }, 0);
+      },
+    });
+    assert.ok(timerFired, 'train: a setTimeout(0) queued in onProgress ran before training ended');
+    assert.ok(summary.stoppedEarly && summary.iterations < 200, `train: stopped early by a timer's abort, after ${summary.iterations} of 200 steps`);
+  } finally {
+    host.setImmediate = saved;
+  }
+  model.dispose();
+});
+
+test('cutTile: reads only the window of the label map (O(tile), not O(image) per tile), with mirrored labels exact', () => {
+  const [H, W] = [300, 200];
+  const labels = Uint8Array.from({ length: H * W }, (_, i) => (i * 7) % 3);
+  let reads = 0;
+  // Counts element reads, whether indexed or through an iterator (as Int32Array.from(labels) would do).
+  const counted = new Proxy(labels, {
+    get(target, key) {
+      if (typeof key === 'string' && /^\d+$/.test(key)) reads++;
+      if (key === Symbol.iterator) {
+        return function* () {
+          for (const v of target) {
+            reads++;
+            yield v;
+          }
+        };
+      }
+      const v = Reflect.get(target, key, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const image = { data: new Float32Array(H * W), height: H, width: W, channels: 1 };
+  const sample: TrainingSample = { name: 'big', image, labels: { data: counted, height: H, width: W, channels: 1 } };
+  const geo = { input: [12, 10], output: [4, 2] } as const;
+  const tile = cutTile(sample, geo, 0, 0);
+  assert.ok(reads <= 12 * 10, `cutTile: read ${reads} label values for a 12x10 tile of a ${H}x${W} image; expected at most 120`);
+  assert.ok(tile.labels instanceof Int32Array, 'cutTile: labels come as Int32');
+  // Output origin (0, 0), margins 4 and 4: input row 0 is image row -4, mirrored to row 4.
+  for (let y = 0; y < 12; y++) {
+    for (let x = 0; x < 10; x++) {
+      const sy = Math.abs(y - 4);
+      const sx = Math.abs(x - 4);
+      assert.equal(tile.labels[y * 10 + x], labels[sy * W + sx], `cutTile: label at tile (${y}, ${x}) is image (${sy}, ${sx})`);
+    }
+  }
 });

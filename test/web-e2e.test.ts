@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { decodeTiff, encodeTiff } from '../src/io/image-codecs.js';
 import { buildUNet, decodePng, initBackend, initializeWeights, makeMetadata, Rng, saveModel } from '../src/index.js';
-import { hasSharedData, ISBI } from './helpers.js';
+import { ISBI, skipUnless, skipWithoutSharedData } from './helpers.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -36,12 +36,9 @@ const IMAGE = join(ISBI, 'images', 'train_00.png');
 const SCREENSHOT = join(ROOT, 'docs', 'web-screenshot.png');
 const STACK_SIZE = 160;
 
-const skip = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} not found: install Debian's Chromium (apt-get install chromium) to run the browser test`
-  : !hasSharedData
-    ? 'shared data (../shared/data/isbi2012_em) not found'
-    : false;
-if (skip) process.stderr.write(`web-e2e: SKIPPED: ${skip}\n`);
+const skip =
+  skipUnless(existsSync(CHROMIUM) ? false : `${CHROMIUM} not found: install Debian's Chromium (apt-get install chromium) to run the browser test`) ||
+  skipWithoutSharedData();
 
 /** Newest modification time under `path` (files only). */
 function newest(path: string): number {

@@ -24,12 +24,8 @@ OMP_NUM_THREADS=1 /usr/bin/time -v -o "$work/ours.time" node dist/cli/main.js tr
   --iterations "$iterations" --seed "$seed" --optimizer sgd --lr 0.001 --momentum 0.99 --threads 1 > "$work/torch.log" 2>&1 &
 wait
 unet predict --model "$work/ours" --out "$work/ours-pred" --outputs prob --prob-format png16 "$work/val/images" > /dev/null
-mkdir -p "$work/ours-pred/cell"
-for f in "$work/ours-pred"/*_prob_cell.png; do b=$(basename "$f" _prob_cell.png); cp "$f" "$work/ours-pred/cell/$b.png"; done
-mkdir -p "$work/torch-pred"
-for f in "$work/torch"/*_prob.png; do b=$(basename "$f" _prob.png); cp "$f" "$work/torch-pred/$b.png"; done
-echo "unet-ts:"; unet evaluate --pred "$work/ours-pred/cell" --truth "$work/val/labels" --mode membrane --json "$work/ours.json" | tail -2
-echo "PyTorch:"; unet evaluate --pred "$work/torch-pred" --truth "$work/val/labels" --mode membrane --pred-boundary high --json "$work/torch.json" | tail -2
+echo "unet-ts:"; unet evaluate --pred "$work/ours-pred" --truth "$work/val/labels" --mode membrane --json "$work/ours.json" | tail -2
+echo "PyTorch:"; unet evaluate --pred "$work/torch" --truth "$work/val/labels" --mode membrane --pred-boundary high --json "$work/torch.json" | tail -2
 for r in ours torch; do
   echo "$r: $(grep -E 'Maximum resident' "$work/$r.time"), $(grep -E 'Elapsed' "$work/$r.time")"
 done

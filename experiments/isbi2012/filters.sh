@@ -19,8 +19,6 @@ for f in "${filters[@]}"; do
     --optimizer adam --lr 0.001 --checkpoint-every 400 --class-names membrane,cell > "$work/train-f$f.log" 2>&1
   out="$work/pred-f$f"
   unet predict --model "$model" --out "$out" --outputs prob --prob-format png16 "$work/val/images" > /dev/null
-  mkdir -p "$out/cell"
-  for p in "$out"/*_prob_cell.png; do b=$(basename "$p" _prob_cell.png); cp "$p" "$out/cell/$b.png"; done
   echo "filters $f: $(node -e "const t=require('$model/unet.json').training; console.log((t.seconds/t.iterations).toFixed(3)+' s/step')")"
-  unet evaluate --pred "$out/cell" --truth "$work/val/labels" --mode membrane --json "$out/metrics.json" | tail -2 | head -1
+  unet evaluate --pred "$out" --truth "$work/val/labels" --mode membrane --json "$out/metrics.json" | tail -2 | head -1
 done

@@ -16,9 +16,7 @@ unet train --images "$work/train/images" --labels "$work/train/labels" \
 for tta in no yes; do
   out="$work/pred-tta-$tta"
   extra=(); [ "$tta" = yes ] && extra=(--tta)
-  unet predict --model "$work/model" --out "$out" --outputs prob --prob-format png16 "${extra[@]}" "$work/val/images"
-  # The cell-probability maps, renamed to the label stems so evaluate can pair them.
-  mkdir -p "$out/cell"
-  for f in "$out"/*_prob_cell.png; do b=$(basename "$f" _prob_cell.png); cp "$f" "$out/cell/$b.png"; done
-  unet evaluate --pred "$out/cell" --truth "$work/val/labels" --mode membrane --json "$out/metrics.json"
+  # evaluate pairs <stem>_prob_cell.png with the label <stem>.png (membrane mode).
+  unet predict --model "$work/model" --out "$out" --outputs prob --prob-format png16 "${extra[@]}" "$work/val/images" \
+    --evaluate "$work/val/labels" --mode membrane --json "$out/metrics.json"
 done

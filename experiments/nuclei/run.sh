@@ -19,9 +19,6 @@ for w0 in 10 0; do
     --out "$model" --iterations "$iterations" --seed 1 --filters 16 --tile 316 \
     --optimizer adam --lr 0.001 --w0 "$w0" --sigma 5 --checkpoint-every 500 --class-names background,nucleus
   pred="$work/pred-w0-$w0"
-  unet predict --model "$model" --out "$pred" --outputs instances "$work/test/images"
-  # The instance maps, renamed to the label stems so evaluate can pair them.
-  mkdir -p "$pred/instances"
-  for f in "$pred"/*_instances.png; do b=$(basename "$f" _instances.png); cp "$f" "$pred/instances/$b.png"; done
-  unet evaluate --pred "$pred/instances" --truth "$work/test/labels" --mode instances --json "$pred/metrics.json" | tail -3
+  unet predict --model "$model" --out "$pred" --outputs instances "$work/test/images" \
+    --evaluate "$work/test/labels" --mode instances --json "$pred/metrics.json" | tail -3
 done

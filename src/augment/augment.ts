@@ -4,7 +4,7 @@
  * weights are resampled once and stay aligned; gray-value variations then change the
  * image only. All randomness comes from the Rng passed in. Browser-safe.
  */
-import type { Tile, TileGeometry } from '../train/tiles.js';
+import type { Tile, TileAugmenter } from '../train/tiles.js';
 import type { Rng } from '../util/rng.js';
 import { DEFAULT_ELASTIC, randomElasticField, type ElasticOptions } from './elastic.js';
 import { resample, type Interpolation, type SamplingMap } from './resample.js';
@@ -144,28 +144,68 @@ export function drawGeometry(rng: Rng, o: Pick<AugmentOptions, 'rotation' | 'shi
   };
 }
 
+/** Image, labels and (optional) weights of a whole sample, the arrays augmentation reads from. */
+export interface AugmentSource {
+  readonly image: Float32Array; // H x W x C
+  readonly labels: Float32Array | Int32Array | Uint8Array | Uint16Array; // H x W
+  readonly weights?: Float32Array; // H x W; all ones when absent
+  readonly height: number;
+  readonly width: number;
+}
+
 /**
- * Augments one tile: image with cubic (or linear) interpolation, labels with nearest
- * neighbour, weights with linear interpolation, all through the same sampling map.
+ * Augments the `height` x `width` window at (top, left) of `source`: the sampling map of the
+ * window (rotation and flips about its centre, shift, elastic field) is taken in the source's
+ * coordinates, so a rotated or deformed window reads the real pixels around it; mirroring
+ * happens only where the map leaves the source (its true borders, as overlap-tile inference
+ * mirrors). Image with cubic (or linear) interpolation, labels with nearest neighbour, weights
+ * with linear interpolation, all through the same map; then the gray-value variation.
  */
-export function augmentTile(tile: Tile, height: number, width: number, channels: number, rng: Rng, options: AugmentOptions = {}): Tile {
+export function augmentWindow(source: AugmentSource, top: number, left: number, height: number, width: number, channels: number, rng: Rng, options: AugmentOptions = {}): Tile {
   const o = { ...DEFAULT_AUGMENT, ...options } as Required<AugmentOptions>;
   checkOptions(o);
-  if (tile.image.length !== height * width * channels || tile.labels.length !== height * width || tile.weights.length !== height * width) {
-    throw new Error(`augmentTile: tile arrays (${tile.image.length}, ${tile.labels.length}, ${tile.weights.length} values) do not match ${height}x${width}x${channels}`);
+  const n = source.height * source.width;
+  if (source.image.length !== n * channels || source.labels.length !== n || (source.weights && source.weights.length !== n)) {
+    throw new Error(`augmentWindow: source arrays (${source.image.length}, ${source.labels.length}, ${source.weights?.length ?? 'no'} values) do not match ${source.height}x${source.width}x${channels}`);
   }
   const draw = drawGeometry(rng, o);
   const field = o.elastic === false ? undefined : randomElasticField(rng, height, width, o.elastic);
   const map = geometricMap(height, width, draw, field);
-  const image = resample(tile.image, height, width, channels, map, o.interpolation);
-  const labels = resample(tile.labels, height, width, 1, map, 'nearest');
-  const weights = resample(tile.weights, height, width, 1, map, 'linear');
+  for (let i = 0; i < map.sy.length; i++) {
+    map.sy[i]! += top;
+    map.sx[i]! += left;
+  }
+  const image = resample(source.image, source.height, source.width, channels, map, o.interpolation);
+  const labels = Int32Array.from(resample(source.labels, source.height, source.width, 1, map, 'nearest'));
+  const weights = source.weights ? resample(source.weights, source.height, source.width, 1, map, 'linear') : new Float32Array(height * width).fill(1);
   grayValueVariation(image, rng, o);
   return { image, labels, weights };
 }
 
-/** The `augment` hook of TrainOptions (src/train/train.ts) for the given options. */
-export function makeAugmenter(options: AugmentOptions = {}): (tile: Tile, geometry: TileGeometry, channels: number, rng: Rng) => Tile {
+/**
+ * Augments one already cut tile on its own (previews, tests): the window is the whole tile, so
+ * what a rotation brings in from outside it is mirrored from the tile. Training uses
+ * {@link makeAugmenter}, which reads the real context around the tile instead.
+ */
+export function augmentTile(tile: Tile, height: number, width: number, channels: number, rng: Rng, options: AugmentOptions = {}): Tile {
+  if (tile.image.length !== height * width * channels || tile.labels.length !== height * width || tile.weights.length !== height * width) {
+    throw new Error(`augmentTile: tile arrays (${tile.image.length}, ${tile.labels.length}, ${tile.weights.length} values) do not match ${height}x${width}x${channels}`);
+  }
+  return augmentWindow({ ...tile, height, width }, 0, 0, height, width, channels, rng, options);
+}
+
+/**
+ * The `augment` hook of TrainOptions (src/train/train.ts) for the given options: it cuts and
+ * augments the input window whose output window starts at (outTop, outLeft) of the sample,
+ * reading real image context for what rotation and deformation bring into the window.
+ */
+export function makeAugmenter(options: AugmentOptions = {}): TileAugmenter {
   checkOptions({ ...DEFAULT_AUGMENT, ...options } as Required<AugmentOptions>);
-  return (tile, geometry, channels, rng) => augmentTile(tile, geometry.input[0], geometry.input[1], channels, rng, options);
+  return (sample, geometry, outTop, outLeft, channels, rng) => {
+    const [inH, inW] = geometry.input;
+    const top = outTop - (inH - geometry.output[0]) / 2;
+    const left = outLeft - (inW - geometry.output[1]) / 2;
+    const source = { image: sample.image.data, labels: sample.labels.data, height: sample.image.height, width: sample.image.width, ...(sample.weights ? { weights: sample.weights.data } : {}) };
+    return augmentWindow(source, top, left, inH, inW, channels, rng, options);
+  };
 }

@@ -33,7 +33,7 @@ export function identityMap(height: number, width: number): SamplingMap {
  * @example resample(Float32Array.of(1, 2, 3), 1, 3, 1, { height: 1, width: 3, sy: Float32Array.of(0, 0, 0), sx: Float32Array.of(0.5, 1, -1) }, 'linear')
  *   // [1.5, 2, 2]   (-1 mirrors to 1)
  */
-export function resample<T extends Float32Array | Int32Array>(
+export function resample<T extends Float32Array | Int32Array | Uint8Array | Uint16Array>(
   data: T,
   height: number,
   width: number,

@@ -3,7 +3,10 @@
  * U-Net training. tfjs-backend-cpu's Conv2DBackpropFilter reads every element through
  * TensorBuffer.get(), ~95% of a training step on a small U-Net (measured: 950 of
  * 1040 ms); this one walks the NHWC arrays directly with the output-channel loop
- * innermost. Same math, same results up to float summation order.
+ * innermost. Same math and, per filter element, the same float64 summation order as
+ * TF.js' kernel. TF.js' own kernel stays reachable ({@link tfjsConv2DBackpropFilter}):
+ * it runs every case the fast one does not cover (NCHW, non-float32) and is what the
+ * fast one is tested against (test/cpu-kernels.test.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
@@ -18,10 +21,26 @@ interface BackpropFilterAttrs {
   filterShape: [number, number, number, number];
 }
 
-function conv2DBackpropFilterNHWC(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap };
+
+/** TF.js' own CPU Conv2DBackpropFilter, taken from the registry before ours replaced it. */
+let tfjsBackpropFilter: tf.KernelFunc | null = null;
+
+/**
+ * TF.js' own CPU Conv2DBackpropFilter (tfjs-backend-cpu 4.22.0): what the fast kernel
+ * falls back to and is tested against. Installs the fast kernels first if needed.
+ */
+export function tfjsConv2DBackpropFilter(): tf.KernelFunc {
+  installFastCpuKernels();
+  return tfjsBackpropFilter!;
+}
+
+/** dW of a convolution (NHWC x and dy, HWIO dW), or TF.js' kernel for what this one does not cover. */
+export function conv2DBackpropFilterNHWC(args: KernelArgs): tf.TensorInfo {
   const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-  const backend = args.backend as MathBackendCPU;
   const attrs = args.attrs as unknown as BackpropFilterAttrs;
+  if (attrs.dataFormat === 'NCHW' || x.dtype !== 'float32' || dy.dtype !== 'float32') return tfjsConv2DBackpropFilter()(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+  const backend = args.backend as MathBackendCPU;
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number],
     attrs.filterShape,
@@ -32,7 +51,6 @@ function conv2DBackpropFilterNHWC(args: { inputs: tf.NamedTensorInfoMap; backend
     false,
     tf.backend_util.convertConv2DDataFormat(attrs.dataFormat),
   );
-  if (info.dataFormat !== 'channelsLast') throw new Error(`Conv2DBackpropFilter (unet-ts CPU kernel): only NHWC is supported, got ${attrs.dataFormat}`);
   const xv = backend.data.get(x.dataId).values as Float32Array;
   const dyv = backend.data.get(dy.dataId).values as Float32Array;
   const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, outChannels: co, filterHeight: fh, filterWidth: fw } = info;
@@ -40,7 +58,17 @@ function conv2DBackpropFilterNHWC(args: { inputs: tf.NamedTensorInfoMap; backend
   const sw = info.strideWidth;
   const top = info.padInfo.top;
   const left = info.padInfo.left;
-  const dw = new Float32Array(fh * fw * ci * co);
+  // Summed in float64 like TF.js' kernel (its dotProd is a JS number), stored as float32 at the end.
+  const dw = new Float64Array(fh * fw * ci * co);
+  // Zero inputs (ReLU outputs often are) are skipped, unless dy holds a NaN or an
+  // infinity: then 0 * dy is NaN and must reach dW as it does in TF.js' kernel.
+  let skipZeros = true;
+  for (let i = 0; i < dyv.length; i++) {
+    if (!Number.isFinite(dyv[i]!)) {
+      skipZeros = false;
+      break;
+    }
+  }
   for (let b = 0; b < batchSize; b++) {
     for (let oy = 0; oy < outHeight; oy++) {
       for (let ky = 0; ky < fh; ky++) {
@@ -55,7 +83,7 @@ function conv2DBackpropFilterNHWC(args: { inputs: tf.NamedTensorInfoMap; backend
             const wBase = (ky * fw + kx) * ci * co;
             for (let c = 0; c < ci; c++) {
               const xval = xv[xBase + c]!;
-              if (xval === 0) continue; // ReLU outputs are often zero
+              if (xval === 0 && skipZeros) continue;
               const wRow = wBase + c * co;
               for (let o = 0; o < co; o++) dw[wRow + o]! += xval * dyv[dyBase + o]!;
             }
@@ -64,7 +92,7 @@ function conv2DBackpropFilterNHWC(args: { inputs: tf.NamedTensorInfoMap; backend
       }
     }
   }
-  return backend.makeTensorInfo(attrs.filterShape, 'float32', dw);
+  return backend.makeTensorInfo(attrs.filterShape, 'float32', Float32Array.from(dw));
 }
 
 /** dy * (y > 0), NaN in y propagating like TF.js' mul(dy, step(y)): the ReLU gradient of src/model/fused-conv.ts. */
@@ -113,9 +141,17 @@ function softmaxCrossEntropy(args: { inputs: tf.NamedTensorInfoMap; backend: tf.
 
 let installed = false;
 
-/** Replaces the CPU backend's Conv2DBackpropFilter with the faster one above and adds our fused kernels (once). */
+/**
+ * Makes the CPU backend's Conv2DBackpropFilter the faster one above (keeping TF.js' own
+ * as its fallback and reference) and adds our fused kernels (once).
+ */
 export function installFastCpuKernels(): void {
   if (installed) return;
+  const original = tf.getKernel('Conv2DBackpropFilter', 'cpu');
+  if (!original) throw new Error('installFastCpuKernels: tfjs-backend-cpu registered no Conv2DBackpropFilter kernel (is @tensorflow/tfjs-backend-cpu 4.22.0 imported?)');
+  tfjsBackpropFilter = original.kernelFunc;
+  // The registry keeps one config per (kernel, backend); unregister + register replaces it
+  // without TF.js' "already registered" warning. The original stays in tfjsBackpropFilter.
   tf.unregisterKernel('Conv2DBackpropFilter', 'cpu');
   tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'cpu', kernelFunc: conv2DBackpropFilterNHWC as tf.KernelFunc });
   tf.registerKernel({ kernelName: RELU_GRAD_KERNEL, backendName: 'cpu', kernelFunc: reluGrad as tf.KernelFunc });

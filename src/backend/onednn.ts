@@ -19,7 +19,12 @@ type Arg = number | Float32Array;
 type Dims4 = [number, number, number, number];
 type Pads = [top: number, left: number, bottom: number, right: number];
 
-/** The addon's surface (src/native/onednn.cc). Activations: handle or NHWC Float32Array; filters: HWIO. */
+/**
+ * The addon's surface (src/native/onednn.cc). Activations: handle or NHWC Float32Array; filters: HWIO.
+ * Every argument is checked natively; a bad one, or a native failure (e.g. an allocation), throws an
+ * Error starting "onednn <kernel>: ". State is per thread: a worker_thread that loads the addon has
+ * its own tensors, and handles from another thread are unknown to it.
+ */
 export interface OneDnnAddon {
   conv2d(x: Arg, w: Float32Array, bias: Float32Array | null, relu: boolean, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[]): number;
   conv2dBackpropInput(dy: Arg, w: Float32Array, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[]): number;
@@ -61,7 +66,10 @@ export function loadOneDnnAddon(): OneDnnAddon | null {
     addonState = { addon, error: null };
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0] ?? String(e);
-    addonState = { addon: null, error: `the oneDNN addon could not be loaded (${msg}); build it with libdnnl-dev installed: npm run build:native` };
+    // The addon's own refusals (e.g. a bad UNET_POOL_MB) start with "onednn": rebuilding would not help.
+    addonState = msg.startsWith('onednn')
+      ? { addon: null, error: `the oneDNN addon refused to start: ${msg}` }
+      : { addon: null, error: `the oneDNN addon could not be loaded (${msg}); build it with libdnnl-dev installed: npm run build:native` };
   }
   return addonState.addon;
 }
@@ -107,6 +115,9 @@ export class OneDnnBackend extends MathBackendCPU {
   /** A float32 tensor held natively (the handle's logical dims must be `shape`, NHWC). */
   makeNativeTensorInfo(shape: number[], handle: number): tf.TensorInfo {
     const dataId = this.write(new Float32Array(0), shape, 'float32');
+    // DataStorage.set counts every call as a new id; replacing write()'s entry with a bare
+    // set() made numDataIds() (TF.js' kernel leak check) grow by one per native tensor.
+    this.store.delete(dataId);
     this.store.set(dataId, new NativeEntry(this.addon, handle, shape));
     return { dataId, shape, dtype: 'float32' };
   }
@@ -117,9 +128,19 @@ export class OneDnnBackend extends MathBackendCPU {
     return e instanceof NativeEntry && sameShape(e.shape, t.shape) ? e.handle : null;
   }
 
+  /**
+   * The values of float32 `t` as a Float32Array. TF.js' CPU Cast from bool or int32 to
+   * float32 shares the input's Uint8Array/Int32Array under the float32 dtype; handed on
+   * as is, the addon would read those bytes as floats (and past the buffer's end).
+   */
+  f32(t: tf.TensorInfo): Float32Array {
+    const v = this.store.get(t.dataId).values;
+    return v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>);
+  }
+
   /** Native argument for `t`: its handle, or its NHWC values. */
   arg(t: tf.TensorInfo): Arg {
-    return this.handleOf(t) ?? (this.store.get(t.dataId).values as Float32Array);
+    return this.handleOf(t) ?? this.f32(t);
   }
 
   override disposeData(dataId: object, force = false): boolean {
@@ -197,7 +218,7 @@ function conv2D(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   const b = args.backend as OneDnnBackend;
   const info = isF32(x, filter) && x.shape.length === 4 ? convInfoOf(x.shape, filter.shape, args.attrs as unknown as ConvAttrs) : null;
   if (!info) return cpuFallback('Conv2D', args);
-  const w = b.data.get(filter.dataId).values as Float32Array;
+  const w = b.f32(filter);
   const h = b.addon.conv2d(b.arg(x), w, null, false, ...convArgs(info));
   return b.makeNativeTensorInfo(info.outShape, h);
 }
@@ -209,8 +230,8 @@ function fusedConv2D(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   const act = attrs.activation ?? 'linear';
   const info = isF32(x, filter, bias) && x.shape.length === 4 && !preluActivationWeights && (act === 'linear' || act === 'relu') ? convInfoOf(x.shape, filter.shape, attrs) : null;
   if (!info || (bias && (bias.shape.length !== 1 || bias.shape[0] !== info.outChannels))) return cpuFallback('FusedConv2D', args);
-  const w = b.data.get(filter.dataId).values as Float32Array;
-  const bv = bias ? (b.data.get(bias.dataId).values as Float32Array) : null;
+  const w = b.f32(filter);
+  const bv = bias ? b.f32(bias) : null;
   const h = b.addon.conv2d(b.arg(x), w, bv, act === 'relu', ...convArgs(info));
   return b.makeNativeTensorInfo(info.outShape, h);
 }
@@ -221,7 +242,7 @@ function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] 
   const b = args.backend as OneDnnBackend;
   const info = isF32(dy, filter) && attrs.inputShape ? convInfoOf(attrs.inputShape, filter.shape, attrs) : null;
   if (!info || !sameShape(info.outShape, dy.shape)) return cpuFallback('Conv2DBackpropInput', args);
-  const w = b.data.get(filter.dataId).values as Float32Array;
+  const w = b.f32(filter);
   const h = b.addon.conv2dBackpropInput(b.arg(dy), w, ...convArgs(info));
   return b.makeNativeTensorInfo(info.inShape, h);
 }
@@ -252,6 +273,12 @@ function poolInfoOf(xShape: readonly number[], a: PoolAttrs): tf.backend_util.Co
   const p = info.padInfo;
   if (!fits(info.inHeight, p.top, p.bottom, info.filterHeight, info.strideHeight, info.outHeight)) return null;
   if (!fits(info.inWidth, p.left, p.right, info.filterWidth, info.strideWidth, info.outWidth)) return null;
+  // A window lying wholly in the padding (first starts past it, or last starts below the
+  // input): oneDNN gives the lowest float where TF.js gives -Infinity or, for a 1x1 window
+  // with in == out, its identity shortcut (tfjs-core pool_test "fractional outputs").
+  const inside = (i: number, pa: number, k: number, s: number, o: number): boolean => pa < k && (o - 1) * s - pa < i;
+  if (!inside(info.inHeight, p.top, info.filterHeight, info.strideHeight, info.outHeight)) return null;
+  if (!inside(info.inWidth, p.left, info.filterWidth, info.strideWidth, info.outWidth)) return null;
   return info;
 }
 
@@ -407,7 +434,7 @@ function add(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
     const c = big.shape[3];
     const isBias = big.shape.length === 4 && small.shape.length >= 1 && small.shape.every((d, i) => d === (i === small.shape.length - 1 ? c : 1));
     const hb = isBias ? b.handleOf(big) : null;
-    if (hb !== null) return b.makeNativeTensorInfo([...big.shape], b.addon.biasAdd(hb, b.data.get(small.dataId).values as Float32Array));
+    if (hb !== null) return b.makeNativeTensorInfo([...big.shape], b.addon.biasAdd(hb, b.f32(small)));
   }
   return binary('Add', 0)(args);
 }

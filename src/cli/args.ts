@@ -1,4 +1,5 @@
 /** Small helpers shared by CLI commands: typed option parsing with helpful errors. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { initBackend, type BackendInfo } from '../backend/index.js';
 import type { UNetConfig } from '../model/config.js';
 
@@ -16,6 +17,17 @@ export function numberOption(value: string | undefined, name: string, fallback?:
   const n = Number(value);
   if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${value}"`);
   return n;
+}
+
+/**
+ * Long names of the options given in `argv`, in order, whichever way each was written
+ * (`--out DIR`, `--out=DIR`, `-h`): count options from this, never from argv.length.
+ *
+ * @example givenOptions(['--resume=runs/a'], { resume: { type: 'string' } }) // ['resume']
+ */
+export function givenOptions(argv: readonly string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
+  const { tokens } = parseArgs({ args: [...argv], options, strict: true, tokens: true });
+  return tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : []));
 }
 
 export function requireOption(value: string | undefined, name: string): string {

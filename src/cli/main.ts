@@ -7,6 +7,9 @@ import { augmentCommand, AUGMENT_HELP } from './commands/augment.js';
 import { weightsCommand, WEIGHTS_HELP } from './commands/weights.js';
 import { evaluateCommand, EVALUATE_HELP } from './commands/evaluate.js';
 import { quantizeCommand, QUANTIZE_HELP } from './commands/quantize.js';
+import { tuneCommand, TUNE_HELP } from './commands/tune.js';
+import { reportCommand, REPORT_HELP } from './commands/report.js';
+import { planCommand, PLAN_HELP } from './commands/plan.js';
 import { mergeInstancesCommand, MERGE_INSTANCES_HELP } from './commands/merge-instances.js';
 import { UsageError } from './args.js';
 
@@ -14,6 +17,7 @@ type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; help: string; summary: string }> = {
   info: { run: infoCommand, help: INFO_HELP, summary: 'architecture summary, parameter count, valid sizes' },
+  plan: { run: planCommand, help: PLAN_HELP, summary: 'fingerprint a dataset and plan the training (JSON for unet train --plan)' },
   train: { run: trainCommand, help: TRAIN_HELP, summary: 'train a U-Net on image/label folders' },
   augment: { run: augmentCommand, help: AUGMENT_HELP, summary: 'preview augmented image/label pairs as PNGs' },
   weights: { run: weightsCommand, help: WEIGHTS_HELP, summary: 'border weight maps (Eq. 2) as float TIFF and PNG heat map' },
@@ -21,6 +25,8 @@ const COMMANDS: Record<string, { run: Command; help: string; summary: string }> 
   evaluate: { run: evaluateCommand, help: EVALUATE_HELP, summary: 'score predictions: ISBI 2012 V_rand/V_info, instance F1/AP/SEG, per-class IoU' },
   'merge-instances': { run: mergeInstancesCommand, help: MERGE_INSTANCES_HELP, summary: 'one id per object across the chunks of an OME-Zarr prediction (after predict --chunks)' },
   quantize: { run: quantizeCommand, help: QUANTIZE_HELP, summary: 'copy a model with float16 weights (half the size)' },
+  tune: { run: tuneCommand, help: TUNE_HELP, summary: 'choose the instance post-processing on validation images (stored in the model)' },
+  report: { run: reportCommand, help: REPORT_HELP, summary: 'training summary of a model folder, and its curves as SVG/PNG' },
 };
 
 function usage(): string {

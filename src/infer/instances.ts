@@ -6,7 +6,9 @@
  * probability is high lie inside single cells, and flooding from them down the
  * probability landscape assigns the gap pixels to the nearer cell.
  */
+import type { InstancePostprocess } from '../io/model-format.js';
 import { labelComponents, type Connectivity } from '../util/components.js';
+import { argmax } from './predict.js';
 
 export interface InstanceOptions {
   /** Pixel neighbourhood of components and of the flood. Default 4. */
@@ -65,10 +67,79 @@ export function instanceLabels(mask: ArrayLike<number>, height: number, width: n
   return relabel(labels, options.minSize ?? 0);
 }
 
-/** Marker-controlled watershed: grows labelled pixels into unlabelled foreground, highest probability first. */
+/**
+ * The post-processing a model trained on instance labels starts with, before any tuning:
+ * - boundary targets (background / interior / boundary): objects are interior or boundary
+ *   pixels, split by a watershed seeded where the interior probability is >= 0.5;
+ * - separated targets (the paper's): connected components of the foreground, since the network
+ *   learns the background line between touching objects itself.
+ */
+export function defaultInstancePostprocess(mode: { readonly targets?: 'separated' | 'boundary' }): InstancePostprocess {
+  return mode.targets === 'boundary'
+    ? { foregroundClasses: [1, 2], watershed: true, seedClasses: [1], seedThreshold: 0.5, minSize: 0 }
+    : { foregroundClasses: [1], watershed: false, seedClasses: [1], seedThreshold: 0.9, minSize: 0 };
+}
+
+/**
+ * Instances of one image from its argmax class mask and, for the watershed, the summed
+ * probability of `pp.seedClasses` (H x W) — the two maps `predict` keeps band by band, so that
+ * `unet predict` and the tuning search (which has the full probabilities) give the same objects.
+ */
+export function instancesFromClassMask(
+  mask: ArrayLike<number>,
+  seedProbability: ArrayLike<number> | null,
+  height: number,
+  width: number,
+  pp: Pick<InstancePostprocess, 'foregroundClasses' | 'watershed' | 'seedThreshold' | 'minSize'>,
+  connectivity: Connectivity = 4,
+): Instances {
+  let maxClass = 0;
+  for (const c of pp.foregroundClasses) maxClass = Math.max(maxClass, c);
+  const isFg = new Uint8Array(Math.max(maxClass + 1, 256 * 256));
+  for (const c of pp.foregroundClasses) isFg[c] = 1;
+  const fg = new Uint8Array(height * width);
+  for (let i = 0; i < fg.length; i++) fg[i] = isFg[mask[i]!]!;
+  if (pp.watershed && !seedProbability) throw new Error('instancesFromClassMask: the watershed needs the seed-class probability map');
+  return instanceLabels(fg, height, width, {
+    connectivity,
+    minSize: pp.minSize,
+    ...(pp.watershed ? { probability: seedProbability!, seedThreshold: pp.seedThreshold } : {}),
+  });
+}
+
+/**
+ * {@link instancesFromClassMask} from a full H x W x K probability map (argmax ties go to the lower
+ * class, as in `predict`).
+ */
+export function instancesFromProbabilities(probabilities: { readonly data: Float32Array; readonly height: number; readonly width: number; readonly channels: number }, pp: InstancePostprocess): Instances {
+  const { data, height, width, channels: K } = probabilities;
+  for (const c of [...pp.foregroundClasses, ...pp.seedClasses]) {
+    if (!Number.isInteger(c) || c < 0 || c >= K) throw new Error(`instancesFromProbabilities: class ${c} is not one of the ${K} classes`);
+  }
+  const n = height * width;
+  const mask = new Uint16Array(n);
+  for (let i = 0; i < n; i++) mask[i] = argmax(data, i * K, K);
+  let seed: Float32Array | null = null;
+  if (pp.watershed) {
+    seed = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (const c of pp.seedClasses) s += data[i * K + c]!;
+      seed[i] = s;
+    }
+  }
+  return instancesFromClassMask(mask, seed, height, width, pp);
+}
+
+/**
+ * Marker-controlled watershed (Meyer's flooding): grows labelled pixels into unlabelled
+ * foreground, highest probability first; a pixel takes the label of the pixel whose flood reached
+ * it first (ties in probability go breadth-first, see MaxHeap), so on a plateau it goes to the
+ * nearest seed.
+ */
 function flood(labels: Int32Array, mask: ArrayLike<number>, p: ArrayLike<number>, height: number, width: number, connectivity: Connectivity): void {
   const heap = new MaxHeap(1024);
-  const queued = new Uint8Array(labels.length);
+  const source = new Int32Array(labels.length);
   const visit = (i: number, fn: (j: number) => void): void => {
     const y = Math.floor(i / width);
     const x = i - y * width;
@@ -81,26 +152,18 @@ function flood(labels: Int32Array, mask: ArrayLike<number>, p: ArrayLike<number>
       }
     }
   };
-  const push = (j: number): void => {
-    if (labels[j] === 0 && mask[j] !== 0 && !queued[j]) {
-      queued[j] = 1;
-      heap.push(p[j]!, j);
-    }
-  };
-  for (let i = 0; i < labels.length; i++) if (labels[i] !== 0) visit(i, push);
-  while (heap.size > 0) {
-    const i = heap.pop();
-    // Take the label of the labelled neighbour with the highest probability (the side the flood came from).
-    let best = -Infinity;
-    let label = 0;
+  const pushFrom = (i: number): void =>
     visit(i, (j) => {
-      if (labels[j] !== 0 && p[j]! > best) {
-        best = p[j]!;
-        label = labels[j]!;
+      if (labels[j] === 0 && mask[j] !== 0 && source[j] === 0) {
+        source[j] = labels[i]!;
+        heap.push(p[j]!, j);
       }
     });
-    labels[i] = label;
-    visit(i, push);
+  for (let i = 0; i < labels.length; i++) if (labels[i] !== 0) pushFrom(i);
+  while (heap.size > 0) {
+    const i = heap.pop();
+    labels[i] = source[i]!;
+    pushFrom(i);
   }
 }
 
@@ -125,53 +188,75 @@ function relabel(labels: Int32Array, minSize: number): Instances {
   return { labels, count };
 }
 
-/** Binary max-heap of (priority, index) pairs in typed arrays. */
+/**
+ * Binary max-heap of (priority, index) pairs in typed arrays. Equal priorities leave in the
+ * order they came in, so on a plateau of the probability (a flat boundary class, say) the flood
+ * advances breadth-first and each pixel goes to the nearest seed, not to whichever the heap's
+ * layout happens to favour.
+ */
 class MaxHeap {
   private prio: Float64Array;
   private idx: Int32Array;
+  private seq: Float64Array;
+  private pushed = 0;
   size = 0;
   constructor(capacity: number) {
     this.prio = new Float64Array(capacity);
     this.idx = new Int32Array(capacity);
+    this.seq = new Float64Array(capacity);
+  }
+
+  /** Whether entry a leaves before entry b. */
+  private before(pa: number, sa: number, pb: number, sb: number): boolean {
+    return pa > pb || (pa === pb && sa < sb);
   }
 
   push(priority: number, index: number): void {
     if (this.size === this.prio.length) {
       const prio = new Float64Array(this.size * 2);
       const idx = new Int32Array(this.size * 2);
+      const seq = new Float64Array(this.size * 2);
       prio.set(this.prio);
       idx.set(this.idx);
+      seq.set(this.seq);
       this.prio = prio;
       this.idx = idx;
+      this.seq = seq;
     }
+    const order = this.pushed++;
     let i = this.size++;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (this.prio[parent]! >= priority) break;
+      if (!this.before(priority, order, this.prio[parent]!, this.seq[parent]!)) break;
       this.prio[i] = this.prio[parent]!;
       this.idx[i] = this.idx[parent]!;
+      this.seq[i] = this.seq[parent]!;
       i = parent;
     }
     this.prio[i] = priority;
     this.idx[i] = index;
+    this.seq[i] = order;
   }
 
   pop(): number {
     const top = this.idx[0]!;
     const lastP = this.prio[--this.size]!;
     const lastI = this.idx[this.size]!;
+    const lastS = this.seq[this.size]!;
     let i = 0;
     for (;;) {
       let child = 2 * i + 1;
       if (child >= this.size) break;
-      if (child + 1 < this.size && this.prio[child + 1]! > this.prio[child]!) child++;
-      if (this.prio[child]! <= lastP) break;
+      if (child + 1 < this.size && this.before(this.prio[child + 1]!, this.seq[child + 1]!, this.prio[child]!, this.seq[child]!)) child++;
+      if (!this.before(this.prio[child]!, this.seq[child]!, lastP, lastS)) break;
       this.prio[i] = this.prio[child]!;
       this.idx[i] = this.idx[child]!;
+      this.seq[i] = this.seq[child]!;
       i = child;
     }
     this.prio[i] = lastP;
     this.idx[i] = lastI;
+    this.seq[i] = lastS;
     return top;
   }
 }

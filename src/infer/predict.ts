@@ -49,6 +49,8 @@ export interface PredictOptions {
    * prediction exact (src/infer/chunks.ts).
    */
   readonly region?: Window;
+  /** Where the image comes from (a file name), named in error messages. */
+  readonly source?: string;
 }
 
 /**
@@ -65,17 +67,26 @@ export interface ProbabilityBand {
 }
 
 /** The tile grid `predictBands` will use for an image of `imageSize` (pure; for planning and progress). */
-export function planTiles(imageSize: readonly [number, number], predictor: TilePredictor, options: Pick<PredictOptions, 'blend' | 'overlap'> = {}): { grid: TileGrid; blend: Blend } {
+export function planTiles(imageSize: readonly [number, number], predictor: TilePredictor, options: Pick<PredictOptions, 'blend' | 'overlap' | 'source'> = {}): { grid: TileGrid; blend: Blend } {
   const [inH, inW] = predictor.inputShape;
   const [outH, outW] = predictor.outputShape;
   const hasMargin = inH > outH || inW > outW;
   const blend = options.blend ?? (hasMargin ? 'crop' : 'gaussian');
   if (blend !== 'crop' && blend !== 'gaussian') throw new Error(`predict: blend must be 'crop' or 'gaussian', got ${String(blend)}`);
   const overlapFor = (out: number): number => Math.min(out - 1, options.overlap ?? (blend === 'gaussian' ? Math.floor(out / 4) : 0));
-  const step: [number, number] = [alignedStep(outH, predictor.alignment, overlapFor(outH)), alignedStep(outW, predictor.alignment, overlapFor(outW))];
-  for (const [s, out] of [[step[0], outH], [step[1], outW]] as const) {
-    if (s > out) throw new Error(`predict: output tiles of ${out} px are smaller than the model's alignment ${predictor.alignment}; choose a larger tile`);
-  }
+  // Tiles step on the pooling grid; an axis that one tile covers needs no step (its only origin is 0).
+  const stepFor = (size: number, out: number, axis: string): number => {
+    const s = alignedStep(out, predictor.alignment, overlapFor(out));
+    if (s > out && size <= out) return out;
+    if (s > out) {
+      const from = options.source === undefined ? '' : ` for ${options.source}`;
+      throw new Error(
+        `predict${from}: the image ${axis} ${size} px needs several tiles, but output tiles of ${out} px are smaller than the model's alignment ${predictor.alignment}; choose a larger tile (output at least ${predictor.alignment} px)`,
+      );
+    }
+    return s;
+  };
+  const step: [number, number] = [stepFor(imageSize[0], outH, 'height'), stepFor(imageSize[1], outW, 'width')];
   return { grid: tileGrid(imageSize, predictor.inputShape, predictor.outputShape, step, predictor.alignment), blend };
 }
 
@@ -94,7 +105,7 @@ export async function predictBands(
   options: PredictOptions = {},
 ): Promise<TileGrid> {
   const { height: H, width: W, channels: C } = image;
-  if (C !== predictor.channels) throw new Error(`predict: the image has ${C} channel(s), the model takes ${predictor.channels}`);
+  if (C !== predictor.channels) throw new Error(`predict${options.source === undefined ? '' : ` for ${options.source}`}: the image has ${C} channel(s), the model takes ${predictor.channels}`);
   const batchSize = options.batchSize ?? 4;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`predict: batchSize must be a positive integer, got ${batchSize}`);
   const { grid, blend } = planTiles([H, W], predictor, options);

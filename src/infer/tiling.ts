@@ -76,22 +76,25 @@ export function alignedStep(out: number, alignment = 1, overlap = 0): number {
 /**
  * Output tile origins along one axis of length `size`: 0, step, 2 step, ..., the last
  * one pulled back to the smallest multiple of `alignment` that still reaches `size`.
- * `step` must be a multiple of `alignment` and at most `out`.
+ * `step` must be a multiple of `alignment` and at most `out`, except where one tile
+ * covers the axis (`size <= out`): a single tile at 0 needs no step, so even an output
+ * smaller than the alignment (4 px for a depth-4 'valid' net, alignment 16) does.
  *
  * @example axisOrigins(512, 388, 384, 16) // [0, 128]   (second tile covers 128..516, 4 px cropped)
  * @example axisOrigins(100, 388, 384, 16) // [0]        (image smaller than a tile: one tile, cropped)
  * @example axisOrigins(800, 388, 384, 16) // [0, 384, 416]
  * @example axisOrigins(37, 12, 12, 4)     // [0, 12, 24, 28]
  * @example axisOrigins(10, 4, 4, 1)       // [0, 4, 6]
+ * @example axisOrigins(3, 4, 16, 16)      // [0]        (one tile: the step is not used)
  */
 export function axisOrigins(size: number, out: number, step: number, alignment = 1): number[] {
   checkPositiveInt(size, 'axisOrigins', 'size');
   checkPositiveInt(out, 'axisOrigins', 'output size');
   checkPositiveInt(alignment, 'axisOrigins', 'alignment');
+  if (size <= out) return [0];
   if (!Number.isInteger(step) || step < 1 || step > out || step % alignment !== 0) {
     throw new Error(`axisOrigins: step must be a multiple of ${alignment} in [1, ${out}], got ${step}`);
   }
-  if (size <= out) return [0];
   const origins: number[] = [];
   for (let o = 0; o + out < size; o += step) origins.push(o);
   const last = Math.ceil((size - out) / alignment) * alignment;

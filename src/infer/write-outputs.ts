@@ -16,7 +16,7 @@ import { join, parse } from 'node:path';
 import { readImage, writeImage, writeTiff } from '../io/image.js';
 import { normalize, type Normalization } from '../io/normalize.js';
 import { toModelChannels, type Raster } from '../io/raster.js';
-import { instanceLabels, type InstanceOptions } from './instances.js';
+import { instancesFromClassMask, type InstanceOptions } from './instances.js';
 import { predict, type PredictOptions, type PredictProgress } from './predict.js';
 import type { TilePredictor } from './predictor.js';
 import type { Size2 } from './tiling.js';
@@ -37,8 +37,10 @@ export interface PredictFileOptions extends Omit<PredictOptions, 'onProgress'> {
   readonly probFormat?: ProbabilityFormat;
   /** Classes whose pixels form objects for instances and the overlay's instance mode. Default: every class but 0. */
   readonly foregroundClasses?: readonly number[];
-  /** Split touching objects by a watershed on the foreground probability. Default false. */
+  /** Split touching objects by a watershed on the summed probability of `seedClasses`. Default false. */
   readonly watershed?: boolean;
+  /** Classes whose summed probability seeds and guides the watershed. Default: `foregroundClasses`. */
+  readonly seedClasses?: readonly number[];
   readonly instanceOptions?: Omit<InstanceOptions, 'probability'>;
   /** Progress of each page: `page` counts from 0 of `pages`. */
   readonly onProgress?: (p: PredictProgress & { readonly file: string; readonly page: number; readonly pages: number }) => void;
@@ -89,11 +91,12 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
       const needInstances = kinds.has('instances');
       const result = await predict(image, predictorFor([image.height, image.width]), {
         ...options,
+        source: pages.length > 1 ? `${file} (page ${z + 1})` : file,
         onProgress: (p) => options.onProgress?.({ ...p, file, page: z, pages: pages.length }),
         outputs: {
           probabilities: kinds.has('prob'),
           mask: true,
-          ...(needInstances && options.watershed ? { foregroundClasses: fgClasses } : {}),
+          ...(needInstances && options.watershed ? { foregroundClasses: options.seedClasses ?? fgClasses } : {}),
         },
       });
       const mask = result.mask!;
@@ -118,11 +121,9 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
       }
       let instanceMap: Raster<Int32Array> | null = null;
       if (needInstances) {
-        const fg = new Uint8Array(mask.data.length);
-        const isFg = new Uint8Array(K);
-        for (const c of fgClasses) isFg[c] = 1;
-        for (let i = 0; i < fg.length; i++) fg[i] = isFg[mask.data[i]!]!;
-        const inst = instanceLabels(fg, mask.height, mask.width, { ...options.instanceOptions, ...(result.foreground ? { probability: result.foreground.data } : {}) });
+        const io = options.instanceOptions ?? {};
+        const pp = { foregroundClasses: fgClasses, watershed: options.watershed ?? false, seedThreshold: io.seedThreshold ?? 0.9, minSize: io.minSize ?? 0 };
+        const inst = instancesFromClassMask(mask.data, result.foreground?.data ?? null, mask.height, mask.width, pp, io.connectivity);
         counts.push(inst.count);
         instanceMap = { data: inst.labels, height: mask.height, width: mask.width, channels: 1 };
         if (inst.count <= 65535) await write(`${base}_instances.png`, { data: Uint16Array.from(inst.labels), height: mask.height, width: mask.width, channels: 1 });

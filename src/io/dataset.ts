@@ -10,6 +10,7 @@ import { readImage } from './image.js';
 import { toModelChannels, type LabelMap, type Raster } from './raster.js';
 import { normalize, type Normalization } from './normalize.js';
 import type { TrainingSample } from '../train/tiles.js';
+import { boundaryTargets, interiorObjects } from '../loss/targets.js';
 import { instancesFromMask, separateTouching, weightMap, type WeightMapOptions } from '../loss/weight-map.js';
 import type { Connectivity } from '../util/components.js';
 
@@ -21,14 +22,25 @@ export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff'];
  *   255 = cell interior, 0 = membrane, so `invert` makes the membrane class 1).
  * - classes: the stored value is the class index and must be < classes.
  * - instances: the stored value is an instance id (0 = background, 1..N = objects, e.g. the
- *   16-bit PNGs of dsb2018_nuclei); class = id > 0 ? 1 : 0. With `separate` (default true)
- *   a one-pixel background line is cut between touching objects first (Sec. 3, Fig. 3c;
- *   see separateTouching in src/loss/weight-map.ts), under `connectivity` (default 8).
+ *   16-bit PNGs of dsb2018_nuclei). `targets` chooses what the network learns:
+ *   - 'separated' (default, the paper's): class = id > 0 ? 1 : 0, two classes. With `separate`
+ *     (default true) a one-pixel background line is cut between touching objects first
+ *     (Sec. 3, Fig. 3c; see separateTouching in src/loss/weight-map.ts), under `connectivity`
+ *     (default 8).
+ *   - 'boundary': three classes, background 0 / interior 1 / boundary 2, every object's inner
+ *     outline being boundary (src/loss/targets.ts); `separate` does not apply, and the weight
+ *     map sees the interiors as the objects.
  */
+export type InstanceTargets = 'separated' | 'boundary';
 export type LabelMode =
   | { readonly mode: 'binary'; readonly threshold: number; readonly invert: boolean }
   | { readonly mode: 'classes' }
-  | { readonly mode: 'instances'; readonly separate?: boolean; readonly connectivity?: Connectivity };
+  | { readonly mode: 'instances'; readonly separate?: boolean; readonly connectivity?: Connectivity; readonly targets?: InstanceTargets };
+
+/** Classes a label mode needs: 3 for boundary targets, else undefined (the model's choice). */
+export function classesForLabelMode(mode: LabelMode): number | undefined {
+  return mode.mode === 'instances' && mode.targets === 'boundary' ? 3 : undefined;
+}
 
 export const DEFAULT_LABEL_MODE: LabelMode = { mode: 'binary', threshold: 127, invert: false };
 
@@ -82,6 +94,10 @@ export function toClassIndices(raw: Raster, mode: LabelMode, classes: number, so
   const out = new Uint8Array(raw.height * raw.width);
   if (mode.mode === 'instances') {
     const ids = instanceIds(raw, mode, source);
+    if (mode.targets === 'boundary') {
+      if (classes !== 3) throw new Error(`labels: boundary targets (background, interior, boundary) need a 3-class model, got ${classes} classes (reading ${source})`);
+      return { data: boundaryTargets(ids, raw.height, raw.width), height: raw.height, width: raw.width, channels: 1 };
+    }
     for (let i = 0; i < out.length; i++) out[i] = ids[i]! > 0 ? 1 : 0;
     return { data: out, height: raw.height, width: raw.width, channels: 1 };
   }
@@ -114,7 +130,7 @@ export function instanceIds(raw: Raster, mode: Extract<LabelMode, { mode: 'insta
     }
     ids[i] = v;
   }
-  return mode.separate === false ? ids : separateTouching(ids, raw.height, raw.width, mode.connectivity ?? 8);
+  return mode.separate === false || mode.targets === 'boundary' ? ids : separateTouching(ids, raw.height, raw.width, mode.connectivity ?? 8);
 }
 
 /**
@@ -140,7 +156,9 @@ export function prepareLabels(
 ): { labels: LabelMap; weights?: Raster<Float32Array> } {
   const labels = toClassIndices(raw, opts.labelMode, opts.classes, source);
   if (!opts.weightMap) return { labels };
-  const ids = labelObjects(raw, opts.labelMode, source, opts.connectivity ?? 4);
+  const objects = labelObjects(raw, opts.labelMode, source, opts.connectivity ?? 4);
+  const boundary = opts.labelMode.mode === 'instances' && opts.labelMode.targets === 'boundary';
+  const ids = boundary ? interiorObjects(objects, labels.data) : objects;
   const instances = { data: ids, height: raw.height, width: raw.width, channels: 1 };
   return { labels, weights: weightMap(instances, labels, opts.classes, opts.weightMap) };
 }

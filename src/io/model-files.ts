@@ -52,3 +52,8 @@ export async function loadModel(dir: string): Promise<{ model: tfl.LayersModel; 
   const model = await modelFromParts(json, weights, `loadModel: ${dir}`);
   return { model, metadata };
 }
+
+/** Rewrites only the unet.json of a model folder (atomically), e.g. after tuning its post-processing. */
+export async function writeModelMetadata(dir: string, metadata: ModelMetadata): Promise<void> {
+  await writeFileAtomic(join(dir, METADATA_JSON), `${JSON.stringify(metadata, null, 2)}\n`);
+}

@@ -38,6 +38,24 @@ export interface ModelMetadata {
   readonly description?: string;
   /** How weights.bin stores the weights; absent means float32. */
   readonly weightsDtype?: 'float32' | 'float16';
+  /** How `unet predict --outputs instances` turns probabilities into objects, unless told otherwise. */
+  readonly postprocess?: { readonly instances?: InstancePostprocess };
+}
+
+/**
+ * Instances from the class probabilities (src/infer/instances.ts): the pixels whose most likely
+ * class is one of `foregroundClasses` are objects; with `watershed`, the summed probability of
+ * `seedClasses` seeds a marker-controlled watershed where it is >= `seedThreshold` and is the
+ * landscape the seeds flood; objects under `minSize` pixels are dropped. `tuned` records the
+ * search that chose the values (src/train/tune.ts), when one did.
+ */
+export interface InstancePostprocess {
+  readonly foregroundClasses: readonly number[];
+  readonly watershed: boolean;
+  readonly seedClasses: readonly number[];
+  readonly seedThreshold: number;
+  readonly minSize: number;
+  readonly tuned?: Readonly<Record<string, unknown>>;
 }
 
 export function makeMetadata(args: {
@@ -48,6 +66,7 @@ export function makeMetadata(args: {
   labels?: Record<string, unknown>;
   training?: Record<string, unknown>;
   description?: string;
+  postprocess?: ModelMetadata['postprocess'];
 }): ModelMetadata {
   const config = resolveConfig(args.config);
   const classNames = args.classNames ?? Array.from({ length: config.classes }, (_, i) => `class${i}`);
@@ -65,6 +84,7 @@ export function makeMetadata(args: {
     ...(args.training ? { training: args.training } : {}),
     createdAt: new Date().toISOString(),
     ...(args.description ? { description: args.description } : {}),
+    ...(args.postprocess ? { postprocess: args.postprocess } : {}),
   };
 }
 
@@ -82,6 +102,14 @@ export function parseMetadata(json: unknown, source: string): ModelMetadata {
   if (!Array.isArray(m.tileSize) || m.tileSize.length !== 2) throw new Error(`${source}: tileSize must be [height, width]`);
   if (!m.normalization || typeof m.normalization !== 'object') throw new Error(`${source}: normalization is missing`);
   if (!Array.isArray(m.classNames) || m.classNames.length !== config.classes) throw new Error(`${source}: classNames must list ${config.classes} names`);
+  const pp = m.postprocess?.instances;
+  if (pp !== undefined) {
+    const classList = (v: unknown): boolean => Array.isArray(v) && v.length > 0 && v.every((c) => Number.isInteger(c) && c >= 0 && c < config.classes);
+    if (!classList(pp.foregroundClasses) || !classList(pp.seedClasses)) throw new Error(`${source}: postprocess.instances foregroundClasses and seedClasses must list classes 0..${config.classes - 1}`);
+    if (typeof pp.watershed !== 'boolean') throw new Error(`${source}: postprocess.instances.watershed must be true or false`);
+    if (!(pp.seedThreshold >= 0 && pp.seedThreshold <= 1)) throw new Error(`${source}: postprocess.instances.seedThreshold must be in [0, 1], got ${String(pp.seedThreshold)}`);
+    if (!Number.isInteger(pp.minSize) || pp.minSize < 0) throw new Error(`${source}: postprocess.instances.minSize must be an integer >= 0, got ${String(pp.minSize)}`);
+  }
   return { ...(m as ModelMetadata), config };
 }
 

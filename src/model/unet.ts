@@ -8,6 +8,8 @@ import { resolveConfig, type UNetConfig } from './config.js';
 import { outputSize, skipCropPerSide } from './size.js';
 import { SeededDropout } from './dropout.js';
 import { fuseConvRelu } from './fused-conv.js';
+import { initializeWeights } from './init.js';
+import { Rng } from '../util/rng.js';
 
 type Sym = tfl.SymbolicTensor;
 
@@ -18,13 +20,35 @@ export function toTileShape(size: number | TileShape): TileShape {
   return typeof size === 'number' ? [size, size] : size;
 }
 
+/** How {@link buildUNet} initialises the weights. */
+export interface BuildOptions {
+  /** Seed of the initialisation: the same seed gives the same weights. Default 0. */
+  readonly seed?: number;
+  /**
+   * 'he' (default): every conv kernel drawn from N(0, 2/N) and every bias 0, Sec. 3
+   * ({@link initializeWeights} with `new Rng(seed)`). 'zeros': all-zero kernels, which
+   * predict a constant 0.5 everywhere; only for a caller that overwrites every weight
+   * at once (rebuilding for another tile size) or never predicts (counting parameters),
+   * and so skips the draw (about 9 s for the paper's 31M weights).
+   */
+  readonly init?: 'he' | 'zeros';
+}
+
+export const DEFAULT_BUILD: Required<BuildOptions> = { seed: 0, init: 'he' };
+
 /**
- * Builds the network for input tiles of `inputSize` (a number for square tiles).
- * Weights are created with zeros; call {@link initializeWeights} (seeded) or load them.
+ * Builds the network for input tiles of `inputSize` (a number for square tiles), with
+ * seeded He-initialised weights (see {@link BuildOptions}): a model straight from here
+ * already trains and predicts non-constant values. Re-seed with {@link initializeWeights}.
  * TF.js cannot infer crop shapes for unknown spatial sizes, so a model is built for
  * one tile shape; {@link withInputSize} rebuilds it for another with the same weights.
+ *
+ * @example buildUNet({ depth: 2, baseFilters: 4 }, 60, { seed: 7 }) // 60 -> 20 px, weights from seed 7
  */
-export function buildUNet(config: Partial<UNetConfig> = {}, inputSize: number | TileShape = 572): tfl.LayersModel {
+export function buildUNet(config: Partial<UNetConfig> = {}, inputSize: number | TileShape = 572, options: BuildOptions = {}): tfl.LayersModel {
+  const { seed, init } = { ...DEFAULT_BUILD, ...options };
+  if (!Number.isInteger(seed)) throw new Error(`buildUNet: seed must be an integer, got ${seed}`);
+  if (init !== 'he' && init !== 'zeros') throw new Error(`buildUNet: init must be 'he' or 'zeros', got ${String(init)}`);
   const c = resolveConfig(config);
   const [h, w] = toTileShape(inputSize);
   outputSize(h, c, 'buildUNet', 'input height');
@@ -49,6 +73,7 @@ export function buildUNet(config: Partial<UNetConfig> = {}, inputSize: number | 
   const logits = outConv(x, c.classes);
   const model = tfl.model({ inputs: image, outputs: logits, name: 'unet' });
   fuseConvRelu(model);
+  if (init === 'he') initializeWeights(model, new Rng(seed));
   return model;
 }
 
@@ -104,7 +129,7 @@ function outConv(x: Sym, classes: number): Sym {
 
 /** The same network for another tile shape, sharing no tensors with `model` (weights copied). */
 export function withInputSize(model: tfl.LayersModel, config: Partial<UNetConfig>, inputSize: number | TileShape): tfl.LayersModel {
-  const rebuilt = buildUNet(config, inputSize);
+  const rebuilt = buildUNet(config, inputSize, { init: 'zeros' }); // every weight is set next
   const weights = model.getWeights();
   rebuilt.setWeights(weights);
   return rebuilt;

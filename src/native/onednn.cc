@@ -5,13 +5,22 @@
 // NHWC Float32Array only when it reads the values. Every activation argument is
 // either a handle (number) or an NHWC Float32Array; weights always travel as HWIO
 // Float32Arrays (TF.js' layout) and are reordered per call.
+//
+// The boundary trusts nothing: every argument's type, element type, length and range is
+// checked before it is used (O(number of arguments), never per element), every C++
+// exception becomes a JS error naming the kernel and its arguments' shapes, and all state
+// (tensor table, buffer pool, scratch, oneDNN engine and stream) belongs to one Node
+// environment, so the addon can be loaded in worker_threads beside the main thread.
 #include <napi.h>
 #include <sys/mman.h>
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdint>
+#include <array>
+#include <cerrno>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -28,14 +37,18 @@ using dt = dnnl::memory::data_type;
 
 namespace {
 
-dnnl::engine& eng() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
-}
-dnnl::stream& strm() {
-  static dnnl::stream s(eng());
-  return s;
-}
+// ---------------------------------------------------------------------------------
+// Per-environment state
+
+struct Tensor {
+  std::shared_ptr<void> buf;
+  memory mem;
+  // Max-pool workspace of the forward that produced this tensor (for MaxPoolGrad).
+  memory ws;
+  bool hasWs = false;
+  memory::desc poolSrcDesc;
+  std::vector<int64_t> pool;  // kh, kw, sh, sw, pt, pl, pb, pr
+};
 
 // Buffers for activation-sized memories: large ones are their own mappings. Measured on a
 // 572 training step of the paper's net (ours, 2 threads): glibc's defaults 5.1 s and
@@ -47,94 +60,41 @@ dnnl::stream& strm() {
 // a pool of bounded size (UNET_POOL_MB, default 128) for the next request of the same size:
 // a 16-filter step on a 412 tile (1 thread) went from 0.66 s to 0.45 s (256 MB: 0.36 s), and
 // the 572 step of the paper's net peaked at 1.73 GB (256 MB: 1.82 GB, 1.2x PyTorch's).
-size_t poolCap() {
-  static const size_t cap = [] {
-    const char* v = std::getenv("UNET_POOL_MB");
-    return static_cast<size_t>(v ? std::atof(v) : 128.0) << 20;
-  }();
-  return cap;
-}
-std::unordered_map<size_t, std::vector<void*>> g_pool;
-size_t g_pooled = 0;
-
-std::shared_ptr<void> allocate(size_t bytes) {
-  constexpr size_t kLarge = size_t{1} << 21;
-  if (bytes < kLarge) {
-    void* p = std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);
-    if (!p) throw std::bad_alloc();
-    return std::shared_ptr<void>(p, std::free);
+//
+// One State per Node environment (the main thread and each worker_thread that loads the
+// addon), owned by N-API's instance data and deleted when that environment exits: before
+// this, two threads shared one tensor table and one stream, and a worker's conv results
+// could be another thread's.
+struct State {
+  explicit State(size_t cap) : poolCap(cap) {}
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+  ~State() {
+    closing = true;  // buffers freed from here on are unmapped, not pooled
+    tensors.clear();
+    scratch.clear();
+    for (auto& kv : pool)
+      for (void* p : kv.second) munmap(p, kv.first);
   }
-  const size_t len = (bytes + 4095) / 4096 * 4096;
-  void* p = nullptr;
-  auto it = g_pool.find(len);
-  if (it != g_pool.end() && !it->second.empty()) {
-    p = it->second.back();
-    it->second.pop_back();
-    g_pooled -= len;
-  } else {
-    p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-  }
-  return std::shared_ptr<void>(p, [len](void* q) {
-    // Blocks over 16 MiB (the big early-level activations of large nets) are returned at once:
-    // pooling them bought little time and most of the extra peak memory.
-    if (len <= (size_t{16} << 20) && g_pooled + len <= poolCap()) {
-      g_pool[len].push_back(q);
-      g_pooled += len;
-    } else {
-      munmap(q, len);
-    }
-  });
-}
-
-// Buffers of a call's temporary memories (reorders), released when the call returns.
-std::vector<std::shared_ptr<void>> g_scratch;
-
-memory scratchMemory(const memory::desc& d) {
-  g_scratch.push_back(allocate(d.get_size()));
-  return memory(d, eng(), g_scratch.back().get());
-}
-
-struct Tensor {
-  std::shared_ptr<void> buf;
-  void alloc(const memory::desc& d) {
-    buf = allocate(d.get_size());
-    mem = memory(d, eng(), buf.get());
-  }
-  memory mem;
-  // Max-pool workspace of the forward that produced this tensor (for MaxPoolGrad).
-  memory ws;
-  bool hasWs = false;
-  memory::desc poolSrcDesc;
-  std::vector<int64_t> pool;  // kh, kw, sh, sw, pt, pl, pb, pr
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+  const size_t poolCap;
+  bool closing = false;
+  std::unordered_map<size_t, std::vector<void*>> pool;
+  size_t pooled = 0;
+  // Buffers of a call's temporary memories (reorders), released when the call returns.
+  std::vector<std::shared_ptr<void>> scratch;
+  std::unordered_map<int64_t, Tensor> tensors;
+  int64_t next = 1;
+  int64_t bytes = 0;
 };
 
-std::unordered_map<int64_t, Tensor> g_tensors;
-int64_t g_next = 1;
-int64_t g_bytes = 0;
-
-
-
-int64_t store(Tensor t) {
-  g_bytes += static_cast<int64_t>(t.mem.get_desc().get_size());
-  if (t.hasWs) g_bytes += static_cast<int64_t>(t.ws.get_desc().get_size());
-  int64_t id = g_next++;
-  g_tensors.emplace(id, std::move(t));
-  return id;
-}
-
-Tensor& lookup(Napi::Env env, int64_t id) {
-  auto it = g_tensors.find(id);
-  if (it == g_tensors.end()) throw Napi::Error::New(env, "onednn: unknown tensor handle " + std::to_string(id));
-  return it->second;
-}
-
-std::vector<int64_t> ints(const Napi::Value& v) {
-  Napi::Array a = v.As<Napi::Array>();
-  std::vector<int64_t> out(a.Length());
-  for (uint32_t i = 0; i < a.Length(); i++) out[i] = a.Get(i).As<Napi::Number>().Int64Value();
-  return out;
-}
+// Thrown for an allocation the system refuses; a std::bad_alloc that says how much and what for.
+struct AllocFailure : std::bad_alloc {
+  explicit AllocFailure(std::string m) : msg(std::move(m)) {}
+  const char* what() const noexcept override { return msg.c_str(); }
+  std::string msg;
+};
 
 std::string dimsStr(const memory::dims& d) {
   std::string s = "[";
@@ -142,54 +102,279 @@ std::string dimsStr(const memory::dims& d) {
   return s + "]";
 }
 
-// An activation argument: handle or NHWC Float32Array with logical NHWC dims `nhwc`.
-memory activation(Napi::Env env, const Napi::Value& v, const std::vector<int64_t>& nhwc, const char* what) {
-  memory::dims nchw{nhwc[0], nhwc[3], nhwc[1], nhwc[2]};
-  if (v.IsNumber()) {
-    Tensor& t = lookup(env, v.As<Napi::Number>().Int64Value());
-    if (t.mem.get_desc().dims() != nchw) {
-      throw Napi::Error::New(env, std::string("onednn: ") + what + " handle has dims " + dimsStr(t.mem.get_desc().dims()) + ", expected NCHW " + dimsStr(nchw));
-    }
-    return t.mem;
+// NCHW dims (oneDNN's logical order) shown as NHWC, the order JavaScript uses.
+std::string nhwcStr(const memory::dims& d) {
+  if (d.size() != 4) return dimsStr(d);
+  return dimsStr({d[0], d[2], d[3], d[1]});
+}
+
+std::shared_ptr<void> allocate(State& st, size_t bytes) {
+  constexpr size_t kLarge = size_t{1} << 21;
+  if (bytes < kLarge) {
+    void* p = std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);
+    if (!p) throw AllocFailure("cannot allocate " + std::to_string(bytes) + " bytes");
+    return std::shared_ptr<void>(p, std::free);
   }
-  if (!v.IsTypedArray()) throw Napi::TypeError::New(env, std::string("onednn: ") + what + " must be a handle or a Float32Array");
-  Napi::Float32Array a = v.As<Napi::Float32Array>();
-  size_t n = static_cast<size_t>(nhwc[0] * nhwc[1] * nhwc[2] * nhwc[3]);
-  if (a.ElementLength() != n) throw Napi::Error::New(env, std::string("onednn: ") + what + " has " + std::to_string(a.ElementLength()) + " values, expected " + std::to_string(n));
-  return memory({nchw, dt::f32, tag::nhwc}, eng(), a.Data());
+  if (bytes > SIZE_MAX - 4096) throw AllocFailure("cannot allocate " + std::to_string(bytes) + " bytes");
+  const size_t len = (bytes + 4095) / 4096 * 4096;
+  void* p = nullptr;
+  auto it = st.pool.find(len);
+  if (it != st.pool.end() && !it->second.empty()) {
+    p = it->second.back();
+    it->second.pop_back();
+    st.pooled -= len;
+  } else {
+    p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw AllocFailure("cannot allocate " + std::to_string(bytes) + " bytes (mmap: " + std::strerror(errno) + ")");
+  }
+  State* s = &st;
+  return std::shared_ptr<void>(p, [s, len](void* q) {
+    // Blocks over 16 MiB (the big early-level activations of large nets) are returned at once:
+    // pooling them bought little time and most of the extra peak memory.
+    if (!s->closing && len <= (size_t{16} << 20) && s->pooled + len <= s->poolCap) {
+      s->pool[len].push_back(q);
+      s->pooled += len;
+    } else {
+      munmap(q, len);
+    }
+  });
 }
 
-// HWIO weights [kh, kw, ci, co] as a oneDNN OIHW memory over the JS buffer.
-memory weights(Napi::Env env, const Napi::Value& v, const std::vector<int64_t>& hwio) {
-  Napi::Float32Array a = v.As<Napi::Float32Array>();
-  size_t n = static_cast<size_t>(hwio[0] * hwio[1] * hwio[2] * hwio[3]);
-  if (a.ElementLength() != n) throw Napi::Error::New(env, "onednn: filter has " + std::to_string(a.ElementLength()) + " values, expected " + std::to_string(n));
-  return memory({{hwio[3], hwio[2], hwio[0], hwio[1]}, dt::f32, tag::hwio}, eng(), a.Data());
+// The bytes of a memory desc, refusing dims whose element count overflows (oneDNN's own
+// size computation would wrap around and hand back a buffer far too small).
+size_t checkedSize(const memory::desc& d) {
+  const dnnl_memory_desc_t& md = d.data;
+  uint64_t n = sizeof(float);
+  for (int i = 0; i < md.ndims; i++) {
+    if (md.padded_dims[i] < 0 || __builtin_mul_overflow(n, static_cast<uint64_t>(md.padded_dims[i]), &n) || n > (uint64_t{1} << 62)) {
+      throw AllocFailure("cannot allocate a tensor of NHWC dims " + nhwcStr(d.dims()) + ": its size overflows");
+    }
+  }
+  return d.get_size();
 }
 
-memory ensure(const memory& m, const memory::desc& want) {
-  if (m.get_desc() == want) return m;
-  memory out = scratchMemory(want);
-  dnnl::reorder(m, out).execute(strm(), const_cast<memory&>(m), out);
+memory scratchMemory(State& st, const memory::desc& d) {
+  st.scratch.push_back(allocate(st, checkedSize(d)));
+  return memory(d, st.engine, st.scratch.back().get());
+}
+
+void allocTensor(State& st, Tensor& t, const memory::desc& d) {
+  const size_t bytes = checkedSize(d);
+  try {
+    t.buf = allocate(st, bytes);
+  } catch (const AllocFailure& e) {
+    throw AllocFailure(std::string(e.what()) + " for a tensor of NHWC dims " + nhwcStr(d.dims()));
+  }
+  t.mem = memory(d, st.engine, t.buf.get());
+}
+
+// ---------------------------------------------------------------------------------
+// Arguments
+
+// What a kernel is called and what its arguments are, for error messages. A name starting
+// with '@' is a tensor-handle-or-Float32Array argument (described with its tensor's dims).
+struct KernelInfo {
+  const char* name;
+  std::array<const char*, 10> args;
+};
+
+// One call: its arguments, its environment's state and the kernel it is.
+struct Ctx {
+  const Napi::CallbackInfo& info;
+  Napi::Env env;
+  State& st;
+  const KernelInfo& k;
+  Napi::Value operator[](size_t i) const { return info[i]; }
+  std::string prefix() const { return std::string("onednn ") + k.name + ": "; }
+  [[noreturn]] void fail(const std::string& msg) const { throw Napi::Error::New(env, prefix() + msg); }
+  [[noreturn]] void typeFail(const std::string& msg) const { throw Napi::TypeError::New(env, prefix() + msg); }
+};
+
+std::string numStr(double v) {
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(static_cast<int64_t>(v));
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
+}
+
+const char* typedArrayName(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array: return "Int8Array";
+    case napi_uint8_array: return "Uint8Array";
+    case napi_uint8_clamped_array: return "Uint8ClampedArray";
+    case napi_int16_array: return "Int16Array";
+    case napi_uint16_array: return "Uint16Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint32_array: return "Uint32Array";
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    case napi_bigint64_array: return "BigInt64Array";
+    case napi_biguint64_array: return "BigUint64Array";
+    default: return "typed array";
+  }
+}
+
+// What a value is, for "got ..." in messages: "a Uint8Array of 108 values", "string", "undefined".
+std::string kindOf(const Napi::Value& v) {
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsNull()) return "null";
+  if (v.IsTypedArray()) {
+    Napi::TypedArray a = v.As<Napi::TypedArray>();
+    const char* name = typedArrayName(a.TypedArrayType());
+    return std::string(name[0] == 'I' ? "an " : "a ") + name + " of " + std::to_string(a.ElementLength()) + " values";
+  }
+  if (v.IsArray()) return "an array of " + std::to_string(v.As<Napi::Array>().Length()) + " values";
+  if (v.IsNumber()) return "number " + numStr(v.As<Napi::Number>().DoubleValue());
+  if (v.IsBoolean()) return "boolean";
+  if (v.IsString()) return "string";
+  if (v.IsFunction()) return "function";
+  return "object";
+}
+
+// Short element description for "[1,5,'x']"-style listings.
+std::string elementStr(const Napi::Value& v) {
+  if (v.IsNumber()) return numStr(v.As<Napi::Number>().DoubleValue());
+  if (v.IsString()) return "'" + v.As<Napi::String>().Utf8Value().substr(0, 16) + "'";
+  return kindOf(v);
+}
+
+std::string arrayStr(const Napi::Array& a) {
+  std::string s = "[";
+  const uint32_t n = a.Length();
+  for (uint32_t i = 0; i < n && i < 16; i++) s += (i ? "," : "") + elementStr(a.Get(i));
+  if (n > 16) s += ",...";
+  return s + "]";
+}
+
+const char* plural(size_t n) { return n == 1 ? " value " : " values "; }
+
+// A JS integer within [lo, 2^31 - 1], as oneDNN dims/strides/pads are. It is named `what`, or
+// `what[index]` when index >= 0 (names are built only on failure: this runs on every call).
+int64_t intAt(const Ctx& c, const Napi::Value& v, const char* what, int64_t index, int64_t lo) {
+  auto name = [&] { return std::string(what) + (index >= 0 ? "[" + std::to_string(index) + "]" : ""); };
+  if (!v.IsNumber()) c.typeFail(name() + " must be an integer, got " + (v.IsString() ? std::string("string") : kindOf(v)));
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d != std::floor(d)) c.typeFail(name() + " must be an integer, got " + numStr(d));
+  if (d < static_cast<double>(lo)) c.fail(name() + " must be at least " + std::to_string(lo) + ", got " + numStr(d));
+  if (d > 2147483647.0) c.fail(name() + " must be at most 2147483647, got " + numStr(d));
+  return static_cast<int64_t>(d);
+}
+
+// Argument `at`, an array of exactly `len` integers >= lo (dims, strides, pads, dilations).
+std::vector<int64_t> intArray(const Ctx& c, size_t at, size_t len, const char* what, int64_t lo) {
+  Napi::Value v = c[at];
+  auto want = [&] { return std::string(what) + " must be an array of " + std::to_string(len) + " integers, got "; };
+  if (!v.IsArray()) c.typeFail(want() + (v.IsNumber() ? std::string("number") : v.IsString() ? std::string("string") : kindOf(v)));
+  Napi::Array a = v.As<Napi::Array>();
+  if (a.Length() != len) c.typeFail(want() + std::to_string(a.Length()) + plural(a.Length()) + arrayStr(a));
+  std::vector<int64_t> out(len);
+  for (uint32_t i = 0; i < len; i++) out[i] = intAt(c, a.Get(i), what, i, lo);
   return out;
 }
 
-Napi::Value handleOf(Napi::Env env, Tensor t) { return Napi::Number::New(env, static_cast<double>(store(std::move(t)))); }
+// Elements of NHWC (or HWIO) dims, refusing counts whose bytes would not fit in 62 bits.
+size_t volume(const Ctx& c, const std::vector<int64_t>& d, const char* what) {
+  uint64_t n = 1;
+  for (int64_t x : d) {
+    if (__builtin_mul_overflow(n, static_cast<uint64_t>(x), &n) || n > (uint64_t{1} << 60)) c.fail(std::string(what) + " dims " + dimsStr(d) + " hold too many values");
+  }
+  return static_cast<size_t>(n);
+}
+
+double numberArg(const Ctx& c, size_t at, const char* what) {
+  Napi::Value v = c[at];
+  if (!v.IsNumber()) c.typeFail(std::string(what) + " must be a number, got " + (v.IsString() ? std::string("string") : kindOf(v)));
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+int64_t handleValue(const Ctx& c, const Napi::Value& v, const char* what, int64_t index = -1) {
+  auto name = [&] { return std::string(what) + (index >= 0 ? "[" + std::to_string(index) + "]" : ""); };
+  if (!v.IsNumber()) c.typeFail(name() + " must be a tensor handle (an integer), got " + (v.IsString() ? std::string("string") : kindOf(v)));
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d != std::floor(d) || std::fabs(d) > 9007199254740992.0) c.typeFail(name() + " must be a tensor handle (an integer), got " + numStr(d));
+  return static_cast<int64_t>(d);
+}
+
+Tensor& lookup(const Ctx& c, int64_t id) {
+  auto it = c.st.tensors.find(id);
+  if (it == c.st.tensors.end()) c.fail("unknown tensor handle " + std::to_string(id) + " (freed, or made by another thread's addon)");
+  return it->second;
+}
+
+Tensor& handleArg(const Ctx& c, size_t at, const char* what) { return lookup(c, handleValue(c, c[at], what)); }
+
+// Argument `at`, a Float32Array (any other element type would be read or written as floats, past its end).
+// Kernels check their typed arrays after their dims arrays: reading an array element may run
+// JavaScript (a getter) that could shrink a resizable buffer after its length was checked.
+Napi::Float32Array f32Array(const Ctx& c, size_t at, const char* what) {
+  Napi::Value v = c[at];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) c.typeFail(std::string(what) + " must be a Float32Array, got " + kindOf(v));
+  return v.As<Napi::Float32Array>();
+}
+
+// An activation argument: handle or NHWC Float32Array with logical NHWC dims `nhwc`.
+memory activation(const Ctx& c, size_t at, const std::vector<int64_t>& nhwc, const char* what) {
+  memory::dims nchw{nhwc[0], nhwc[3], nhwc[1], nhwc[2]};
+  Napi::Value v = c[at];
+  if (v.IsNumber()) {
+    Tensor& t = lookup(c, handleValue(c, v, what));
+    if (t.mem.get_desc().dims() != nchw) c.fail(std::string(what) + " handle has NHWC dims " + nhwcStr(t.mem.get_desc().dims()) + ", expected " + dimsStr(nhwc));
+    return t.mem;
+  }
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) c.typeFail(std::string(what) + " must be a tensor handle or a Float32Array, got " + kindOf(v));
+  Napi::Float32Array a = v.As<Napi::Float32Array>();
+  const size_t n = volume(c, nhwc, what);
+  if (a.ElementLength() != n) c.fail(std::string(what) + " has " + std::to_string(a.ElementLength()) + " values, expected " + std::to_string(n) + " for NHWC " + dimsStr(nhwc));
+  return memory({nchw, dt::f32, tag::nhwc}, c.st.engine, a.Data());
+}
+
+// HWIO weights [kh, kw, ci, co] as a oneDNN OIHW memory over the JS buffer.
+memory weights(const Ctx& c, size_t at, const std::vector<int64_t>& hwio) {
+  Napi::Float32Array a = f32Array(c, at, "filter");
+  const size_t n = volume(c, hwio, "filter");
+  if (a.ElementLength() != n) c.fail("filter has " + std::to_string(a.ElementLength()) + " values, expected " + std::to_string(n) + " for HWIO " + dimsStr(hwio));
+  return memory({{hwio[3], hwio[2], hwio[0], hwio[1]}, dt::f32, tag::hwio}, c.st.engine, a.Data());
+}
+
+memory ensure(const Ctx& c, const memory& m, const memory::desc& want) {
+  if (m.get_desc() == want) return m;
+  memory out = scratchMemory(c.st, want);
+  dnnl::reorder(m, out).execute(c.st.stream, const_cast<memory&>(m), out);
+  return out;
+}
+
+int64_t store(State& st, Tensor t) {
+  st.bytes += static_cast<int64_t>(t.mem.get_desc().get_size());
+  if (t.hasWs) st.bytes += static_cast<int64_t>(t.ws.get_desc().get_size());
+  int64_t id = st.next++;
+  st.tensors.emplace(id, std::move(t));
+  return id;
+}
+
+Napi::Value handleOf(const Ctx& c, Tensor t) { return Napi::Number::New(c.env, static_cast<double>(store(c.st, std::move(t)))); }
+
+// ---------------------------------------------------------------------------------
+// Kernels
 
 struct ConvGeom {
   std::vector<int64_t> x, w, y;  // NHWC, HWIO, NHWC
   memory::dims strides, dil, padL, padR;
 };
 
-// args: xdims, wdims, ydims, strides[2], pads[4] (top, left, bottom, right), dilations[2]
-ConvGeom geom(const Napi::CallbackInfo& info, size_t at) {
+// args at `at`: xdims, wdims, ydims, strides[2], pads[4] (top, left, bottom, right), dilations[2].
+ConvGeom geom(const Ctx& c, size_t at) {
   ConvGeom g;
-  g.x = ints(info[at]);
-  g.w = ints(info[at + 1]);
-  g.y = ints(info[at + 2]);
-  auto s = ints(info[at + 3]);
-  auto p = ints(info[at + 4]);
-  auto d = ints(info[at + 5]);
+  g.x = intArray(c, at, 4, "xDims", 0);
+  g.w = intArray(c, at + 1, 4, "wDims", 1);
+  g.y = intArray(c, at + 2, 4, "yDims", 0);
+  auto s = intArray(c, at + 3, 2, "strides", 1);
+  auto p = intArray(c, at + 4, 4, "pads", 0);
+  auto d = intArray(c, at + 5, 2, "dilations", 1);
+  if (g.x[3] != g.w[2]) c.fail("x has " + std::to_string(g.x[3]) + " channels (xDims " + dimsStr(g.x) + "), filter expects " + std::to_string(g.w[2]) + " (wDims " + dimsStr(g.w) + ")");
+  if (g.y[3] != g.w[3]) c.fail("y has " + std::to_string(g.y[3]) + " channels (yDims " + dimsStr(g.y) + "), filter has " + std::to_string(g.w[3]) + " output channels (wDims " + dimsStr(g.w) + ")");
+  if (g.x[0] != g.y[0]) c.fail("xDims " + dimsStr(g.x) + " and yDims " + dimsStr(g.y) + " differ in batch");
   g.strides = {s[0], s[1]};
   g.padL = {p[0], p[1]};
   g.padR = {p[2], p[3]};
@@ -200,7 +385,7 @@ ConvGeom geom(const Napi::CallbackInfo& info, size_t at) {
 memory::desc anyAct(const std::vector<int64_t>& nhwc) { return {{nhwc[0], nhwc[3], nhwc[1], nhwc[2]}, dt::f32, tag::any}; }
 memory::desc anyWei(const std::vector<int64_t>& hwio) { return {{hwio[3], hwio[2], hwio[0], hwio[1]}, dt::f32, tag::any}; }
 
-dnnl::convolution_forward::primitive_desc convFwdPd(const ConvGeom& g, bool bias, bool relu, dnnl::prop_kind prop) {
+dnnl::convolution_forward::primitive_desc convFwdPd(const Ctx& c, const ConvGeom& g, bool bias, bool relu, dnnl::prop_kind prop) {
   dnnl::primitive_attr attr;
   if (relu) {
     dnnl::post_ops po;
@@ -210,68 +395,72 @@ dnnl::convolution_forward::primitive_desc convFwdPd(const ConvGeom& g, bool bias
   if (bias) {
     memory::desc bmd({g.w[3]}, dt::f32, tag::x);
     dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, anyAct(g.x), anyWei(g.w), bmd, anyAct(g.y), g.strides, g.dil, g.padL, g.padR);
-    return {d, attr, eng()};
+    return {d, attr, c.st.engine};
   }
   dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, anyAct(g.x), anyWei(g.w), anyAct(g.y), g.strides, g.dil, g.padL, g.padR);
-  return {d, attr, eng()};
+  return {d, attr, c.st.engine};
 }
 
 // conv2d(x, w, bias|null, relu, xdims, wdims, ydims, strides, pads, dilations) -> handle
-Napi::Value Conv2d(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  ConvGeom g = geom(info, 4);
-  bool hasBias = !info[2].IsNull() && !info[2].IsUndefined();
-  bool relu = info[3].ToBoolean();
-  auto pd = convFwdPd(g, hasBias, relu, dnnl::prop_kind::forward_inference);
-  memory src = ensure(activation(env, info[0], g.x, "conv2d x"), pd.src_desc());
-  memory wei = ensure(weights(env, info[1], g.w), pd.weights_desc());
-  Tensor out;
-  out.alloc(pd.dst_desc());
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, out.mem}};
+Napi::Value Conv2d(Ctx& c) {
+  ConvGeom g = geom(c, 4);
+  const bool hasBias = !c[2].IsNull() && !c[2].IsUndefined();
+  const bool relu = c[3].ToBoolean();
   memory b;
   if (hasBias) {
-    Napi::Float32Array ba = info[2].As<Napi::Float32Array>();
-    if (static_cast<int64_t>(ba.ElementLength()) != g.w[3]) throw Napi::Error::New(env, "onednn: conv2d bias length mismatch");
-    b = memory({{g.w[3]}, dt::f32, tag::x}, eng(), ba.Data());
-    args[DNNL_ARG_BIAS] = b;
+    if (!c[2].IsTypedArray() || c[2].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) c.typeFail("bias must be a Float32Array or null, got " + kindOf(c[2]));
+    Napi::Float32Array ba = c[2].As<Napi::Float32Array>();
+    if (static_cast<int64_t>(ba.ElementLength()) != g.w[3]) c.fail("bias has " + std::to_string(ba.ElementLength()) + " values, filter has " + std::to_string(g.w[3]) + " output channels");
+    b = memory({{g.w[3]}, dt::f32, tag::x}, c.st.engine, ba.Data());
   }
-  dnnl::convolution_forward(pd).execute(strm(), args);
-  strm().wait();
-  return handleOf(env, std::move(out));
+  memory x = activation(c, 0, g.x, "x");
+  memory w = weights(c, 1, g.w);
+  auto pd = convFwdPd(c, g, hasBias, relu, dnnl::prop_kind::forward_inference);
+  memory src = ensure(c, x, pd.src_desc());
+  memory wei = ensure(c, w, pd.weights_desc());
+  Tensor out;
+  allocTensor(c.st, out, pd.dst_desc());
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, out.mem}};
+  if (hasBias) args[DNNL_ARG_BIAS] = b;
+  dnnl::convolution_forward(pd).execute(c.st.stream, args);
+  c.st.stream.wait();
+  return handleOf(c, std::move(out));
 }
 
 // conv2dBackpropInput(dy, w, xdims, wdims, ydims, strides, pads, dilations) -> handle (dx)
-Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  ConvGeom g = geom(info, 2);
-  auto fwd = convFwdPd(g, false, false, dnnl::prop_kind::forward_training);
+Napi::Value Conv2dBackpropInput(Ctx& c) {
+  ConvGeom g = geom(c, 2);
+  memory dyArg = activation(c, 0, g.y, "dy");
+  memory w = weights(c, 1, g.w);
+  auto fwd = convFwdPd(c, g, false, false, dnnl::prop_kind::forward_training);
   dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, anyAct(g.x), anyWei(g.w), anyAct(g.y), g.strides, g.dil, g.padL, g.padR);
-  dnnl::convolution_backward_data::primitive_desc pd(d, eng(), fwd);
-  memory dy = ensure(activation(env, info[0], g.y, "conv2dBackpropInput dy"), pd.diff_dst_desc());
-  memory wei = ensure(weights(env, info[1], g.w), pd.weights_desc());
+  dnnl::convolution_backward_data::primitive_desc pd(d, c.st.engine, fwd);
+  memory dy = ensure(c, dyArg, pd.diff_dst_desc());
+  memory wei = ensure(c, w, pd.weights_desc());
   Tensor out;
-  out.alloc(pd.diff_src_desc());
-  dnnl::convolution_backward_data(pd).execute(strm(), {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, out.mem}});
-  strm().wait();
-  return handleOf(env, std::move(out));
+  allocTensor(c.st, out, pd.diff_src_desc());
+  dnnl::convolution_backward_data(pd).execute(c.st.stream, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, out.mem}});
+  c.st.stream.wait();
+  return handleOf(c, std::move(out));
 }
 
 // conv2dBackpropFilter(x, dy, xdims, wdims, ydims, strides, pads, dilations) -> Float32Array HWIO
-Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  ConvGeom g = geom(info, 2);
-  auto fwd = convFwdPd(g, false, false, dnnl::prop_kind::forward_training);
+Napi::Value Conv2dBackpropFilter(Ctx& c) {
+  ConvGeom g = geom(c, 2);
+  memory x = activation(c, 0, g.x, "x");
+  memory dyArg = activation(c, 1, g.y, "dy");
+  const size_t n = volume(c, g.w, "filter");
+  auto fwd = convFwdPd(c, g, false, false, dnnl::prop_kind::forward_training);
   dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, anyAct(g.x), anyWei(g.w), anyAct(g.y), g.strides, g.dil, g.padL, g.padR);
-  dnnl::convolution_backward_weights::primitive_desc pd(d, eng(), fwd);
-  memory src = ensure(activation(env, info[0], g.x, "conv2dBackpropFilter x"), pd.src_desc());
-  memory dy = ensure(activation(env, info[1], g.y, "conv2dBackpropFilter dy"), pd.diff_dst_desc());
-  memory dw = scratchMemory(pd.diff_weights_desc());
-  dnnl::convolution_backward_weights(pd).execute(strm(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
-  size_t n = static_cast<size_t>(g.w[0] * g.w[1] * g.w[2] * g.w[3]);
-  Napi::Float32Array out = Napi::Float32Array::New(env, n);
-  memory plain({{g.w[3], g.w[2], g.w[0], g.w[1]}, dt::f32, tag::hwio}, eng(), out.Data());
-  dnnl::reorder(dw, plain).execute(strm(), dw, plain);
-  strm().wait();
+  dnnl::convolution_backward_weights::primitive_desc pd(d, c.st.engine, fwd);
+  memory src = ensure(c, x, pd.src_desc());
+  memory dy = ensure(c, dyArg, pd.diff_dst_desc());
+  memory dw = scratchMemory(c.st, pd.diff_weights_desc());
+  dnnl::convolution_backward_weights(pd).execute(c.st.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
+  Napi::Float32Array out = Napi::Float32Array::New(c.env, n);
+  memory plain({{g.w[3], g.w[2], g.w[0], g.w[1]}, dt::f32, tag::hwio}, c.st.engine, out.Data());
+  dnnl::reorder(dw, plain).execute(c.st.stream, dw, plain);
+  c.st.stream.wait();
   return out;
 }
 
@@ -282,13 +471,14 @@ struct PoolGeom {
 };
 
 // args at `at`: xdims, ydims, kernel[2], strides[2], pads[4]
-PoolGeom poolGeom(const Napi::CallbackInfo& info, size_t at) {
+PoolGeom poolGeom(const Ctx& c, size_t at) {
   PoolGeom g;
-  g.x = ints(info[at]);
-  g.y = ints(info[at + 1]);
-  auto k = ints(info[at + 2]);
-  auto s = ints(info[at + 3]);
-  auto p = ints(info[at + 4]);
+  g.x = intArray(c, at, 4, "xDims", 0);
+  g.y = intArray(c, at + 1, 4, "yDims", 0);
+  auto k = intArray(c, at + 2, 2, "kernel", 1);
+  auto s = intArray(c, at + 3, 2, "strides", 1);
+  auto p = intArray(c, at + 4, 4, "pads", 0);
+  if (g.x[0] != g.y[0] || g.x[3] != g.y[3]) c.fail("yDims " + dimsStr(g.y) + " must keep the batch and channels of xDims " + dimsStr(g.x));
   g.kernel = {k[0], k[1]};
   g.strides = {s[0], s[1]};
   g.padL = {p[0], p[1]};
@@ -297,37 +487,38 @@ PoolGeom poolGeom(const Napi::CallbackInfo& info, size_t at) {
   return g;
 }
 
-dnnl::pooling_forward::primitive_desc poolFwdPd(const PoolGeom& g, const memory::desc& src) {
+dnnl::pooling_forward::primitive_desc poolFwdPd(const Ctx& c, const PoolGeom& g, const memory::desc& src) {
   dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, src, anyAct(g.y), g.strides, g.kernel, g.padL, g.padR);
-  return {d, eng()};
+  return {d, c.st.engine};
 }
 
 // maxPool(x, xdims, ydims, kernel, strides, pads) -> handle (keeps the workspace for MaxPoolGrad)
-Napi::Value MaxPool(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  PoolGeom g = poolGeom(info, 1);
-  memory src = activation(env, info[0], g.x, "maxPool x");
-  auto pd = poolFwdPd(g, src.get_desc());
+Napi::Value MaxPool(Ctx& c) {
+  PoolGeom g = poolGeom(c, 1);
+  memory src = activation(c, 0, g.x, "x");
+  auto pd = poolFwdPd(c, g, src.get_desc());
   Tensor out;
-  out.alloc(pd.dst_desc());
-  out.ws = memory(pd.workspace_desc(), eng());
+  allocTensor(c.st, out, pd.dst_desc());
+  out.ws = memory(pd.workspace_desc(), c.st.engine);
   out.hasWs = true;
   out.poolSrcDesc = src.get_desc();
   out.pool = g.key;
-  dnnl::pooling_forward(pd).execute(strm(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, out.mem}, {DNNL_ARG_WORKSPACE, out.ws}});
-  strm().wait();
-  return handleOf(env, std::move(out));
+  dnnl::pooling_forward(pd).execute(c.st.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, out.mem}, {DNNL_ARG_WORKSPACE, out.ws}});
+  c.st.stream.wait();
+  return handleOf(c, std::move(out));
 }
 
 // maxPoolGrad(dy, x, y|null, xdims, ydims, kernel, strides, pads) -> handle (dx)
-Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  PoolGeom g = poolGeom(info, 3);
+Napi::Value MaxPoolGrad(Ctx& c) {
+  PoolGeom g = poolGeom(c, 3);
+  memory dyArg = activation(c, 0, g.y, "dy");
+  memory x = activation(c, 1, g.x, "x");
   memory ws;
   memory::desc srcDesc;
   bool have = false;
-  if (info[2].IsNumber()) {
-    Tensor& y = lookup(env, info[2].As<Napi::Number>().Int64Value());
+  if (!c[2].IsNull() && !c[2].IsUndefined()) {
+    if (!c[2].IsNumber()) c.typeFail("y must be a tensor handle or null, got " + kindOf(c[2]));
+    Tensor& y = handleArg(c, 2, "y");
     if (y.hasWs && y.pool == g.key && y.poolSrcDesc.dims() == memory::dims{g.x[0], g.x[3], g.x[1], g.x[2]}) {
       ws = y.ws;
       srcDesc = y.poolSrcDesc;
@@ -335,58 +526,58 @@ Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
     }
   }
   if (!have) {  // recompute the forward to get the argmax workspace
-    memory src = activation(env, info[1], g.x, "maxPoolGrad x");
-    srcDesc = src.get_desc();
-    auto fpd = poolFwdPd(g, srcDesc);
-    ws = memory(fpd.workspace_desc(), eng());
-    memory dst(fpd.dst_desc(), eng());
-    dnnl::pooling_forward(fpd).execute(strm(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_WORKSPACE, ws}});
+    srcDesc = x.get_desc();
+    auto fpd = poolFwdPd(c, g, srcDesc);
+    ws = memory(fpd.workspace_desc(), c.st.engine);
+    memory dst(fpd.dst_desc(), c.st.engine);
+    dnnl::pooling_forward(fpd).execute(c.st.stream, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, dst}, {DNNL_ARG_WORKSPACE, ws}});
   }
-  auto fpd = poolFwdPd(g, srcDesc);
+  auto fpd = poolFwdPd(c, g, srcDesc);
   dnnl::pooling_backward::desc d(dnnl::algorithm::pooling_max, srcDesc, fpd.dst_desc(), g.strides, g.kernel, g.padL, g.padR);
-  dnnl::pooling_backward::primitive_desc pd(d, eng(), fpd);
-  memory dy = ensure(activation(env, info[0], g.y, "maxPoolGrad dy"), pd.diff_dst_desc());
+  dnnl::pooling_backward::primitive_desc pd(d, c.st.engine, fpd);
+  memory dy = ensure(c, dyArg, pd.diff_dst_desc());
   Tensor out;
-  out.alloc(pd.diff_src_desc());
-  dnnl::pooling_backward(pd).execute(strm(), {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_SRC, out.mem}, {DNNL_ARG_WORKSPACE, ws}});
-  strm().wait();
-  return handleOf(env, std::move(out));
+  allocTensor(c.st, out, pd.diff_src_desc());
+  dnnl::pooling_backward(pd).execute(c.st.stream, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_SRC, out.mem}, {DNNL_ARG_WORKSPACE, ws}});
+  c.st.stream.wait();
+  return handleOf(c, std::move(out));
 }
 
 // relu(x, xdims) -> handle, same layout as x
-Napi::Value Relu(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto xd = ints(info[1]);
-  memory src = activation(env, info[0], xd, "relu x");
+Napi::Value Relu(Ctx& c) {
+  auto xd = intArray(c, 1, 4, "xDims", 0);
+  memory src = activation(c, 0, xd, "x");
   dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_relu, src.get_desc(), 0.f, 0.f);
-  dnnl::eltwise_forward::primitive_desc pd(d, eng());
+  dnnl::eltwise_forward::primitive_desc pd(d, c.st.engine);
   Tensor out;
-  out.alloc(pd.dst_desc());
-  dnnl::eltwise_forward(pd).execute(strm(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, out.mem}});
-  strm().wait();
-  return handleOf(env, std::move(out));
+  allocTensor(c.st, out, pd.dst_desc());
+  dnnl::eltwise_forward(pd).execute(c.st.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, out.mem}});
+  c.st.stream.wait();
+  return handleOf(c, std::move(out));
 }
 
 // Element-wise ops on handles of equal dims, computed in a's layout (padding lanes are zero and stay zero).
 // binary(op, a, b) with op 0 = add, 1 = mul, 2 = relu grad (a * (b > 0)), 3 = sub; b a handle or NHWC Float32Array
 // -> handle | null when the dims differ
-Napi::Value Binary(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int op = info[0].As<Napi::Number>().Int32Value();
-  Tensor& a = lookup(env, info[1].As<Napi::Number>().Int64Value());
+Napi::Value Binary(Ctx& c) {
+  const double opv = numberArg(c, 0, "op");
+  if (!(opv == 0 || opv == 1 || opv == 2 || opv == 3)) c.fail("op must be 0 (add), 1 (mul), 2 (relu grad) or 3 (sub), got " + numStr(opv));
+  const int op = static_cast<int>(opv);
+  Tensor& a = handleArg(c, 1, "a");
   auto d = a.mem.get_desc().dims();
   memory bsrc;
-  if (info[2].IsNumber()) {
-    bsrc = lookup(env, info[2].As<Napi::Number>().Int64Value()).mem;
-    if (bsrc.get_desc().dims() != d) return env.Null();
+  if (c[2].IsNumber()) {
+    bsrc = handleArg(c, 2, "b").mem;
+    if (bsrc.get_desc().dims() != d) return c.env.Null();
   } else {  // an NHWC Float32Array of a's dims (e.g. a dropout mask made in JavaScript)
-    if (d.size() != 4) return env.Null();
-    bsrc = activation(env, info[2], {d[0], d[2], d[3], d[1]}, "binary b");
+    if (!c[2].IsTypedArray() || c[2].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) c.typeFail("b must be a tensor handle or a Float32Array, got " + kindOf(c[2]));
+    if (d.size() != 4) return c.env.Null();
+    bsrc = activation(c, 2, {d[0], d[2], d[3], d[1]}, "b");
   }
-  memory bm = ensure(bsrc, a.mem.get_desc());  // reorder b into a's layout when they differ
-  strm().wait();
+  memory bm = ensure(c, bsrc, a.mem.get_desc());  // reorder b into a's layout when they differ
+  c.st.stream.wait();
   Tensor out;
-  out.alloc(a.mem.get_desc());
+  allocTensor(c.st, out, a.mem.get_desc());
   const float* pa = static_cast<const float*>(a.mem.get_data_handle());
   const float* pb = static_cast<const float*>(bm.get_data_handle());
   float* po = static_cast<float*>(out.mem.get_data_handle());
@@ -404,37 +595,35 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
 #pragma omp parallel for simd schedule(static)
       for (int64_t i = 0; i < n; i++) po[i] = pb[i] > 0.f ? pa[i] : (pb[i] != pb[i] ? pb[i] : 0.f);
       break;
-    case 3:
+    default:
 #pragma omp parallel for simd schedule(static)
       for (int64_t i = 0; i < n; i++) po[i] = pa[i] - pb[i];
       break;
-    default:
-      throw Napi::Error::New(env, "onednn: unknown binary op " + std::to_string(op));
   }
-  return handleOf(env, std::move(out));
+  return handleOf(c, std::move(out));
 }
 
 // step(x) -> handle: 1 where x > 0 else 0, same layout (TF.js Step with alpha 0)
-Napi::Value Step(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Tensor& a = lookup(env, info[0].As<Napi::Number>().Int64Value());
+Napi::Value Step(Ctx& c) {
+  Tensor& a = handleArg(c, 0, "x");
   Tensor out;
-  out.alloc(a.mem.get_desc());
+  allocTensor(c.st, out, a.mem.get_desc());
   const float* pa = static_cast<const float*>(a.mem.get_data_handle());
   float* po = static_cast<float*>(out.mem.get_data_handle());
   int64_t n = static_cast<int64_t>(a.mem.get_desc().get_size() / sizeof(float));
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; i++) po[i] = pa[i] > 0.f ? 1.f : (pa[i] != pa[i] ? pa[i] : 0.f);
-  return handleOf(env, std::move(out));
+  return handleOf(c, std::move(out));
 }
 
 // Optimizer updates, in place on the JS arrays of the weights and slots. Each operation is
 // rounded as TF.js' CPU kernels round it (JavaScript double arithmetic, stored as float32:
 // (float)((double)a op (double)b)), with IEEE denormals, so the results are bit for bit those
 // of src/train/optimizers.ts and of tf.train.momentum / tf.train.adam.
-float* f32Data(Napi::Env env, const Napi::Value& v, size_t n, const char* what) {
-  Napi::Float32Array a = v.As<Napi::Float32Array>();
-  if (a.ElementLength() != n) throw Napi::Error::New(env, std::string("onednn: ") + what + " has " + std::to_string(a.ElementLength()) + " values, expected " + std::to_string(n));
+// Every array must be a Float32Array of n values: a Uint8Array of n would be written 4n bytes.
+float* f32Data(const Ctx& c, size_t at, size_t n, const char* what, const char* nameOfN) {
+  Napi::Float32Array a = f32Array(c, at, what);
+  if (a.ElementLength() != n) c.fail(std::string(what) + " has " + std::to_string(a.ElementLength()) + " values, " + nameOfN + " has " + std::to_string(n));
   return a.Data();
 }
 
@@ -447,34 +636,41 @@ void parallelFor(int64_t n, F body) {
 }
 
 // momentumUpdate(value, accumulation, gradient, m, c): acc = m * acc + g; value = c * acc + value (c = -lr)
-Napi::Value MomentumUpdate(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  size_t n = info[0].As<Napi::Float32Array>().ElementLength();
-  float* v = f32Data(env, info[0], n, "momentumUpdate value");
-  float* a = f32Data(env, info[1], n, "momentumUpdate accumulation");
-  const float* g = f32Data(env, info[2], n, "momentumUpdate gradient");
-  const double m = info[3].As<Napi::Number>().DoubleValue();
-  const double c = info[4].As<Napi::Number>().DoubleValue();
+Napi::Value MomentumUpdate(Ctx& c) {
+  const size_t n = f32Array(c, 0, "value").ElementLength();
+  float* v = f32Data(c, 0, n, "value", "value");
+  float* a = f32Data(c, 1, n, "accumulation", "value");
+  const float* g = f32Data(c, 2, n, "gradient", "value");
+  const double m = numberArg(c, 3, "momentum");
+  const double s = numberArg(c, 4, "scale (-learning rate)");
   parallelFor(static_cast<int64_t>(n), [=](int64_t k) {
     float acc = r(static_cast<double>(r(m * a[k])) + g[k]);
     a[k] = acc;
-    v[k] = r(static_cast<double>(r(c * acc)) + v[k]);
+    v[k] = r(static_cast<double>(r(s * acc)) + v[k]);
   });
-  return env.Undefined();
+  return c.env.Undefined();
 }
 
 // adamUpdate(value, m, v, gradient, [b1, b2, 1-b1, 1-b2, 1-b1^t, 1-b2^t, eps, -lr]) as TF.js' AdamOptimizer
-Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  size_t n = info[0].As<Napi::Float32Array>().ElementLength();
-  float* w = f32Data(env, info[0], n, "adamUpdate value");
-  float* m = f32Data(env, info[1], n, "adamUpdate first moment");
-  float* v = f32Data(env, info[2], n, "adamUpdate second moment");
-  const float* g = f32Data(env, info[3], n, "adamUpdate gradient");
-  Napi::Array p = info[4].As<Napi::Array>();
-  double c[8];
-  for (uint32_t i = 0; i < 8; i++) c[i] = p.Get(i).As<Napi::Number>().DoubleValue();
-  const double b1 = c[0], b2 = c[1], omb1 = c[2], omb2 = c[3], omab1 = c[4], omab2 = c[5], eps = c[6], nlr = c[7];
+Napi::Value AdamUpdate(Ctx& c) {
+  // The coefficients first: reading an array element may run JavaScript (a getter), which
+  // could shrink a resizable buffer under a typed array whose length was already checked.
+  if (!c[4].IsArray() || c[4].As<Napi::Array>().Length() != 8) {
+    c.typeFail("coefficients must be an array of 8 numbers, got " + (c[4].IsArray() ? std::to_string(c[4].As<Napi::Array>().Length()) + " values" : kindOf(c[4])));
+  }
+  Napi::Array p = c[4].As<Napi::Array>();
+  double k8[8];
+  for (uint32_t i = 0; i < 8; i++) {
+    Napi::Value e = p.Get(i);
+    if (!e.IsNumber()) c.typeFail("coefficients[" + std::to_string(i) + "] must be a number, got " + kindOf(e));
+    k8[i] = e.As<Napi::Number>().DoubleValue();
+  }
+  const size_t n = f32Array(c, 0, "value").ElementLength();
+  float* w = f32Data(c, 0, n, "value", "value");
+  float* m = f32Data(c, 1, n, "first moment", "value");
+  float* v = f32Data(c, 2, n, "second moment", "value");
+  const float* g = f32Data(c, 3, n, "gradient", "value");
+  const double b1 = k8[0], b2 = k8[1], omb1 = k8[2], omb2 = k8[3], omab1 = k8[4], omab2 = k8[5], eps = k8[6], nlr = k8[7];
   parallelFor(static_cast<int64_t>(n), [=](int64_t k) {
     const double gk = g[k];
     const float mk = r(static_cast<double>(r(m[k] * b1)) + r(gk * omb1));
@@ -486,7 +682,7 @@ Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
     const float den = r(static_cast<double>(r(std::sqrt(static_cast<double>(vHat)))) + eps);
     w[k] = r(static_cast<double>(r(static_cast<double>(r(mHat / static_cast<double>(den))) * nlr)) + w[k]);
   });
-  return env.Undefined();
+  return c.env.Undefined();
 }
 
 // The format tag of a memory desc, for the few layouts our primitives produce.
@@ -504,66 +700,71 @@ bool tagOf(const memory::desc& md, tag& out) {
 }
 
 // slice(handle, begin nhwc, size nhwc) -> handle | null (null: layout or offsets not supported)
-Napi::Value Slice(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Tensor& t = lookup(env, info[0].As<Napi::Number>().Int64Value());
-  auto b = ints(info[1]);
-  auto z = ints(info[2]);
+Napi::Value Slice(Ctx& c) {
+  Tensor& t = handleArg(c, 0, "x");
+  auto b = intArray(c, 1, 4, "begin", 0);
+  auto z = intArray(c, 2, 4, "size", 1);
+  const auto td = t.mem.get_desc().dims();
+  if (td.size() != 4) c.fail("x is not a 4-D tensor (dims " + dimsStr(td) + ")");
+  const std::vector<int64_t> nhwc{td[0], td[2], td[3], td[1]};
+  for (int i = 0; i < 4; i++) {
+    if (b[i] + z[i] > nhwc[i]) c.fail("begin " + dimsStr(b) + " + size " + dimsStr(z) + " exceeds the tensor's NHWC dims " + dimsStr(nhwc));
+  }
   tag tg;
-  if (!tagOf(t.mem.get_desc(), tg)) return env.Null();
+  if (!tagOf(t.mem.get_desc(), tg)) return c.env.Null();
   int64_t block = tg == tag::nChw16c ? 16 : tg == tag::nChw8c ? 8 : 1;
-  if (b[3] % block != 0 || (z[3] % block != 0 && b[3] + z[3] != t.mem.get_desc().dims()[1])) return env.Null();
+  if (b[3] % block != 0 || (z[3] % block != 0 && b[3] + z[3] != td[1])) return c.env.Null();
   memory::dims dims{z[0], z[3], z[1], z[2]}, offs{b[0], b[3], b[1], b[2]};
   memory::desc sub = t.mem.get_desc().submemory_desc(dims, offs);
-  memory src(sub, eng(), t.mem.get_data_handle());
+  memory src(sub, c.st.engine, t.mem.get_data_handle());
   Tensor out;
-  out.alloc({dims, dt::f32, tg});
-  dnnl::reorder(src, out.mem).execute(strm(), src, out.mem);
-  strm().wait();
-  return handleOf(env, std::move(out));
+  allocTensor(c.st, out, {dims, dt::f32, tg});
+  dnnl::reorder(src, out.mem).execute(c.st.stream, src, out.mem);
+  c.st.stream.wait();
+  return handleOf(c, std::move(out));
 }
 
 // pad(handle, before nhwc, after nhwc) -> handle | null: zero padding (TF.js PadV2 with constant 0)
-Napi::Value Pad(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Tensor& t = lookup(env, info[0].As<Napi::Number>().Int64Value());
-  auto b = ints(info[1]);
-  auto a = ints(info[2]);
+Napi::Value Pad(Ctx& c) {
+  Tensor& t = handleArg(c, 0, "x");
+  auto b = intArray(c, 1, 4, "before", 0);
+  auto a = intArray(c, 2, 4, "after", 0);
   tag tg;
-  if (!tagOf(t.mem.get_desc(), tg)) return env.Null();
-  int64_t block = tg == tag::nChw16c ? 16 : tg == tag::nChw8c ? 8 : 1;
-  if (b[3] != 0 || a[3] != 0 || block == 0) return env.Null();
+  if (!tagOf(t.mem.get_desc(), tg)) return c.env.Null();
+  if (b[3] != 0 || a[3] != 0) return c.env.Null();
   auto d = t.mem.get_desc().dims();
   memory::dims dims{d[0] + b[0] + a[0], d[1], d[2] + b[1] + a[1], d[3] + b[2] + a[2]};
   Tensor out;
-  out.alloc({dims, dt::f32, tg});
+  allocTensor(c.st, out, {dims, dt::f32, tg});
   std::memset(out.mem.get_data_handle(), 0, out.mem.get_desc().get_size());
   memory::desc sub = out.mem.get_desc().submemory_desc(d, {b[0], 0, b[1], b[2]});
-  memory dst(sub, eng(), out.mem.get_data_handle());
-  dnnl::reorder(t.mem, dst).execute(strm(), t.mem, dst);
-  strm().wait();
-  return handleOf(env, std::move(out));
+  memory dst(sub, c.st.engine, out.mem.get_data_handle());
+  dnnl::reorder(t.mem, dst).execute(c.st.stream, t.mem, dst);
+  c.st.stream.wait();
+  return handleOf(c, std::move(out));
 }
 
 // concat(handles[], axis = channels) -> handle (oneDNN picks the output layout)
-Napi::Value Concat(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Array hs = info[0].As<Napi::Array>();
+Napi::Value Concat(Ctx& c) {
+  if (!c[0].IsArray() || c[0].As<Napi::Array>().Length() == 0) {
+    c.typeFail("handles must be an array of tensor handles, got " + (c[0].IsArray() ? std::string("an empty array") : c[0].IsNumber() ? std::string("number") : kindOf(c[0])));
+  }
+  Napi::Array hs = c[0].As<Napi::Array>();
   std::vector<memory::desc> mds;
   std::vector<memory> mems;
   for (uint32_t i = 0; i < hs.Length(); i++) {
-    Tensor& t = lookup(env, hs.Get(i).As<Napi::Number>().Int64Value());
+    Tensor& t = lookup(c, handleValue(c, hs.Get(i), "handles", i));
     mds.push_back(t.mem.get_desc());
     mems.push_back(t.mem);
   }
-  dnnl::concat::primitive_desc pd(1, mds, eng());
+  dnnl::concat::primitive_desc pd(1, mds, c.st.engine);
   Tensor out;
-  out.alloc(pd.dst_desc());
+  allocTensor(c.st, out, pd.dst_desc());
   std::unordered_map<int, memory> args{{DNNL_ARG_DST, out.mem}};
   for (size_t i = 0; i < mems.size(); i++) args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = mems[i];
-  dnnl::concat(pd).execute(strm(), args);
-  strm().wait();
-  return handleOf(env, std::move(out));
+  dnnl::concat(pd).execute(c.st.stream, args);
+  c.st.stream.wait();
+  return handleOf(c, std::move(out));
 }
 
 // The plain and blocked layouts our primitives produce, seen as one loop nest:
@@ -596,17 +797,16 @@ bool blocksOf(const memory::desc& md, Blocks& out) {
 
 // biasAdd(handle, Float32Array[C]) -> handle, same layout. A plain loop: oneDNN 2.6's
 // binary primitive took ~0.5 s for a 392x392x64 blocked tensor (a reference kernel).
-Napi::Value BiasAdd(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Tensor& t = lookup(env, info[0].As<Napi::Number>().Int64Value());
-  Napi::Float32Array bias = info[1].As<Napi::Float32Array>();
+Napi::Value BiasAdd(Ctx& c) {
+  Tensor& t = handleArg(c, 0, "x");
+  Napi::Float32Array bias = f32Array(c, 1, "bias");
   Blocks k;
-  if (!blocksOf(t.mem.get_desc(), k)) throw Napi::Error::New(env, "onednn: biasAdd on an unsupported layout");
-  if (static_cast<int64_t>(bias.ElementLength()) != k.c) throw Napi::Error::New(env, "onednn: biasAdd length mismatch");
+  if (!blocksOf(t.mem.get_desc(), k)) c.fail("x has an unsupported layout (NHWC dims " + nhwcStr(t.mem.get_desc().dims()) + ")");
+  if (static_cast<int64_t>(bias.ElementLength()) != k.c) c.fail("bias has " + std::to_string(bias.ElementLength()) + " values, x has " + std::to_string(k.c) + " channels (NHWC dims " + nhwcStr(t.mem.get_desc().dims()) + ")");
   std::vector<float> b(static_cast<size_t>(k.cb * k.B), 0.f);
   std::copy(bias.Data(), bias.Data() + k.c, b.begin());
   Tensor out;
-  out.alloc(t.mem.get_desc());
+  allocTensor(c.st, out, t.mem.get_desc());
   const float* src = static_cast<const float*>(t.mem.get_data_handle());
   float* dst = static_cast<float*>(out.mem.get_data_handle());
   const int64_t rows = k.n * k.cb * k.hw, B = k.B, hw = k.hw, cb = k.cb;
@@ -619,17 +819,16 @@ Napi::Value BiasAdd(const Napi::CallbackInfo& info) {
 #pragma omp simd
     for (int64_t l = 0; l < B; l++) o[l] = s[l] + bb[l];
   }
-  return handleOf(env, std::move(out));
+  return handleOf(c, std::move(out));
 }
 
 // channelSum(handle) -> Float32Array[C]: sum over N, H, W (the bias gradient). Per-thread
 // double partials added in thread order after the loop, so the result is deterministic.
 // oneDNN 2.6's reduction primitive took 0.27 s for one 570x570x64 blocked gradient; this, 6 ms.
-Napi::Value ChannelSum(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Tensor& t = lookup(env, info[0].As<Napi::Number>().Int64Value());
+Napi::Value ChannelSum(Ctx& c) {
+  Tensor& t = handleArg(c, 0, "x");
   Blocks k;
-  if (!blocksOf(t.mem.get_desc(), k)) throw Napi::Error::New(env, "onednn: channelSum on an unsupported layout");
+  if (!blocksOf(t.mem.get_desc(), k)) c.fail("x has an unsupported layout (NHWC dims " + nhwcStr(t.mem.get_desc().dims()) + ")");
   const int64_t rows = k.n * k.cb * k.hw, B = k.B, hw = k.hw, cb = k.cb, width = k.cb * k.B;
   const float* src = static_cast<const float*>(t.mem.get_data_handle());
   const int threads = omp_get_max_threads();
@@ -645,34 +844,32 @@ Napi::Value ChannelSum(const Napi::CallbackInfo& info) {
       for (int64_t l = 0; l < B; l++) a[l] += s[l];
     }
   }
-  Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(k.c));
-  for (int64_t c = 0; c < k.c; c++) {
+  Napi::Float32Array out = Napi::Float32Array::New(c.env, static_cast<size_t>(k.c));
+  for (int64_t ch = 0; ch < k.c; ch++) {
     double v = 0.0;
-    for (int th = 0; th < threads; th++) v += partial[static_cast<size_t>(th * width + c)];
-    out[static_cast<size_t>(c)] = static_cast<float>(v);
+    for (int th = 0; th < threads; th++) v += partial[static_cast<size_t>(th * width + ch)];
+    out[static_cast<size_t>(ch)] = static_cast<float>(v);
   }
   return out;
 }
 
 // toNHWC(handle) -> Float32Array
-Napi::Value ToNHWC(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Tensor& t = lookup(env, info[0].As<Napi::Number>().Int64Value());
+Napi::Value ToNHWC(Ctx& c) {
+  Tensor& t = handleArg(c, 0, "handle");
   auto d = t.mem.get_desc().dims();
-  size_t n = static_cast<size_t>(d[0] * d[1] * d[2] * d[3]);
-  Napi::Float32Array out = Napi::Float32Array::New(env, n);
-  memory plain({d, dt::f32, tag::nhwc}, eng(), out.Data());
-  dnnl::reorder(t.mem, plain).execute(strm(), t.mem, plain);
-  strm().wait();
+  const size_t n = static_cast<size_t>(d[0] * d[1] * d[2] * d[3]);
+  Napi::Float32Array out = Napi::Float32Array::New(c.env, n);
+  memory plain({d, dt::f32, tag::nhwc}, c.st.engine, out.Data());
+  dnnl::reorder(t.mem, plain).execute(c.st.stream, t.mem, plain);
+  c.st.stream.wait();
   return out;
 }
 
 // layout(handle) -> oneDNN's description of the memory format (for tests and debugging)
-Napi::Value Layout(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Tensor& t = lookup(env, info[0].As<Napi::Number>().Int64Value());
+Napi::Value Layout(Ctx& c) {
+  Tensor& t = handleArg(c, 0, "handle");
   const dnnl_memory_desc_t& md = t.mem.get_desc().data;
-  if (md.format_kind != dnnl_blocked) return Napi::String::New(env, "non-blocked");
+  if (md.format_kind != dnnl_blocked) return Napi::String::New(c.env, "non-blocked");
   const auto& b = md.format_desc.blocking;
   const char names[] = "nchw";
   std::vector<int> order{0, 1, 2, 3};
@@ -684,75 +881,174 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
     s += blocked ? static_cast<char>(names[i] - 32) : names[i];
   }
   for (int k = 0; k < b.inner_nblks; k++) s += std::to_string(b.inner_blks[k]) + names[b.inner_idxs[k]];
-  return Napi::String::New(env, s);
+  return Napi::String::New(c.env, s);
 }
 
-Napi::Value Free(const Napi::CallbackInfo& info) {
-  auto it = g_tensors.find(info[0].As<Napi::Number>().Int64Value());
-  if (it != g_tensors.end()) {
-    g_bytes -= static_cast<int64_t>(it->second.mem.get_desc().get_size());
-    if (it->second.hasWs) g_bytes -= static_cast<int64_t>(it->second.ws.get_desc().get_size());
-    g_tensors.erase(it);
+// free(handle): unknown handles are ignored (a tensor may be disposed after its data moved).
+Napi::Value Free(Ctx& c) {
+  auto it = c.st.tensors.find(handleValue(c, c[0], "handle"));
+  if (it != c.st.tensors.end()) {
+    c.st.bytes -= static_cast<int64_t>(it->second.mem.get_desc().get_size());
+    if (it->second.hasWs) c.st.bytes -= static_cast<int64_t>(it->second.ws.get_desc().get_size());
+    c.st.tensors.erase(it);
   }
-  return info.Env().Undefined();
+  return c.env.Undefined();
 }
 
-Napi::Value Stats(const Napi::CallbackInfo& info) {
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("tensors", Napi::Number::New(info.Env(), static_cast<double>(g_tensors.size())));
-  o.Set("bytes", Napi::Number::New(info.Env(), static_cast<double>(g_bytes)));
+Napi::Value Stats(Ctx& c) {
+  Napi::Object o = Napi::Object::New(c.env);
+  o.Set("tensors", Napi::Number::New(c.env, static_cast<double>(c.st.tensors.size())));
+  o.Set("bytes", Napi::Number::New(c.env, static_cast<double>(c.st.bytes)));
   return o;
 }
 
-Napi::Value SetThreads(const Napi::CallbackInfo& info) {
-  omp_set_num_threads(info[0].As<Napi::Number>().Int32Value());
-  return info.Env().Undefined();
+// setThreads(n): OpenMP threads of the calling thread's parallel regions.
+Napi::Value SetThreads(Ctx& c) {
+  Napi::Value v = c[0];
+  const int64_t n = intAt(c, v, "threads", -1, 1);
+  omp_set_num_threads(static_cast<int>(n));
+  return c.env.Undefined();
 }
 
-Napi::Value Info(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+Napi::Value Info(Ctx& c) {
   const dnnl_version_t* v = dnnl_version();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("version", Napi::String::New(env, std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch)));
-  o.Set("threads", Napi::Number::New(env, omp_get_max_threads()));
+  Napi::Object o = Napi::Object::New(c.env);
+  o.Set("version", Napi::String::New(c.env, std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch)));
+  o.Set("threads", Napi::Number::New(c.env, omp_get_max_threads()));
   return o;
 }
 
-// Converts oneDNN's C++ exceptions into JS errors naming the primitive's status.
-template <Napi::Value (*F)(const Napi::CallbackInfo&)>
-Napi::Value guarded(const Napi::CallbackInfo& info) {
-  struct ClearScratch {
-    ~ClearScratch() { g_scratch.clear(); }
-  } clearScratch;
+// ---------------------------------------------------------------------------------
+// The guard around every entry point
+
+// "x Float32Array(75), filter Float32Array(108), ..., xDims [1,5,5,3]": the call's arguments
+// for an error that our own checks did not anticipate (oneDNN's, the allocator's). Never throws.
+std::string describeArgs(const Napi::CallbackInfo& info, State* st, const KernelInfo& k) {
+  std::string s;
   try {
-    return F(info);
-  } catch (const dnnl::error& e) {
-    throw Napi::Error::New(info.Env(), std::string("onednn: ") + e.what() + " (status " + std::to_string(static_cast<int>(e.status)) + ")");
+    for (size_t i = 0; i < k.args.size() && k.args[i]; i++) {
+      const char* name = k.args[i];
+      const bool maybeHandle = name[0] == '@';
+      if (maybeHandle) name++;
+      Napi::Value v = info[i];
+      s += (i ? ", " : "") + std::string(name) + " ";
+      if (v.IsTypedArray()) {
+        Napi::TypedArray a = v.As<Napi::TypedArray>();
+        s += std::string(typedArrayName(a.TypedArrayType())) + "(" + std::to_string(a.ElementLength()) + ")";
+      } else if (v.IsArray()) {
+        s += arrayStr(v.As<Napi::Array>());
+      } else if (v.IsNumber() && maybeHandle && st) {
+        const double d = v.As<Napi::Number>().DoubleValue();
+        auto it = st->tensors.find(static_cast<int64_t>(d));
+        s += "handle " + numStr(d) + (d == std::floor(d) && it != st->tensors.end() ? " (NHWC " + nhwcStr(it->second.mem.get_desc().dims()) + ")" : " (unknown)");
+      } else if (v.IsBoolean()) {
+        s += v.As<Napi::Boolean>().Value() ? "true" : "false";
+      } else {
+        s += v.IsNumber() ? numStr(v.As<Napi::Number>().DoubleValue()) : kindOf(v);
+      }
+    }
+  } catch (...) {
+    s += "...";
   }
+  return s;
+}
+
+// Runs a kernel; every exception becomes a JS error starting "onednn <kernel>: ". Before
+// this, a std::bad_alloc (a huge shape) escaped N-API and aborted Node.
+template <Napi::Value (*F)(Ctx&), const KernelInfo& K>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  State* st = env.GetInstanceData<State>();
+  if (!st) throw Napi::Error::New(env, std::string("onednn ") + K.name + ": the addon was not initialised in this environment");
+  struct ClearScratch {
+    State* st;
+    ~ClearScratch() { st->scratch.clear(); }
+  } clearScratch{st};
+  auto prefix = [] { return std::string("onednn ") + K.name + ": "; };
+  try {
+    Ctx c{info, env, *st, K};
+    return F(c);
+  } catch (const Napi::Error& e) {
+    const std::string msg = e.Message();
+    if (msg.rfind("onednn ", 0) == 0) throw;
+    throw Napi::Error::New(env, prefix() + msg + "; arguments: " + describeArgs(info, st, K));  // N-API's own (e.g. a failed JS allocation)
+  } catch (const dnnl::error& e) {
+    throw Napi::Error::New(env, prefix() + e.what() + " (status " + std::to_string(static_cast<int>(e.status)) + "); arguments: " + describeArgs(info, st, K));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, prefix() + e.what() + "; arguments: " + describeArgs(info, st, K));
+  } catch (...) {
+    throw Napi::Error::New(env, prefix() + "unknown native exception; arguments: " + describeArgs(info, st, K));
+  }
+}
+
+// UNET_POOL_MB: unset or empty for the default 128; else a finite number of megabytes >= 0
+// (0 disables the pool). Anything else is refused: a negative value used to be cast to size_t.
+size_t poolCapFromEnv(Napi::Env env) {
+  const char* v = std::getenv("UNET_POOL_MB");
+  if (!v || !*v) return size_t{128} << 20;
+  char* end = nullptr;
+  errno = 0;
+  const double mb = std::strtod(v, &end);
+  constexpr double kMaxMb = 1 << 20;  // 1 TiB
+  if (end == v || *end != '\0' || errno == ERANGE || !std::isfinite(mb) || mb < 0 || mb > kMaxMb) {
+    throw Napi::Error::New(env, std::string("onednn: UNET_POOL_MB=") + v + " is not a number of megabytes >= 0 and <= " + numStr(kMaxMb) +
+                                    " (the size of the pool of freed buffers; 0 disables it, unset means 128)");
+  }
+  return static_cast<size_t>(mb * 1048576.0);
+}
+
+#define KERNEL(var, name, ...) constexpr KernelInfo var{name, {__VA_ARGS__}};
+KERNEL(kConv2d, "conv2d", "@x", "filter", "bias", "relu", "xDims", "wDims", "yDims", "strides", "pads", "dilations")
+KERNEL(kConv2dBackpropInput, "conv2dBackpropInput", "@dy", "filter", "xDims", "wDims", "yDims", "strides", "pads", "dilations")
+KERNEL(kConv2dBackpropFilter, "conv2dBackpropFilter", "@x", "@dy", "xDims", "wDims", "yDims", "strides", "pads", "dilations")
+KERNEL(kMaxPool, "maxPool", "@x", "xDims", "yDims", "kernel", "strides", "pads")
+KERNEL(kMaxPoolGrad, "maxPoolGrad", "@dy", "@x", "@y", "xDims", "yDims", "kernel", "strides", "pads")
+KERNEL(kRelu, "relu", "@x", "xDims")
+KERNEL(kBinary, "binary", "op", "@a", "@b")
+KERNEL(kStep, "step", "@x")
+KERNEL(kToNHWC, "toNHWC", "@handle")
+KERNEL(kSlice, "slice", "@x", "begin", "size")
+KERNEL(kPad, "pad", "@x", "before", "after")
+KERNEL(kConcat, "concat", "handles")
+KERNEL(kBiasAdd, "biasAdd", "@x", "bias")
+KERNEL(kChannelSum, "channelSum", "@x")
+KERNEL(kLayout, "layout", "@handle")
+KERNEL(kMomentumUpdate, "momentumUpdate", "value", "accumulation", "gradient", "momentum", "scale")
+KERNEL(kAdamUpdate, "adamUpdate", "value", "first moment", "second moment", "gradient", "coefficients")
+KERNEL(kFree, "free", "@handle")
+KERNEL(kStats, "stats")
+KERNEL(kSetThreads, "setThreads", "threads")
+KERNEL(kInfo, "info")
+#undef KERNEL
+
+template <Napi::Value (*F)(Ctx&), const KernelInfo& K>
+void expose(Napi::Env env, Napi::Object exports) {
+  exports.Set(K.name, Napi::Function::New(env, guarded<F, K>, K.name));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("conv2d", Napi::Function::New(env, guarded<Conv2d>));
-  exports.Set("conv2dBackpropInput", Napi::Function::New(env, guarded<Conv2dBackpropInput>));
-  exports.Set("conv2dBackpropFilter", Napi::Function::New(env, guarded<Conv2dBackpropFilter>));
-  exports.Set("maxPool", Napi::Function::New(env, guarded<MaxPool>));
-  exports.Set("maxPoolGrad", Napi::Function::New(env, guarded<MaxPoolGrad>));
-  exports.Set("relu", Napi::Function::New(env, guarded<Relu>));
-  exports.Set("binary", Napi::Function::New(env, guarded<Binary>));
-  exports.Set("step", Napi::Function::New(env, guarded<Step>));
-  exports.Set("toNHWC", Napi::Function::New(env, guarded<ToNHWC>));
-  exports.Set("slice", Napi::Function::New(env, guarded<Slice>));
-  exports.Set("pad", Napi::Function::New(env, guarded<Pad>));
-  exports.Set("concat", Napi::Function::New(env, guarded<Concat>));
-  exports.Set("biasAdd", Napi::Function::New(env, guarded<BiasAdd>));
-  exports.Set("channelSum", Napi::Function::New(env, guarded<ChannelSum>));
-  exports.Set("layout", Napi::Function::New(env, guarded<Layout>));
-  exports.Set("momentumUpdate", Napi::Function::New(env, guarded<MomentumUpdate>));
-  exports.Set("adamUpdate", Napi::Function::New(env, guarded<AdamUpdate>));
-  exports.Set("free", Napi::Function::New(env, Free));
-  exports.Set("stats", Napi::Function::New(env, Stats));
-  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
-  exports.Set("info", Napi::Function::New(env, Info));
+  env.SetInstanceData<State>(new State(poolCapFromEnv(env)));
+  expose<Conv2d, kConv2d>(env, exports);
+  expose<Conv2dBackpropInput, kConv2dBackpropInput>(env, exports);
+  expose<Conv2dBackpropFilter, kConv2dBackpropFilter>(env, exports);
+  expose<MaxPool, kMaxPool>(env, exports);
+  expose<MaxPoolGrad, kMaxPoolGrad>(env, exports);
+  expose<Relu, kRelu>(env, exports);
+  expose<Binary, kBinary>(env, exports);
+  expose<Step, kStep>(env, exports);
+  expose<ToNHWC, kToNHWC>(env, exports);
+  expose<Slice, kSlice>(env, exports);
+  expose<Pad, kPad>(env, exports);
+  expose<Concat, kConcat>(env, exports);
+  expose<BiasAdd, kBiasAdd>(env, exports);
+  expose<ChannelSum, kChannelSum>(env, exports);
+  expose<Layout, kLayout>(env, exports);
+  expose<MomentumUpdate, kMomentumUpdate>(env, exports);
+  expose<AdamUpdate, kAdamUpdate>(env, exports);
+  expose<Free, kFree>(env, exports);
+  expose<Stats, kStats>(env, exports);
+  expose<SetThreads, kSetThreads>(env, exports);
+  expose<Info, kInfo>(env, exports);
   return exports;
 }
 

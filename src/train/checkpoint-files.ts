@@ -2,10 +2,23 @@
  * Checkpoints on disk (Node). Each is a folder `<root>/iter-NNNNNNN/` holding a
  * complete saved model (model.json, weights.bin, unet.json) plus the optimizer slots
  * (optimizer.json + optimizer.bin) and the loop state (state.json). A folder is
- * written under a temporary name, every file fsynced, then renamed into place, so a
- * crash or kill at any moment leaves either the whole checkpoint or none of it.
+ * written under a temporary name, every file and the folder fsynced, then renamed
+ * into place and the parent folder fsynced (so the rename itself survives a power
+ * loss), so a crash or kill at any moment leaves either the whole checkpoint or none.
+ *
+ * Replacing a folder (`best`, or a checkpoint of the same iteration): POSIX cannot
+ * rename a folder over a non-empty one, and rm-then-rename would leave a window with
+ * no `best`. So the old folder is renamed aside (`.old-<name>`), the new one renamed
+ * in, and only then the old one removed. A crash between the two renames leaves the
+ * complete old folder under `.old-<name>`; the next {@link CheckpointStore.write}
+ * (a resumed run) renames it back first, and {@link bestCheckpoint} reads it there.
+ *
+ * A corrupt `best/state.json` is an error, not "no best yet": treating it as missing
+ * would let any later, worse checkpoint replace `best`. The error names the file; the
+ * checkpoint being written is already in place, so after moving the bad `best` away
+ * `--resume` continues.
  */
-import { cp, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { cp, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -16,10 +29,16 @@ import type { NamedTensor, TrainCheckpoint, TrainState } from './train.js';
 
 const PREFIX = 'iter-';
 const BEST = 'best';
+const ASIDE = '.old-';
 
-/** @example checkpointName(120) === 'iter-0000120' (zero-padded so names sort by iteration) */
+/** @example checkpointName(120) === 'iter-0000120' (zero-padded; past 9,999,999 the name grows, so listings sort by number) */
 export function checkpointName(iteration: number): string {
   return `${PREFIX}${String(iteration).padStart(7, '0')}`;
+}
+
+/** @example checkpointIteration('iter-10000000') === 10000000; checkpointIteration('best') === null */
+export function checkpointIteration(name: string): number | null {
+  return /^iter-\d+$/.test(name) ? Number(name.slice(PREFIX.length)) : null;
 }
 
 export interface CheckpointStoreOptions {
@@ -31,6 +50,7 @@ export class CheckpointStore {
   private readonly keepLast: number;
   /** Validation loss of `best`; read from disk on the first write, so a resumed run keeps the bar. */
   private bestLoss: number | null = null;
+  private recovered = false;
 
   constructor(
     readonly root: string,
@@ -43,6 +63,10 @@ export class CheckpointStore {
   /** Writes one checkpoint, rotates old ones and refreshes `best`; returns the checkpoint folder. */
   async write(model: tfl.LayersModel, checkpoint: TrainCheckpoint, metadata: ModelMetadata): Promise<string> {
     await mkdir(this.root, { recursive: true });
+    if (!this.recovered) {
+      await recoverAside(this.root);
+      this.recovered = true;
+    }
     const name = checkpointName(checkpoint.state.iteration);
     const tmp = join(this.root, `.tmp-${name}-${process.pid}`);
     await rm(tmp, { recursive: true, force: true });
@@ -51,19 +75,19 @@ export class CheckpointStore {
     await writeFileAtomic(join(tmp, 'optimizer.bin'), new Uint8Array(data as ArrayBuffer));
     await writeFileAtomic(join(tmp, 'optimizer.json'), JSON.stringify(specs));
     await writeFileAtomic(join(tmp, 'state.json'), `${JSON.stringify({ ...checkpoint.state, reason: checkpoint.reason }, null, 1)}\n`);
+    await fsyncDir(tmp);
     const final = join(this.root, name);
-    await rm(final, { recursive: true, force: true });
-    await rename(tmp, final);
+    await replaceDir(this.root, tmp, name);
 
     this.bestLoss ??= await bestLossOnDisk(this.root);
     const lastVal = checkpoint.state.validation.at(-1);
     if (lastVal && lastVal.iteration === checkpoint.state.iteration && lastVal.loss < this.bestLoss) {
-      this.bestLoss = lastVal.loss;
       const bestTmp = join(this.root, `.tmp-${BEST}-${process.pid}`);
       await rm(bestTmp, { recursive: true, force: true });
       await cp(final, bestTmp, { recursive: true });
-      await rm(join(this.root, BEST), { recursive: true, force: true });
-      await rename(bestTmp, join(this.root, BEST));
+      await fsyncTree(bestTmp);
+      await replaceDir(this.root, bestTmp, BEST);
+      this.bestLoss = lastVal.loss;
     }
     const all = await listCheckpoints(this.root);
     for (const old of all.slice(0, Math.max(0, all.length - this.keepLast))) await rm(join(this.root, old), { recursive: true, force: true });
@@ -71,17 +95,114 @@ export class CheckpointStore {
   }
 }
 
-/** Validation loss recorded in `<root>/best/state.json`, or Infinity when there is no best yet. */
-async function bestLossOnDisk(root: string): Promise<number> {
+/**
+ * Puts the complete folder `root/tmp` in place as `root/name`: the old `name` (if any) is
+ * renamed aside, the new one renamed in, the parent fsynced, and only then the old one
+ * removed. If the second rename fails the old folder is renamed back before rethrowing.
+ */
+async function replaceDir(root: string, tmp: string, name: string): Promise<void> {
+  const dest = join(root, name);
+  const aside = join(root, `${ASIDE}${name}`);
+  await rm(aside, { recursive: true, force: true });
+  let hadOld = true;
   try {
-    const state = JSON.parse(await readFile(join(root, BEST, 'state.json'), 'utf8')) as TrainState;
-    return state.validation.at(-1)?.loss ?? Infinity;
-  } catch {
-    return Infinity;
+    await rename(dest, aside);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    hadOld = false;
+  }
+  try {
+    await rename(tmp, dest);
+  } catch (e) {
+    if (hadOld) await rename(aside, dest);
+    throw e;
+  }
+  await fsyncDir(root);
+  if (hadOld) await rm(aside, { recursive: true, force: true });
+}
+
+/**
+ * After a crash between the two renames of {@link replaceDir}: each `.old-<name>` whose
+ * `<name>` is missing is renamed back (it is complete); one whose `<name>` exists is stale.
+ */
+async function recoverAside(root: string): Promise<void> {
+  const names = new Set(await readdir(root));
+  for (const n of names) {
+    if (!n.startsWith(ASIDE)) continue;
+    const name = n.slice(ASIDE.length);
+    if (names.has(name)) await rm(join(root, n), { recursive: true, force: true });
+    else await rename(join(root, n), join(root, name));
+  }
+  await fsyncDir(root);
+}
+
+/** fsync of a folder, so renames and new entries in it are durable. Windows cannot open folders; there it is skipped. */
+async function fsyncDir(dir: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 
-/** Checkpoint folder names under `root`, oldest first (temporary folders excluded). */
+/** fsync of every file and folder under `dir` (a copied checkpoint). */
+async function fsyncTree(dir: string): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      await fsyncTree(path);
+    } else {
+      const fh = await open(path, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+  }
+  await fsyncDir(dir);
+}
+
+/**
+ * Validation loss recorded in `<root>/best/state.json` (or its `.old-best` during a
+ * replacement), or Infinity when there is no best yet. Throws, naming the file, when
+ * the folder exists but its state is unreadable or records no validation loss.
+ */
+async function bestLossOnDisk(root: string): Promise<number> {
+  const dir = await bestCheckpoint(root);
+  if (dir === null) return Infinity;
+  const file = join(dir, 'state.json');
+  let text: string;
+  let state: Partial<TrainState>;
+  try {
+    text = await readFile(file, 'utf8');
+    state = JSON.parse(text) as Partial<TrainState>;
+  } catch (e) {
+    throw new Error(`CheckpointStore: ${file} is unreadable (${(e as Error).message}); 'best' was left as is and not compared; move ${dir} away to let a new best be chosen`, { cause: e });
+  }
+  const loss = Array.isArray(state.validation) ? state.validation.at(-1)?.loss : undefined;
+  if (typeof loss !== 'number' || Number.isNaN(loss)) {
+    throw new Error(`CheckpointStore: ${file} records no validation loss (validation: ${JSON.stringify(state.validation)}); 'best' was left as is and not compared; move ${dir} away to let a new best be chosen`);
+  }
+  return loss;
+}
+
+/** The `best` checkpoint folder under `root` (or its `.old-best` copy if a crash left it aside), or null. */
+export async function bestCheckpoint(root: string): Promise<string | null> {
+  for (const name of [BEST, `${ASIDE}${BEST}`]) {
+    try {
+      await readdir(join(root, name));
+      return join(root, name);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+  return null;
+}
+
+/** Checkpoint folder names under `root`, oldest first by iteration (temporary folders excluded). */
 export async function listCheckpoints(root: string): Promise<string[]> {
   let names: string[];
   try {
@@ -89,7 +210,7 @@ export async function listCheckpoints(root: string): Promise<string[]> {
   } catch {
     return [];
   }
-  return names.filter((n) => n.startsWith(PREFIX) && /^iter-\d+$/.test(n)).sort();
+  return names.filter((n) => checkpointIteration(n) !== null).sort((a, b) => checkpointIteration(a)! - checkpointIteration(b)!);
 }
 
 /** The newest checkpoint folder under `root`, or null. */

@@ -30,6 +30,12 @@ export interface TileGeometry {
 }
 
 /**
+ * Cuts and augments the input window of `sample` whose output window starts at (outTop,
+ * outLeft), drawing from `rng` (src/augment/augment.ts makeAugmenter).
+ */
+export type TileAugmenter = (sample: TrainingSample, geometry: TileGeometry, outTop: number, outLeft: number, channels: number, rng: Rng) => Tile;
+
+/**
  * Cuts the input window whose centre output window starts at (outTop, outLeft).
  * The input window starts margin pixels earlier on each axis, margin = (in - out) / 2.
  */
@@ -41,7 +47,8 @@ export function cutTile(sample: TrainingSample, geo: TileGeometry, outTop: numbe
   const top = outTop - mTop;
   const left = outLeft - mLeft;
   const img = extractWindow(image.data, image.height, image.width, image.channels, top, left, inH, inW);
-  const lab = extractWindow(Int32Array.from(labels.data), labels.height, labels.width, 1, top, left, inH, inW);
+  // Straight into an Int32 tile: converting the whole label map here cost O(H x W) per tile.
+  const lab = extractWindow(labels.data, labels.height, labels.width, 1, top, left, inH, inW, new Int32Array(inH * inW));
   const w = weights
     ? extractWindow(weights.data, weights.height, weights.width, 1, top, left, inH, inW)
     : new Float32Array(inH * inW).fill(1);

@@ -12,7 +12,7 @@ import { modelInputShape } from '../model/unet.js';
 import { Rng, type RngState } from '../util/rng.js';
 import { installLeanBackprop } from './lean-backprop.js';
 import { InPlaceAdamOptimizer, InPlaceMomentumOptimizer } from './optimizers.js';
-import { coveringOrigins, cutTile, randomOutputOrigin, type Tile, type TileGeometry, type TrainingSample } from './tiles.js';
+import { coveringOrigins, cutTile, randomOutputOrigin, type Tile, type TileAugmenter, type TileGeometry, type TrainingSample } from './tiles.js';
 
 export type OptimizerKind = 'sgd' | 'adam';
 
@@ -41,10 +41,11 @@ export interface TrainOptions {
   /** Validation loss every N steps (and after the last); 0 = never. Default 0. */
   readonly validateEvery?: number;
   /**
-   * Joint augmentation of one input window (image, labels and weights together),
-   * drawing randomness only from `rng`. Identity when absent.
+   * Cuts and jointly augments one input window (image, labels and weights together) from the
+   * sample, drawing randomness only from `rng` (makeAugmenter in src/augment/augment.ts).
+   * Absent: the window is cut as it is (cutTile).
    */
-  readonly augment?: (tile: Tile, geometry: TileGeometry, channels: number, rng: Rng) => Tile;
+  readonly augment?: TileAugmenter;
   /** Called after every step. */
   readonly onProgress?: (p: TrainProgress) => void;
   /** Stops training after the current step. */
@@ -214,8 +215,7 @@ export async function train(
       for (let b = 0; b < batchSize; b++) {
         const sample = trainSet[rng.int(0, trainSet.length - 1)]!;
         const [oy, ox] = randomOutputOrigin(rng, [sample.image.height, sample.image.width], geo.output);
-        let tile = cutTile(sample, geo, oy, ox);
-        if (options.augment) tile = options.augment(tile, geo, channels, rng);
+        const tile = options.augment ? options.augment(sample, geo, oy, ox, channels, rng) : cutTile(sample, geo, oy, ox);
         // A NaN pixel does not always make the loss NaN (ReLU kernels may map it to 0), so it
         // would silently corrupt training: stop at the source instead.
         const bad = tile.image.findIndex((v) => !Number.isFinite(v));
@@ -242,8 +242,8 @@ export async function train(
         etaMs: (elapsedMs / (it - firstStep + 1)) * (iterations - it),
         ...(validationLoss === undefined ? {} : { validationLoss }),
       });
-      // Let signal handlers and timers run between steps.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      // Let signal handlers, timers and (in a browser) rendering run between steps.
+      await yieldToEventLoop();
       if (options.signal?.aborted && it < iterations) {
         stoppedEarly = true;
         await checkpoint(it, 'stopped');
@@ -273,6 +273,34 @@ export async function train(
     seconds: priorSeconds + (Date.now() - start) / 1000,
     stoppedEarly,
   };
+}
+
+/**
+ * Resolves after the host has run its pending macrotasks: I/O and signal callbacks in
+ * Node, timers, input and progress rendering in a browser. This file is part of the
+ * browser entry, so Node's `setImmediate` is used only when the host provides one:
+ * it runs after the poll phase, so a SIGINT/SIGTERM that arrived during a step is seen
+ * before the next. Elsewhere a MessageChannel message (a task without setTimeout's
+ * 4 ms clamp on nested timers, the way browser schedulers yield) and, failing that,
+ * setTimeout(0). The host is checked on every call, not cached at import.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  const host = globalThis as { setImmediate?: (cb: () => void) => unknown };
+  if (typeof host.setImmediate === 'function') {
+    const setImmediateFn = host.setImmediate;
+    return new Promise((resolve) => setImmediateFn(resolve));
+  }
+  if (typeof MessageChannel === 'function') {
+    return new Promise((resolve) => {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = () => {
+        channel.port1.close();
+        resolve();
+      };
+      channel.port2.postMessage(null);
+    });
+  }
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** One optimisation step on a batch of tiles; returns the loss before the update. */

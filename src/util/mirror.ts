@@ -19,11 +19,15 @@ export function reflectIndex(i: number, n: number): number {
   return k < n ? k : period - k;
 }
 
+type Pixels = Float32Array | Uint8Array | Uint16Array | Int32Array;
+
 /**
  * Copies the window [top, top + height) x [left, left + width) of an H x W x C
- * array, mirroring wherever the window leaves the image.
+ * array, mirroring wherever the window leaves the image. The copy has the type of
+ * `data`, or of `out` when given (e.g. Uint8 labels into an Int32 tile, converting
+ * only the window's pixels).
  */
-export function extractWindow<T extends Float32Array | Uint8Array | Uint16Array | Int32Array>(
+export function extractWindow<T extends Pixels, O extends Pixels = T>(
   data: T,
   imageH: number,
   imageW: number,
@@ -32,9 +36,9 @@ export function extractWindow<T extends Float32Array | Uint8Array | Uint16Array 
   left: number,
   height: number,
   width: number,
-  out?: T,
-): T {
-  const Ctor = data.constructor as new (n: number) => T;
+  out?: O,
+): O {
+  const Ctor = data.constructor as new (n: number) => O;
   const dst = out ?? new Ctor(height * width * channels);
   const cols = new Int32Array(width);
   for (let x = 0; x < width; x++) cols[x] = reflectIndex(left + x, imageW);

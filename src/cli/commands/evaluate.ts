@@ -1,18 +1,16 @@
-import { readdir, stat } from 'node:fs/promises';
-import { extname, join, parse } from 'node:path';
 import { parseArgs } from 'node:util';
+import { evaluatePairs, evaluationJson, evaluationText, formatCsv, pairPredictions, type EvaluateOptions, type EvaluationMode } from '../../eval/evaluate.js';
 import { writeFileAtomic } from '../../io/atomic.js';
-import { readImage } from '../../io/image.js';
-import type { Raster } from '../../io/raster.js';
-import { isbiSliceScores, isbiStackScores, isbiThresholds, type IsbiSliceScores } from '../../metrics/isbi.js';
-import { dsbAveragePrecision, instanceOverlaps, matchOverlaps, segMeasure } from '../../metrics/instances.js';
-import { confusionMatrix, nanMean, perClassScores, pixelAccuracy } from '../../metrics/pixel.js';
+import { isbiThresholds } from '../../metrics/isbi.js';
 import { intOption, UsageError } from '../args.js';
 
 export const EVALUATE_HELP = `unet evaluate --pred DIR_OR_FILE --truth DIR_OR_FILE [--mode membrane|instances|classes] [options]
 
 Scores predictions against ground truth; folders are matched by file stem (PNG, JPEG, TIFF; every
-page of a multi-page TIFF is one slice). Prints a table per image and the mean.
+page of a multi-page TIFF is one slice). A \`unet predict\` output folder pairs as is:
+<stem>_prob_<class>.png / <stem>_prob.tif (membrane), <stem>_instances.png (instances) and
+<stem>_mask.png (classes; membrane when no probabilities) pair with the truth file <stem>.
+Prints a table per image and the mean.
   --mode M              membrane (default) | instances | classes
   --json FILE           write all results as JSON
   --csv FILE            write the per-image table as CSV
@@ -24,42 +22,33 @@ membrane (ISBI 2012: V_rand and V_info after thinning, max over thresholds; Rand
   --thresholds A:B:S    threshold sweep on the pred scaled to [0,1] (0:1:0.1; 8-bit /255, 16-bit /65535,
                         float as is); a pixel is interior where value > threshold
   --no-thin             skip thinning the pred's boundaries
+  --pred-class NAME     which <stem>_prob_<NAME>.png to score (default: the class not named
+                        membrane/boundary/background); <stem>_prob.tif uses page --class-index (1)
+  --class-index K       the class page of <stem>_prob.tif to score (default 1)
+  --warping-threshold T warping error (Jain et al. 2010; the paper's Table 1) of the pred binarised
+                        at T (default 0.5): remaining pixel disagreements / pixels after warping the
+                        truth toward it by simple-pixel flips; warpSplits / warpMergers count the
+                        clustered topological errors, warpClustered all clustered errors / pixels
+  --no-warping          skip the warping error
 instances (0 = background, other values = object ids): F1/precision/recall at IoU > 0.5,
   DSB2018 AP over IoU 0.5:0.05:0.95, SEG (Cell Tracking Challenge)
 classes (values are class indices): pixel accuracy, per-class IoU and Dice
   --classes N           number of classes (default: largest value + 1)`;
 
-const EXTENSIONS = ['.png', '.tif', '.tiff', '.jpg', '.jpeg'];
-
-interface Pair { name: string; pred: string; truth: string }
-
-async function listFiles(dir: string, what: string): Promise<string[]> {
-  const names = (await readdir(dir)).filter((n) => EXTENSIONS.includes(extname(n).toLowerCase()) && !n.startsWith('.')).sort();
-  if (names.length === 0) throw new Error(`--${what} ${dir} holds no images (${EXTENSIONS.join(', ')})`);
-  return names.map((n) => join(dir, n));
-}
-
-async function pairInputs(pred: string, truth: string): Promise<Pair[]> {
-  const [ps, ts] = await Promise.all([stat(pred), stat(truth)]).catch((e: NodeJS.ErrnoException) => {
-    throw new Error(`cannot read ${e.path ?? ''} (${e.code})`);
-  });
-  if (ps.isDirectory() !== ts.isDirectory()) throw new UsageError('--pred and --truth must both be files or both be folders');
-  if (!ps.isDirectory()) return [{ name: parse(pred).name, pred, truth }];
-  const predFiles = await listFiles(pred, 'pred');
-  const truthByStem = new Map((await listFiles(truth, 'truth')).map((p) => [parse(p).name, p]));
-  const missing = predFiles.filter((p) => !truthByStem.has(parse(p).name));
-  if (missing.length) throw new Error(`no truth file in ${truth} for: ${missing.join(', ')}`);
-  return predFiles.map((p) => ({ name: parse(p).name, pred: p, truth: truthByStem.get(parse(p).name)! }));
-}
-
-function gray(r: Raster, path: string): Raster {
-  if (r.channels !== 1) throw new Error(`${path}: has ${r.channels} channels; evaluation needs single-channel images`);
-  return r;
-}
-
-function dtypeMax(r: Raster): number {
-  return r.data instanceof Uint8Array ? 255 : r.data instanceof Uint16Array ? 65535 : 1;
-}
+export const EVALUATE_OPTIONS = {
+  mode: { type: 'string' },
+  json: { type: 'string' },
+  csv: { type: 'string' },
+  'pred-boundary': { type: 'string' },
+  'truth-boundary': { type: 'string' },
+  thresholds: { type: 'string' },
+  'no-thin': { type: 'boolean' },
+  'pred-class': { type: 'string' },
+  'class-index': { type: 'string' },
+  'warping-threshold': { type: 'string' },
+  'no-warping': { type: 'boolean' },
+  classes: { type: 'string' },
+} as const;
 
 function parseThresholds(spec: string | undefined): number[] {
   if (spec === undefined) return isbiThresholds();
@@ -68,43 +57,49 @@ function parseThresholds(spec: string | undefined): number[] {
   return isbiThresholds(parts[0], parts[1], parts[2]);
 }
 
-type Row = Record<string, number | string>;
+export type EvaluateValues = { [K in keyof typeof EVALUATE_OPTIONS]?: (typeof EVALUATE_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
-const fmt = (v: number | string): string => (typeof v === 'number' ? (Number.isNaN(v) ? 'n/a' : Number.isInteger(v) ? String(v) : v.toFixed(4)) : v);
-
-function table(rows: Row[], columns: string[]): string {
-  const cells = [columns, ...rows.map((r) => columns.map((c) => fmt(r[c] ?? '')))];
-  const widths = columns.map((_, j) => Math.max(...cells.map((r) => r[j]!.length)));
-  return cells.map((r) => r.map((c, j) => (j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join('  ')).join('\n');
+/** The library options from evaluate's parsed flags (usage errors thrown here, before any work). */
+export function evaluationOptions(values: EvaluateValues): EvaluateOptions {
+  const mode = values.mode ?? 'membrane';
+  if (!['membrane', 'instances', 'classes'].includes(mode)) throw new UsageError(`--mode must be membrane, instances or classes, got "${mode}"`);
+  const side = (v: string | undefined, name: string): 'low' | 'high' => {
+    if (v === undefined || v === 'low' || v === 'high') return v ?? 'low';
+    throw new UsageError(`--${name} must be low or high, got "${v}"`);
+  };
+  const warpingThreshold = values['warping-threshold'] === undefined ? 0.5 : Number(values['warping-threshold']);
+  if (!Number.isFinite(warpingThreshold)) throw new UsageError(`--warping-threshold must be a number, got "${values['warping-threshold']}"`);
+  const options = {
+    mode: mode as EvaluationMode,
+    predBoundary: side(values['pred-boundary'], 'pred-boundary'),
+    truthBoundary: side(values['truth-boundary'], 'truth-boundary'),
+    thresholds: parseThresholds(values.thresholds),
+    thin: !values['no-thin'],
+    warpingThreshold: values['no-warping'] ? null : warpingThreshold,
+    classIndex: intOption(values['class-index'], 'class-index'),
+    classes: intOption(values.classes, 'classes'),
+  };
+  if (options.classIndex !== undefined && options.classIndex < 0) throw new UsageError(`--class-index must be at least 0, got ${options.classIndex}`);
+  return options;
 }
 
-function csv(rows: Row[], columns: string[]): string {
-  const esc = (s: string): string => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  return [columns.join(','), ...rows.map((r) => columns.map((c) => esc(typeof r[c] === 'number' ? String(r[c]) : String(r[c] ?? ''))).join(','))].join('\n') + '\n';
-}
-
-function meanRow(rows: Row[], columns: string[]): Row {
-  const out: Row = { image: 'mean' };
-  for (const c of columns.slice(1)) out[c] = nanMean(rows.map((r) => (typeof r[c] === 'number' ? (r[c] as number) : NaN)));
-  return out;
+/**
+ * Scores `pred` against `truth` with evaluate's parsed flags and prints the table; `only`
+ * restricts the prediction folder to those files. Shared with `unet predict --evaluate`.
+ */
+export async function runEvaluation(pred: string, truth: string, values: EvaluateValues, only?: readonly string[]): Promise<void> {
+  const options = evaluationOptions(values);
+  const pairs = await pairPredictions(pred, truth, { mode: options.mode, predClass: values['pred-class'], ...(only ? { only } : {}) });
+  const result = await evaluatePairs(pairs, options);
+  process.stdout.write(evaluationText(result));
+  if (values.json) await writeFileAtomic(values.json, evaluationJson(result));
+  if (values.csv) await writeFileAtomic(values.csv, formatCsv([...result.rows, ...result.summary], result.columns));
 }
 
 export async function evaluateCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      pred: { type: 'string' },
-      truth: { type: 'string' },
-      mode: { type: 'string' },
-      json: { type: 'string' },
-      csv: { type: 'string' },
-      'pred-boundary': { type: 'string' },
-      'truth-boundary': { type: 'string' },
-      thresholds: { type: 'string' },
-      'no-thin': { type: 'boolean' },
-      classes: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: { pred: { type: 'string' }, truth: { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...EVALUATE_OPTIONS },
     strict: true,
   });
   if (values.help) {
@@ -113,86 +108,6 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
   }
   if (!values.pred) throw new UsageError('--pred is required');
   if (!values.truth) throw new UsageError('--truth is required');
-  const mode = values.mode ?? 'membrane';
-  if (!['membrane', 'instances', 'classes'].includes(mode)) throw new UsageError(`--mode must be membrane, instances or classes, got "${mode}"`);
-  const side = (v: string | undefined, name: string): 'low' | 'high' => {
-    if (v === undefined || v === 'low' || v === 'high') return v ?? 'low';
-    throw new UsageError(`--${name} must be low or high, got "${v}"`);
-  };
-  const predBoundary = side(values['pred-boundary'], 'pred-boundary');
-  const truthBoundary = side(values['truth-boundary'], 'truth-boundary');
-  const thresholds = parseThresholds(values.thresholds);
-  const thin = !values['no-thin'];
-  const classesOption = intOption(values.classes, 'classes');
-
-  const pairs = await pairInputs(values.pred, values.truth);
-  const rows: Row[] = [];
-  const details: unknown[] = [];
-  const sweeps: IsbiSliceScores[] = [];
-  for (const pair of pairs) {
-    const [predPages, truthPages] = await Promise.all([readImage(pair.pred), readImage(pair.truth)]);
-    if (predPages.length !== truthPages.length) throw new Error(`${pair.pred} has ${predPages.length} pages but ${pair.truth} has ${truthPages.length}`);
-    for (let k = 0; k < predPages.length; k++) {
-      const name = predPages.length > 1 ? `${pair.name}#${k}` : pair.name;
-      const pred = gray(predPages[k]!, pair.pred);
-      const truth = gray(truthPages[k]!, pair.truth);
-      if (pred.height !== truth.height || pred.width !== truth.width) {
-        throw new Error(`size mismatch: pred ${pair.pred} is ${pred.height}x${pred.width} but truth ${pair.truth} is ${truth.height}x${truth.width}`);
-      }
-      const n = pred.height * pred.width;
-      if (mode === 'membrane') {
-        const pMax = dtypeMax(pred);
-        const tHalf = dtypeMax(truth) / 2;
-        const proposal = new Float32Array(n);
-        const truthFg = new Uint8Array(n);
-        for (let i = 0; i < n; i++) {
-          const p = pred.data[i]! / pMax;
-          proposal[i] = predBoundary === 'low' ? p : 1 - p;
-          const inside = truth.data[i]! > tHalf;
-          truthFg[i] = (truthBoundary === 'low') === inside ? 1 : 0;
-        }
-        const s = isbiSliceScores(truthFg, proposal, pred.height, pred.width, { thresholds, thin });
-        sweeps.push(s);
-        rows.push({ image: name, vRand: s.vRand, vRandThreshold: s.vRandThreshold, vInfo: s.vInfo, vInfoThreshold: s.vInfoThreshold, randError: s.randError, pixelError: s.pixelError });
-        details.push({ image: name, pred: pair.pred, truth: pair.truth, ...s });
-      } else if (mode === 'instances') {
-        const o = instanceOverlaps(truth.data, pred.data);
-        const m = matchOverlaps(o, { iouThreshold: 0.5 });
-        const ap = dsbAveragePrecision(truth.data, pred.data);
-        const seg = segMeasure(truth.data, pred.data);
-        rows.push({ image: name, truthObjects: o.truthIds.length, predObjects: o.predIds.length, tp: m.tp, fp: m.fp, fn: m.fn, precision: m.precision, recall: m.recall, f1: m.f1, meanMatchedIoU: m.meanMatchedIoU, dsbAP: ap.ap, seg: seg.seg });
-        details.push({ image: name, pred: pair.pred, truth: pair.truth, matching: m, dsb: ap, seg });
-      } else {
-        let classes = classesOption ?? 0;
-        if (classesOption === undefined) for (let i = 0; i < n; i++) classes = Math.max(classes, truth.data[i]! + 1, pred.data[i]! + 1);
-        const cm = confusionMatrix(truth.data, pred.data, classes);
-        const per = perClassScores(cm);
-        const row: Row = { image: name, pixelAccuracy: pixelAccuracy(cm), meanIoU: nanMean(per.map((c) => c.iou)), meanDice: nanMean(per.map((c) => c.dice)) };
-        // Classes absent from both maps (NaN) get no column: 8-bit masks would otherwise list 256.
-        per.forEach((c, j) => {
-          if (Number.isNaN(c.iou)) return;
-          row[`iou${j}`] = c.iou;
-          row[`dice${j}`] = c.dice;
-        });
-        rows.push(row);
-        details.push({ image: name, pred: pair.pred, truth: pair.truth, confusion: [...cm.counts], classes, perClass: per });
-      }
-    }
-  }
-  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  const summary: Row[] = [meanRow(rows, columns)];
-  let stack: unknown;
-  if (mode === 'membrane') {
-    const st = isbiStackScores(sweeps);
-    stack = st;
-    summary.push({ image: 'stack', vRand: st.vRand, vRandThreshold: st.vRandThreshold, vInfo: st.vInfo, vInfoThreshold: st.vInfoThreshold, randError: st.randError, pixelError: st.pixelError });
-  }
-  process.stdout.write(`${table([...rows, ...summary], columns)}\n`);
-  if (mode === 'membrane') process.stdout.write('(stack: V_rand and the errors pool pair/pixel counts over slices, V_info is the slice mean, then max over thresholds, as the ISBI reference)\n');
-  const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? null : x)));
-  if (values.json) {
-    await writeFileAtomic(values.json, JSON.stringify(plain({ mode, options: { predBoundary, truthBoundary, thresholds, thin, classes: classesOption }, images: details, table: rows, mean: summary[0], stack }), null, 2) + '\n');
-  }
-  if (values.csv) await writeFileAtomic(values.csv, csv([...rows, ...summary], columns));
+  await runEvaluation(values.pred, values.truth, values);
   return 0;
 }

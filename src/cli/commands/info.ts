@@ -22,7 +22,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
   const input = intOption(values.input, 'input') ?? defaultTile(config);
   if (!isValidInputSize(input, config)) throw new UsageError(invalidSizeMessage(input, config, 'input'));
   const backend = await startBackend('info');
-  const model = buildUNet(config, input);
+  const model = buildUNet(config, input, { init: 'zeros' }); // only shapes and counts are printed
   const rows: string[][] = [['layer', 'type', 'output shape', 'params']];
   for (const layer of model.layers) {
     const shape = layer.outputShape as (number | null)[];

@@ -70,12 +70,14 @@ export function selectionFromOptions(values: Values): OmeZarrSelection {
   return { ...(level !== undefined ? { level } : {}), ...(channel !== undefined ? { channel } : {}), ...(z !== undefined ? { z } : {}), ...(t !== undefined ? { t } : {}) };
 }
 
-/** A short digest of the model folder's files: chunks of two runs are mixed only when it matches. */
-function modelDigest(modelDir: string): string {
+/** A short digest of the model folders' files (an ensemble: all): chunks of two runs are mixed only when it matches. */
+function modelDigest(modelDirs: readonly string[]): string {
   const h = createHash('sha256');
-  for (const n of readdirSync(modelDir).sort()) {
-    const p = join(modelDir, n);
-    if (statSync(p).isFile()) h.update(n).update(readFileSync(p));
+  for (const dir of modelDirs) {
+    for (const n of readdirSync(dir).sort()) {
+      const p = join(dir, n);
+      if (statSync(p).isFile()) h.update(n).update(readFileSync(p));
+    }
   }
   return h.digest('hex').slice(0, 16);
 }
@@ -84,7 +86,9 @@ export interface ZarrRun {
   readonly values: Values;
   readonly inputs: readonly string[];
   readonly outDir: string | undefined;
-  readonly modelDir: string;
+  readonly modelDirs: readonly string[];
+  /** The model stores an instance post-processing (watershed, min size), which applies to whole images only. */
+  readonly storedPostprocess?: boolean;
   readonly normalization: Normalization;
   readonly classNames: readonly string[];
   readonly foregroundClasses?: readonly number[];
@@ -113,7 +117,8 @@ export async function predictZarrCommand(run: ZarrRun): Promise<number> {
   const format = intOption(values['zarr-format'] as string | undefined, 'zarr-format', 2)!;
   if (format !== 2 && format !== 3) throw new UsageError(`--zarr-format must be 2 or 3, got ${format}`);
   const select = selectionFromOptions(values);
-  const provenance = { model: modelDigest(run.modelDir), normalization: run.normalization, tta: run.tta };
+  const provenance = { model: modelDigest(run.modelDirs), normalization: run.normalization, tta: run.tta };
+  if (run.storedPostprocess && outputs.includes('instances')) run.log("unet predict: note: the model's stored instance post-processing (watershed, min size) is for whole images; OME-Zarr instances are connected components merged across chunks");
 
   for (const input of run.inputs) {
     let path = input;

@@ -3,21 +3,25 @@ import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadModel } from '../../io/model-files.js';
 import { chooseTileSize, unetPredictor, type DisposablePredictor, type TilePredictor } from '../../infer/predictor.js';
+import { disposableEnsemble } from '../../infer/ensemble.js';
+import { loadEnsemble } from '../../infer/ensemble-models.js';
 import type { Size2 } from '../../infer/tiling.js';
 import { withTestTimeAugmentation } from '../../infer/tta.js';
 import { OUTPUT_KINDS, predictFile, type OutputKind, type ProbabilityFormat } from '../../infer/write-outputs.js';
 import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
 import { intOption, numberOption, requireOption, UsageError, startBackend } from '../args.js';
 import { ProgressReporter } from '../progress.js';
+import { EVALUATE_OPTIONS, evaluationOptions, runEvaluation } from './evaluate.js';
 import { predictZarrCommand, wantsZarr, ZARR_HELP, ZARR_OPTIONS } from './predict-zarr.js';
 
 export const PREDICT_HELP = `unet predict [--model DIR|NAME] --out DIR [options] IMAGE_OR_DIR...
 
 Segments images of any size by overlap-tile prediction (mirrored context at the borders).
 Reads PNG, JPEG and TIFF (multi-page stacks slice by slice; outputs get _zNNN).
-  --model DIR|NAME     model folder, or a bundled model: isbi (membrane, the default), nuclei
+  --model DIR|NAME     model folder, or a bundled model: isbi (membrane, the default), nuclei;
+                       A,B,C: an ensemble averaging the models' probabilities on shared tiles (same
+                       depth, padding, classes, normalisation; e.g. the fold models of train --folds)
   --out DIR            output folder (created)
   --outputs LIST       any of prob,mask,instances,overlay   (mask,overlay)
                          <stem>_mask.png       class index per pixel
@@ -29,10 +33,17 @@ Reads PNG, JPEG and TIFF (multi-page stacks slice by slice; outputs get _zNNN).
   --memory MB          activation memory budget for choosing the tile   (1024)
   --batch N            tiles per forward pass   (1)
   --tta                average over the 8 flips/rotations (Sec. 3.3: 7 rotated versions for ISBI)
+Instances use the model's stored post-processing (unet.json "postprocess", chosen by unet tune or at
+the end of training); without one, connected components of the foreground. These options override it:
   --foreground LIST    classes (indices or names) that form objects for instances   (all but class 0)
-  --watershed          split touching objects by a watershed on the foreground probability
-  --seed-threshold P   watershed seeds: foreground probability >= P   (0.9)
-  --min-size N         drop objects smaller than N pixels   (0)
+  --watershed          split touching objects by a watershed on the foreground (or seed-class) probability
+  --no-watershed       connected components only, even if the model stores a watershed
+  --seed-threshold P   watershed seeds: probability >= P   (stored, else 0.9)
+  --min-size N         drop objects smaller than N pixels   (stored, else 0)
+  --evaluate LABELS    then score this run's outputs against the label folder LABELS, as
+                       \`unet evaluate --pred OUT --truth LABELS\`; evaluate's options apply (--mode,
+                       --json, --csv, --warping-threshold, ...); membrane mode adds prob (png16)
+                       to --outputs, instances mode adds instances, classes mode adds mask
 
 ${ZARR_HELP}`;
 
@@ -62,8 +73,11 @@ export async function predictCommand(argv: string[]): Promise<number> {
       tta: { type: 'boolean' },
       foreground: { type: 'string' },
       watershed: { type: 'boolean' },
+      'no-watershed': { type: 'boolean' },
       'seed-threshold': { type: 'string' },
       'min-size': { type: 'string' },
+      evaluate: { type: 'string' },
+      ...EVALUATE_OPTIONS,
       help: { type: 'boolean', short: 'h' },
       ...ZARR_OPTIONS,
     },
@@ -79,23 +93,33 @@ export async function predictCommand(argv: string[]): Promise<number> {
   const outDir = zarrInputs ? (values.out ?? '') : requireOption(values.out, 'out');
   const outputs = (values.outputs ?? 'mask,overlay').split(',').map((s) => s.trim()) as OutputKind[];
   for (const o of outputs) if (!OUTPUT_KINDS.includes(o)) throw new UsageError(`--outputs: unknown output "${o}"; choose from ${OUTPUT_KINDS.join(', ')}`);
-  const probFormat = (values['prob-format'] ?? 'tif') as ProbabilityFormat;
+  if (values.evaluate !== undefined) evaluationOptions(values);
+  // --evaluate needs the output its mode scores; per-class PNGs pair without choosing a TIFF page.
+  const evalOutput: OutputKind = values.mode === 'instances' ? 'instances' : values.mode === 'classes' ? 'mask' : 'prob';
+  if (values.evaluate !== undefined && !outputs.includes(evalOutput)) outputs.push(evalOutput);
+  const probFormat = (values['prob-format'] ?? (values.evaluate !== undefined ? 'png16' : 'tif')) as ProbabilityFormat;
   if (!['tif', 'png8', 'png16'].includes(probFormat)) throw new UsageError(`--prob-format must be tif, png8 or png16, got "${probFormat}"`);
   const batch = intOption(values.batch, 'batch', 1)!;
   if (batch < 1) throw new UsageError(`--batch must be at least 1, got ${batch}`);
   const memoryMb = numberOption(values.memory, 'memory', 1024)!;
   if (!(memoryMb > 0)) throw new UsageError(`--memory must be a positive number of MB, got ${memoryMb}`);
-  const seedThreshold = numberOption(values['seed-threshold'], 'seed-threshold', 0.9)!;
-  const minSize = intOption(values['min-size'], 'min-size', 0)!;
 
-  const modelDir = resolveModelDir(values.model);
+  const modelDirs = (values.model === undefined ? [undefined] : values.model.split(',')).map((m) => resolveModelDir(m?.trim()));
+  const modelDir = modelDirs.join(',');
   const files = zarrInputs ? positionals : await collectImages(positionals);
   const backend = await startBackend('predict');
-  const { model, metadata } = await loadModel(modelDir);
+  const { models, metadata, metadatas } = await loadEnsemble(modelDirs);
   const config = metadata.config;
   const tile = intOption(values.tile, 'tile');
   if (tile !== undefined && !isValidInputSize(tile, config)) throw new UsageError(`predict: ${invalidSizeMessage(tile, config, 'tile')}`);
-  const foregroundClasses = values.foreground?.split(',').map((s) => classIndex(s.trim(), metadata.classNames));
+  // Instances: the model's stored (tuned) post-processing unless an option says otherwise.
+  const stored = metadata.postprocess?.instances;
+  if (values.watershed && values['no-watershed']) throw new UsageError('--watershed and --no-watershed contradict each other');
+  const watershed = values['no-watershed'] ? false : (values.watershed ?? stored?.watershed ?? false);
+  const seedThreshold = numberOption(values['seed-threshold'], 'seed-threshold', stored?.seedThreshold ?? 0.9)!;
+  const minSize = intOption(values['min-size'], 'min-size', stored?.minSize ?? 0)!;
+  const foregroundClasses = values.foreground?.split(',').map((s) => classIndex(s.trim(), metadata.classNames)) ?? stored?.foregroundClasses;
+  const seedClasses = values.foreground === undefined ? stored?.seedClasses : undefined;
 
   // One predictor per tile size, built on first use (a rebuild copies the weights).
   const predictors = new Map<number, DisposablePredictor>();
@@ -103,7 +127,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
     const size = tile ?? chooseTileSize(config, memoryMb * 2 ** 20, { batch, imageSize });
     let p = predictors.get(size);
     if (!p) {
-      p = unetPredictor(model, config, size);
+      p = disposableEnsemble(models.map((m, k) => unetPredictor(m, metadatas[k]!.config, size)));
       predictors.set(size, p);
     }
     return p;
@@ -112,16 +136,18 @@ export async function predictCommand(argv: string[]): Promise<number> {
   if (zarrInputs) {
     try {
       return await predictZarrCommand({
-        values, inputs: files, outDir: values.out, modelDir, normalization: metadata.normalization, classNames: metadata.classNames,
+        values, inputs: files, outDir: values.out, modelDirs, normalization: metadata.normalization, classNames: metadata.classNames,
         predictorFor: tilePredictor, tta: values.tta ?? false, log: (l) => process.stderr.write(`${l}\n`), ...(foregroundClasses ? { foregroundClasses } : {}),
+        storedPostprocess: stored !== undefined && values['no-watershed'] !== true,
       });
     } finally {
       for (const p of predictors.values()) p.dispose();
-      model.dispose();
+      for (const m of models) m.dispose();
     }
   }
   const progress = new ProgressReporter();
   process.stderr.write(`unet predict: ${files.length} image(s), model ${modelDir}, backend ${backend.name}${values.tta ? ', test-time augmentation' : ''}\n`);
+  const written: string[] = [];
   try {
     for (const file of files) {
       const result = await predictFile(file, tilePredictor, {
@@ -131,21 +157,24 @@ export async function predictCommand(argv: string[]): Promise<number> {
         classNames: metadata.classNames,
         probFormat,
         batchSize: batch,
-        watershed: values.watershed ?? false,
-        instanceOptions: values.watershed ? { minSize, seedThreshold } : { minSize },
+        watershed,
+        instanceOptions: watershed ? { minSize, seedThreshold } : { minSize },
         ...(foregroundClasses ? { foregroundClasses } : {}),
+        ...(seedClasses ? { seedClasses } : {}),
         onProgress: (p) => {
           const page = p.pages > 1 ? ` page ${p.page + 1}/${p.pages}` : '';
           progress.update({ done: p.tilesDone, total: p.tiles, text: `tiles ${file}${page}`, etaMs: p.etaMs });
         },
       });
+      written.push(...result.written);
       const counts = result.instanceCounts ? ` (${result.instanceCounts.join(', ')} objects)` : '';
       process.stdout.write(`${file}: ${result.written.join(' ')}${counts}\n`);
     }
   } finally {
     for (const p of predictors.values()) p.dispose();
-    model.dispose();
+    for (const m of models) m.dispose();
   }
+  if (values.evaluate !== undefined) await runEvaluation(outDir, values.evaluate, values, written);
   return 0;
 }
 

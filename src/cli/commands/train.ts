@@ -1,33 +1,50 @@
 import { parseArgs } from 'node:util';
-import { loadDataset } from '../../io/dataset.js';
+import { classesForLabelMode, loadDataset, pairByStem } from '../../io/dataset.js';
+import { holdoutNames } from '../../train/holdout.js';
+import { startingPostprocess, tuneOnFiles } from '../../train/tune-files.js';
+import { tuneReport } from './tune.js';
 import { makeAugmenter } from '../../augment/augment.js';
 import { AUGMENT_FLAGS_HELP, AUGMENT_OPTIONS, augmentOptionsFrom } from './augment.js';
 import { connectivityOption, labelModeFromOptions, LABEL_MODE_HELP, LABEL_MODE_OPTIONS } from './label-options.js';
+import { defaultInstancePostprocess } from '../../infer/instances.js';
 import { makeMetadata } from '../../io/model-format.js';
-import { readModelMetadata, saveModel } from '../../io/model-files.js';
+import { readModelMetadata, saveModel, writeModelMetadata } from '../../io/model-files.js';
 import { describeNormalization, parseNormalization } from '../../io/normalize.js';
 import { resolveConfig } from '../../model/config.js';
-import { initializeWeights } from '../../model/init.js';
 import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
 import { buildUNet } from '../../model/unet.js';
 import { train, type OptimizerKind, type ResumeFrom } from '../../train/train.js';
 import { CheckpointStore, latestCheckpoint, readCheckpoint } from '../../train/checkpoint-files.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { join } from 'node:path';
-import { Rng } from '../../util/rng.js';
-import { intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, numberOption, requireOption, UsageError, startBackend } from '../args.js';
+import { givenOptions, intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, numberOption, requireOption, UsageError, startBackend } from '../args.js';
 import { ProgressReporter } from '../progress.js';
+import { writeCurves } from '../../report/curves.js';
 import { defaultTile } from './info.js';
+import { trainArgvWithPlan } from './plan.js';
+import { trainFolds } from './folds.js';
 
 export const TRAIN_HELP = `unet train --images DIR --labels DIR --out MODEL_DIR --iterations N --seed S [options]
+unet train --plan plan.json --images DIR --labels DIR --out MODEL_DIR --seed S [options]
 unet train --resume MODEL_DIR
 
 Trains a U-Net on image/label pairs matched by file name and saves it to MODEL_DIR.
 Checkpoints (weights, optimizer state, RNG state, loss history) go to MODEL_DIR/checkpoints
 every --checkpoint-every steps and on Ctrl-C/SIGTERM; --resume continues the newest one with
 the run's original options and reaches the same weights as an uninterrupted run.
+  --folds K            K-fold cross-validation: K models in MODEL_DIR/fold-<i> on a split seeded by
+                       --seed, each scored on its held-out fold (unet predict --evaluate); prints and
+                       writes MODEL_DIR/folds.json (mean and spread); the fold models form an ensemble
+  --plan FILE          a plan written by unet plan (its flags first; flags given here override them).
+                       Without --plan and without --depth/--filters/--tile/--padding, unet train plans
+                       from the data itself and prints what it chose
   --checkpoint-every N every N steps (100); the last --keep N are kept (3) plus 'best' by validation loss
   --val-images DIR --val-labels DIR   validation pairs (loss every --validate-every steps)
+  --holdout F          instance labels without validation pairs: hold out this fraction of the
+                       training images (seeded by --seed) for validation and tuning   (0.1)
+  --no-holdout         train on every image; no validation, no tuning
+                       With instance labels, training ends by choosing the post-processing (watershed,
+                       seed level, minimum size) that maximises F1 on the validation images (unet tune).
   --validate-every N   default 100
   --tile N             input tile size (572 for depth 4, else the nearest valid size below)
   --batch N            tiles per step (1)
@@ -71,7 +88,11 @@ const TRAIN_OPTIONS = {
       help: { type: 'boolean', short: 'h' },
       resume: { type: 'string' },
       'checkpoint-every': { type: 'string' },
+      holdout: { type: 'string' },
+      'no-holdout': { type: 'boolean' },
       keep: { type: 'string' },
+      plan: { type: 'string' },
+      folds: { type: 'string' },
       ...MODEL_OPTIONS,
 } as const;
 
@@ -82,9 +103,16 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     return 0;
   }
   let argv = cliArgv;
+  if (first.resume === undefined) {
+    const planned = await trainArgvWithPlan(cliArgv, first);
+    argv = planned.argv;
+    if (planned.note) process.stderr.write(`${planned.note}\n`);
+    if (first.folds !== undefined) return trainFolds(argv, trainCommand, (a) => parseArgs({ args: a, options: TRAIN_OPTIONS, strict: true }).values);
+  }
   let resumeDir: string | null = null;
   if (first.resume !== undefined) {
-    if (cliArgv.length !== 2) throw new UsageError('--resume takes no other options; the run continues with its original ones');
+    const others = givenOptions(cliArgv, TRAIN_OPTIONS).filter((n) => n !== 'resume');
+    if (others.length > 0) throw new UsageError(`--resume takes no other options (got --${others.join(', --')}); the run continues with its original ones`);
     resumeDir = await latestCheckpoint(join(first.resume, 'checkpoints'));
     if (resumeDir === null) throw new Error(`no checkpoint under ${join(first.resume, 'checkpoints')}; nothing to resume`);
     const previous = (await readModelMetadata(resumeDir)).training?.argv;
@@ -100,21 +128,36 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   if ((values['val-images'] === undefined) !== (values['val-labels'] === undefined)) throw new UsageError('--val-images and --val-labels go together');
   const optimizer = (values.optimizer ?? 'sgd') as OptimizerKind;
   if (optimizer !== 'sgd' && optimizer !== 'adam') throw new UsageError(`--optimizer must be sgd or adam, got "${optimizer}"`);
-  const config = resolveConfig(modelConfigFromOptions(values));
+  const labelMode = labelModeFromOptions(values);
+  const asked = modelConfigFromOptions(values);
+  const modeClasses = classesForLabelMode(labelMode);
+  if (modeClasses !== undefined && asked.classes !== undefined && asked.classes !== modeClasses) {
+    throw new UsageError(`--targets boundary trains ${modeClasses} classes (background, interior, boundary), not --classes ${asked.classes}`);
+  }
+  const config = resolveConfig({ ...asked, ...(modeClasses !== undefined ? { classes: modeClasses } : {}) });
   const tile = intOption(values.tile, 'tile') ?? defaultTile(config);
   if (!isValidInputSize(tile, config)) throw new UsageError(invalidSizeMessage(tile, config, 'tile'));
   const normalization = parseNormalization(values.normalize ?? 'dtype');
-  const labelMode = labelModeFromOptions(values);
   const augmentOptions = values['no-augment'] ? null : augmentOptionsFrom(values);
   const weightMap = values['no-weights'] ? (false as const) : { w0: numberOption(values.w0, 'w0', 10)!, sigma: numberOption(values.sigma, 'sigma', 5)! };
   const connectivity = connectivityOption(values.connectivity);
-  const classNames = values['class-names']?.split(',');
+  const classNames = values['class-names']?.split(',') ?? (modeClasses !== undefined ? ['background', 'interior', 'boundary'] : undefined);
   if (classNames && classNames.length !== config.classes) throw new UsageError(`--class-names lists ${classNames.length} names for ${config.classes} classes`);
 
   const backend = await startBackend('train');
   const dataOpts = { normalization, labelMode, classes: config.classes, channels: config.inputChannels, weightMap, connectivity };
-  const trainSet = await loadDataset(imagesDir, labelsDir, dataOpts);
-  const valSet = values['val-images'] ? await loadDataset(values['val-images'], values['val-labels']!, dataOpts) : [];
+  const loaded = await loadDataset(imagesDir, labelsDir, dataOpts);
+  // Instance training tunes its post-processing on validation images: without given ones, a
+  // seeded fraction of the training images is held out (and said so).
+  const holdoutFraction = numberOption(values.holdout, 'holdout', 0.1)!;
+  if (!(holdoutFraction > 0 && holdoutFraction < 1)) throw new UsageError(`--holdout must be a fraction in (0, 1), got ${holdoutFraction}`);
+  if (values.holdout !== undefined && (values['no-holdout'] || values['val-images'] !== undefined)) throw new UsageError('--holdout applies only without --val-images and --no-holdout');
+  const held = labelMode.mode === 'instances' && values['val-images'] === undefined && !values['no-holdout'] && loaded.length >= 2
+    ? holdoutNames(loaded.map((s) => s.name), holdoutFraction, seed)
+    : new Set<string>();
+  const trainSet = loaded.filter((s) => !held.has(s.name));
+  const valSet = values['val-images'] ? await loadDataset(values['val-images'], values['val-labels']!, dataOpts) : loaded.filter((s) => held.has(s.name));
+  if (held.size > 0) process.stderr.write(`unet train: holding out ${held.size} of ${loaded.length} images (seed ${seed}) for validation and tuning; --val-images/--val-labels choose them, --no-holdout trains on all\n`);
   process.stderr.write(`unet train: ${trainSet.length} training and ${valSet.length} validation images, tile ${tile}, backend ${backend.name}\n`);
 
   let model: tfl.LayersModel;
@@ -125,8 +168,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     resume = { state: ckpt.state, optimizerWeights: ckpt.optimizerWeights };
     process.stderr.write(`unet train: resuming ${resumeDir} at iteration ${ckpt.state.iteration}\n`);
   } else {
-    model = buildUNet(config, tile);
-    initializeWeights(model, new Rng(seed));
+    model = buildUNet(config, tile, { seed });
   }
   const store = new CheckpointStore(join(outDir, 'checkpoints'), { keepLast: intOption(values.keep, 'keep', 3)! });
   const metadataFor = (state: Readonly<Record<string, unknown>> & { readonly losses: readonly number[] }): ReturnType<typeof makeMetadata> => {
@@ -137,6 +179,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
       normalization,
       ...(classNames ? { classNames } : {}),
       labels: { ...labelMode, weightMap, connectivity, augment: augmentOptions },
+      ...(labelMode.mode === 'instances' ? { postprocess: { instances: defaultInstancePostprocess(labelMode) } } : {}),
       training: {
         ...rest,
         backend: backend.name,
@@ -161,6 +204,16 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   const progress = new ProgressReporter();
   let lastVal: number | undefined;
+  // curves.svg / curves.png follow the run at every checkpoint (the last one included); a plotting failure must not end training.
+  let curvesWarned = false;
+  const updateCurves = async (h: { losses: readonly number[]; validation: readonly { iteration: number; loss: number }[]; learningRate: number }): Promise<void> => {
+    try {
+      await writeCurves(outDir, { losses: h.losses, validation: h.validation, learningRate: h.learningRate }, `Training curves: ${outDir}`);
+    } catch (e) {
+      if (!curvesWarned) process.stderr.write(`unet train: could not write the curves (${(e as Error).message}); training goes on\n`);
+      curvesWarned = true;
+    }
+  };
   const summary = await train(
     model,
     trainSet,
@@ -178,6 +231,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
       onCheckpoint: async (c) => {
         // The generator states live in state.json; the metadata keeps the readable summary.
         await store.write(model, c, metadataFor({ ...c.state, rng: undefined, dropoutRng: undefined }));
+        await updateCurves(c.state);
       },
       ...(augmentOptions ? { augment: makeAugmenter(augmentOptions) } : {}),
       onProgress: (p) => {
@@ -190,8 +244,15 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   );
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
-  const metadata = metadataFor({ ...summary });
+  let metadata = metadataFor({ ...summary });
   await saveModel(outDir, model, metadata);
+  if (labelMode.mode === 'instances' && valSet.length > 0 && !summary.stoppedEarly) {
+    const pairs = values['val-images'] ? await pairByStem(values['val-images'], values['val-labels']!) : (await pairByStem(imagesDir, labelsDir)).filter((p) => held.has(p.name));
+    const tuned = await tuneOnFiles(model, metadata, pairs);
+    process.stderr.write(`unet train: post-processing tuned on ${pairs.length} validation images\n${tuneReport(tuned, startingPostprocess(metadata))}`);
+    metadata = { ...metadata, postprocess: { ...metadata.postprocess, instances: tuned.best } };
+    await writeModelMetadata(outDir, metadata);
+  }
   process.stderr.write(`unet train: saved to ${outDir} after ${summary.iterations} iterations${summary.stoppedEarly ? ' (stopped early; --resume continues)' : ''} (final loss ${summary.finalLoss.toFixed(4)}, ${summary.seconds.toFixed(1)} s)\n`);
   return 0;
 }

@@ -1,0 +1,32 @@
+import { parseArgs } from 'node:util';
+import { readModelMetadata } from '../../io/model-files.js';
+import { writeCurves } from '../../report/curves.js';
+import { historyFromMetadata, trainingReport } from '../../report/report.js';
+import { UsageError } from '../args.js';
+
+export const REPORT_HELP = `unet report MODEL_DIR [--out DIR]
+
+Prints a trained model's summary (architecture, data, recipe, time, training and validation
+losses) from its unet.json and writes the training curves (loss, validation loss and metric,
+learning rate against step) as curves.svg and curves.png.
+  --out DIR    where to write the plots (default: MODEL_DIR)`;
+
+export async function reportCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { out: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  if (values.help) {
+    process.stdout.write(`${REPORT_HELP}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError(`give one model folder, got ${positionals.length}`);
+  const dir = positionals[0]!;
+  const metadata = await readModelMetadata(dir);
+  process.stdout.write(`${trainingReport(metadata, dir)}\n`);
+  const history = historyFromMetadata(metadata);
+  if (!history) {
+    process.stdout.write('curves: none (unet.json has no loss curve)\n');
+    return 0;
+  }
+  const paths = await writeCurves(values.out ?? dir, history, `Training curves: ${dir}`);
+  process.stdout.write(`curves: ${paths.svg} ${paths.png}\n`);
+  return 0;
+}

@@ -1,0 +1,56 @@
+/**
+ * The training summary of a saved model folder (`unet report MODEL`): architecture, data,
+ * recipe, time and losses from unet.json, as text lines, and the curves' history. Pure: takes
+ * the parsed metadata.
+ */
+import type { ModelMetadata } from '../io/model-format.js';
+import type { TrainingHistory } from './curves.js';
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const fmt = (v: number | undefined, digits = 4): string => (v === undefined ? 'n/a' : Number.isInteger(v) ? String(v) : v.toFixed(digits));
+
+/** The loss history saved in unet.json (lossCurve: every 10th step from step 1), or null when the model has no training record. */
+export function historyFromMetadata(metadata: ModelMetadata): TrainingHistory | null {
+  const t = metadata.training;
+  if (!t || !Array.isArray(t.lossCurve) || t.lossCurve.length === 0) return null;
+  const validation = Array.isArray(t.validation)
+    ? (t.validation as { iteration?: unknown; loss?: unknown; metric?: unknown }[]).flatMap((v) => {
+      const iteration = num(v.iteration);
+      const loss = num(v.loss);
+      const metric = num(v.metric);
+      return iteration === undefined || loss === undefined ? [] : [{ iteration, loss, ...(metric === undefined ? {} : { metric }) }];
+    })
+    : [];
+  const lr = num(t.learningRate);
+  return { losses: (t.lossCurve as unknown[]).map((v) => Number(v)), lossStride: 10, firstStep: 1, validation, ...(lr === undefined ? {} : { learningRate: lr }) };
+}
+
+/** Text lines summarising a model folder's metadata (no trailing newline). */
+export function trainingReport(metadata: ModelMetadata, dir: string): string {
+  const c = metadata.config;
+  const lines = [
+    `model: ${dir}`,
+    `architecture: depth ${c.depth}, ${c.baseFilters} base filters, ${c.padding} padding, ${c.inputChannels} input channel(s), ${c.classes} classes${metadata.classNames ? ` (${metadata.classNames.join(', ')})` : ''}`,
+  ];
+  const t = metadata.training;
+  if (!t) return [...lines, 'training: no training record in unet.json'].join('\n');
+  const iterations = num(t.iterations);
+  const seconds = num(t.seconds);
+  const tile = Array.isArray(t.tileSize) ? (t.tileSize as number[]).join('x') : 'n/a';
+  const trainImages = Array.isArray(t.trainImages) ? t.trainImages.length : undefined;
+  const valImages = Array.isArray(t.validationImages) ? t.validationImages.length : undefined;
+  lines.push(`data: ${fmt(trainImages)} training image(s) from ${String(t.images ?? 'n/a')}, ${fmt(valImages)} validation image(s); normalisation ${String(t.normalization ?? 'n/a')}`);
+  lines.push(`recipe: ${String(t.optimizer ?? 'n/a')}, learning rate ${fmt(num(t.learningRate), 6)}${num(t.momentum) !== undefined ? `, momentum ${fmt(num(t.momentum), 3)}` : ''}, batch ${fmt(num(t.batchSize))}, tile ${tile}, seed ${fmt(num(t.seed))}`);
+  lines.push(`steps: ${fmt(iterations)}${t.stoppedEarly ? ' (stopped early)' : ''}, ${seconds === undefined ? 'n/a' : `${(seconds / 60).toFixed(1)} min`}${seconds !== undefined && iterations ? `, ${(seconds / iterations).toFixed(3)} s/step` : ''} on ${String(t.backend ?? 'n/a')}`);
+  lines.push(`training loss: final ${fmt(num(t.finalLoss))}, mean of the last 50 steps ${fmt(num(t.recentLoss))}`);
+  const h = historyFromMetadata(metadata);
+  const val = h?.validation ?? [];
+  if (val.length) {
+    const best = val.reduce((a, b) => (b.loss < a.loss ? b : a));
+    lines.push(`validation loss: ${val.map((v) => `${v.iteration}: ${fmt(v.loss)}`).join(', ')} (best ${fmt(best.loss)} at step ${best.iteration})`);
+  } else {
+    lines.push('validation loss: none recorded');
+  }
+  if (typeof t.command === 'string') lines.push(`command: ${t.command}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,121 @@
+/** Dataset fingerprint and plan (src/plan), unet plan and unet train --plan / planless unet train. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import { writePng } from '../src/io/png.js';
+import { detectLabelMode, fingerprintFromRasters, parsePlan, planFromFingerprint, planTrainArgs } from '../src/plan/plan.js';
+import { parseDuration } from '../src/cli/commands/plan.js';
+import { isValidInputSize } from '../src/model/size.js';
+import { syntheticSample } from './helpers.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = join(ROOT, 'src/cli/main.ts');
+let dir: string;
+before(async () => { dir = await mkdtemp(join(tmpdir(), 'unet-plan-')); });
+after(async () => { await rm(dir, { recursive: true, force: true }); });
+const cli = (...args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+
+test('detectLabelMode: binary, touching instances, class indices', () => {
+  assert.equal(detectLabelMode([Uint8Array.of(0, 255, 255, 0)], [[2, 2]]), 'binary');
+  assert.equal(detectLabelMode([Uint8Array.of(1, 2, 0, 3)], [[2, 2]]), 'instances');
+  assert.equal(detectLabelMode([Uint8Array.of(1, 0, 2, 1)], [[2, 2]]), 'classes', 'class 1 in two places');
+  const many = Uint16Array.from({ length: 100 }, (_, i) => (i % 2 ? 0 : 1 + (i >> 1)));
+  assert.equal(detectLabelMode([many], [[10, 10]]), 'instances', '50 separate ids are instances');
+});
+
+test('fingerprintFromRasters: sizes, intensities, class balance, objects and touching fraction', () => {
+  // 6 x 8 instance map: objects 1 and 2 touch, object 3 is apart; image intensities 10..57.
+  const label = Uint16Array.from([
+    1, 1, 2, 2, 0, 0, 0, 0,
+    1, 1, 2, 2, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 3, 3, 0,
+    0, 0, 0, 0, 0, 3, 3, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+  ]);
+  const image = Uint16Array.from({ length: 48 }, (_, i) => 10 + i);
+  const fp = fingerprintFromRasters([{ image: { data: image, height: 6, width: 8, channels: 1 }, label: { data: label, height: 6, width: 8, channels: 1 } }]);
+  assert.equal(fp.labels.mode, 'instances');
+  assert.equal(fp.dtype, 'uint16');
+  assert.deepEqual(fp.sizes.median, [6, 8]);
+  assert.equal(fp.intensity.min, 10);
+  assert.equal(fp.intensity.max, 57);
+  assert.equal(fp.objects.count, 3);
+  assert.equal(fp.objects.medianArea, 4);
+  assert.equal(fp.objects.touchingFraction, 2 / 3);
+  assert.deepEqual(fp.labels.classFractions, [36 / 48, 12 / 48]);
+  assert.throws(() => fingerprintFromRasters([{ image: { data: image, height: 6, width: 8, channels: 1 }, label: { data: label.slice(0, 40), height: 5, width: 8, channels: 1 }, name: 'x' }]),
+    /fingerprintFromRasters: x: image 6x8 but label 5x8/);
+});
+
+test('planFromFingerprint: tile, normalisation, weights and steps follow the data and the probe', () => {
+  const base = fingerprintFromRasters([{ image: { data: Uint8Array.from({ length: 512 * 512 }, (_, i) => i % 256), height: 512, width: 512, channels: 1 },
+    label: { data: Uint8Array.from({ length: 512 * 512 }, (_, i) => ((i >> 5) % 2 && ((i >> 14) % 2) ? 255 : 0)), height: 512, width: 512, channels: 1 } }]);
+  const p = planFromFingerprint(base, { budgetSeconds: 600, secondsPerStep: 0.5 });
+  assert.equal(p.depth, 4);
+  assert.equal(p.tile, 412);
+  assert.ok(isValidInputSize(p.tile, { depth: p.depth, padding: 'valid' }));
+  assert.equal(p.normalize, 'dtype');
+  assert.equal(p.iterations, 1080, '90% of 600 s at 0.5 s/step');
+  assert.equal(p.validateEvery, 108);
+  assert.equal(planFromFingerprint(base).iterations, 1000, 'no probe');
+  // 16-bit data using a small part of the range: percentile normalisation; small images: shallower net.
+  const small = fingerprintFromRasters([{ image: { data: Uint16Array.from({ length: 48 * 48 }, (_, i) => 100 + (i % 50)), height: 48, width: 48, channels: 1 },
+    label: { data: Uint8Array.from({ length: 48 * 48 }, (_, i) => (i < 100 ? 1 : 0)), height: 48, width: 48, channels: 1 } }]);
+  const q = planFromFingerprint(small);
+  assert.equal(q.normalize, 'percentile:0.5,99.5');
+  assert.equal(q.depth, 2);
+  assert.ok(isValidInputSize(q.tile, { depth: 2, padding: 'valid' }), `tile ${q.tile}`);
+  assert.equal(q.w0, 0, 'one object per image: no border term');
+  assert.deepEqual(planTrainArgs(q).slice(0, 4), ['--depth', '2', '--filters', '16']);
+  assert.throws(() => planFromFingerprint(small, { secondsPerStep: 0 }), /planFromFingerprint: secondsPerStep must be > 0, got 0/);
+  assert.deepEqual(parsePlan({ plan: q }, 'p.json'), q);
+  assert.throws(() => parsePlan({ plan: { ...q, tile: 'big' } }, 'p.json'), /p\.json: plan\.tile must be an integer >= 1, got "big"/);
+  assert.equal(parseDuration('30m'), 1800);
+  assert.equal(parseDuration('1.5h'), 5400);
+  assert.equal(parseDuration('90'), 90);
+  assert.throws(() => parseDuration('soon'), /--budget must look like 30m/);
+});
+
+test('unet plan writes plan.json; unet train --plan trains with it; unet train without architecture flags plans and says so', async () => {
+  const images = join(dir, 'images');
+  const labels = join(dir, 'labels');
+  await mkdir(images);
+  await mkdir(labels);
+  const s = syntheticSample();
+  for (const name of ['a', 'b']) {
+    await writePng(join(images, `${name}.png`), { ...s.image, data: Uint8Array.from(s.image.data, (v) => Math.round(v * 255)) });
+    await writePng(join(labels, `${name}.png`), { ...s.labels, data: Uint8Array.from(s.labels.data, (v) => v * 255) });
+  }
+  const planFile = join(dir, 'plan.json');
+  const p = cli('plan', '--images', images, '--labels', labels, '--budget', '2m', '--out', planFile, '--probe-steps', '1');
+  assert.equal(p.status, 0, String(p.stderr));
+  assert.match(String(p.stdout), /^labels: binary, 2 distinct values/m);
+  assert.match(String(p.stdout), /iterations \d+: 90% of the 2\.0 min budget at [\d.]+ s\/step \(probe\)/);
+  const doc = JSON.parse(await readFile(planFile, 'utf8'));
+  assert.equal(doc.fingerprint.images, 2);
+  assert.equal(doc.plan.depth, 2);
+  assert.ok(doc.probe.secondsPerStep > 0);
+
+  const out = join(dir, 'model');
+  const t = cli('train', '--plan', planFile, '--images', images, '--labels', labels, '--out', out, '--seed', '1', '--iterations', '2', '--filters', '4');
+  assert.equal(t.status, 0, String(t.stderr));
+  assert.match(String(t.stderr), /^unet train: plan .*plan\.json: --depth 2 --filters 16/m);
+  const meta = JSON.parse(await readFile(join(out, 'unet.json'), 'utf8'));
+  assert.equal(meta.config.depth, 2);
+  assert.equal(meta.config.baseFilters, 4, 'a flag given after --plan overrides it');
+  assert.equal(meta.training.iterations, 2);
+  assert.equal(meta.training.argv.includes('--plan'), false, 'the stored command (for --resume) holds the plan\'s flags, not the file');
+
+  const auto = cli('train', '--images', images, '--labels', labels, '--out', join(dir, 'auto'), '--seed', '1', '--iterations', '1');
+  assert.equal(auto.status, 0, String(auto.stderr));
+  assert.match(String(auto.stderr), /no architecture flags given, so planned from the data .*--depth 2 --filters 16 --padding valid --tile \d+/);
+  await writeFile(join(dir, 'bad.json'), JSON.stringify({ plan: { ...doc.plan, depth: 0 } }));
+  const bad = cli('train', '--plan', join(dir, 'bad.json'), '--images', images, '--labels', labels, '--out', join(dir, 'bad'), '--seed', '1');
+  assert.equal(bad.status, 1);
+  assert.match(String(bad.stderr), /bad\.json: plan\.depth must be an integer >= 1, got 0/);
+});
