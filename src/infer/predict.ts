@@ -16,9 +16,10 @@
  *   with Gaussian weights that fall towards the tile edges, where zero padding hurts.
  */
 import type { Raster } from '../io/raster.js';
-import { extractWindow } from '../util/mirror.js';
+import { extractWindow, extractWindowFromRegion, mirroredSpan } from '../util/mirror.js';
 import type { TilePredictor } from './predictor.js';
-import { alignedStep, gaussianWeights, tileGrid, type TileGrid } from './tiling.js';
+import { isRegionSource, type RegionSource } from './source.js';
+import { alignedStep, gaussianWeights, tileGrid, type TileGrid, type Window } from './tiling.js';
 
 export type Blend = 'crop' | 'gaussian';
 
@@ -40,14 +41,26 @@ export interface PredictOptions {
   readonly onProgress?: (p: PredictProgress) => void;
   /** Stops between batches with an error "predict: aborted". */
   readonly signal?: AbortSignal;
+  /**
+   * Predict only this part of the image (default: all of it). The tile grid stays the
+   * whole image's, and only the tiles that write into the region run, so every pixel of
+   * the region gets exactly the value a whole-image prediction gives it (with batchSize 1,
+   * the batch composition being the only other input). This is what makes chunk-parallel
+   * prediction exact (src/infer/chunks.ts).
+   */
+  readonly region?: Window;
   /** Where the image comes from (a file name), named in error messages. */
   readonly source?: string;
 }
 
-/** Final rows [top, top + height) of the probability map: height x width x classes values. */
+/**
+ * Final rows [top, top + height) of the probability map, columns [left, left + width):
+ * height x width x classes values (left is 0 and width the image width without a region).
+ */
 export interface ProbabilityBand {
   readonly top: number;
   readonly height: number;
+  readonly left: number;
   readonly width: number;
   readonly classes: number;
   readonly data: Float32Array;
@@ -79,10 +92,14 @@ export function planTiles(imageSize: readonly [number, number], predictor: TileP
 
 /**
  * Predicts `image` (normalised, H x W x C) tile by tile and hands the finished
- * probability rows to `onBand`, top to bottom; the bands partition the image rows.
+ * probability rows to `onBand`, top to bottom; the bands partition the image rows
+ * (of `options.region`, when given).
+ *
+ * `image` may be a {@link RegionSource}: then each tile row reads just the (mirrored)
+ * input rows and columns its tiles need, so the whole image is never in memory.
  */
 export async function predictBands(
-  image: Raster<Float32Array>,
+  image: Raster<Float32Array> | RegionSource<Float32Array>,
   predictor: TilePredictor,
   onBand: (band: ProbabilityBand) => void | Promise<void>,
   options: PredictOptions = {},
@@ -92,29 +109,69 @@ export async function predictBands(
   const batchSize = options.batchSize ?? 4;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`predict: batchSize must be a positive integer, got ${batchSize}`);
   const { grid, blend } = planTiles([H, W], predictor, options);
+  const region = options.region ?? { top: 0, left: 0, height: H, width: W };
+  const { top: y0, left: x0 } = region;
+  const y1 = y0 + region.height;
+  const x1 = x0 + region.width;
+  if (![y0, x0, region.height, region.width].every(Number.isInteger) || y0 < 0 || x0 < 0 || region.height < 1 || region.width < 1 || y1 > H || x1 > W) {
+    throw new Error(`predict: region rows ${y0}+${region.height}, columns ${x0}+${region.width} is not inside the ${H} x ${W} image`);
+  }
   const [inH, inW] = predictor.inputShape;
   const [outH, outW] = predictor.outputShape;
   const K = predictor.classes;
   const inLen = inH * inW * C;
   const outLen = outH * outW * K;
   const weights = blend === 'gaussian' ? gaussianWeights(predictor.outputShape) : null;
+  // The tiles that write into the region: by their owned window ('crop') or whole output ('gaussian').
+  const writers = (origins: readonly number[], out: number, size: number, lo: number, hi: number): number[] => {
+    const idx: number[] = [];
+    origins.forEach((o, i) => {
+      const end = weights ? Math.min(o + out, size) : i + 1 < origins.length ? origins[i + 1]! : size;
+      if (o < hi && end > lo) idx.push(i);
+    });
+    return idx;
+  };
+  const rows = writers(grid.rowOrigins, outH, H, y0, y1);
+  const cols = writers(grid.colOrigins, outW, W, x0, x1);
+  const totalTiles = rows.length * cols.length;
+  const RW = region.width;
 
-  // The band: image rows [bandTop, bandTop + outH), weighted sums and weight totals.
-  const acc = new Float32Array(outH * W * K);
-  const wsum = new Float32Array(outH * W);
-  let bandTop = 0;
+  // The band: image rows [bandTop, bandTop + outH) of the region's columns, weighted sums and weight totals.
+  const acc = new Float32Array(outH * RW * K);
+  const wsum = new Float32Array(outH * RW);
+  let bandTop = y0;
   const batch = new Float32Array(batchSize * inLen);
-  const cols = grid.colOrigins.length;
   const start = Date.now();
   let done = 0;
+  const gridCols = grid.colOrigins.length;
 
-  for (let row = 0; row < grid.rowOrigins.length; row++) {
-    for (let first = 0; first < cols; first += batchSize) {
+  for (const [ri, row] of rows.entries()) {
+    const rowTiles = cols.map((c) => grid.tiles[row * gridCols + c]!);
+    // A source is read once per tile row: the mirrored span of all its tiles' input windows.
+    let inputRegion: { data: Float32Array; top: number; left: number; height: number; width: number } | null = null;
+    if (isRegionSource(image)) {
+      const first = rowTiles[0]!;
+      const last = rowTiles[rowTiles.length - 1]!;
+      const [ry0, ry1] = mirroredSpan(first.input.top, inH, H);
+      const [rx0, rx1] = mirroredSpan(first.input.left, last.input.left + inW - first.input.left, W);
+      const r = await image.readRegion(ry0, rx0, ry1 - ry0, rx1 - rx0);
+      if (r.height !== ry1 - ry0 || r.width !== rx1 - rx0 || r.channels !== C) {
+        throw new Error(`predict: ${image.name} returned a ${r.height} x ${r.width} x ${r.channels} region for ${ry1 - ry0} x ${rx1 - rx0} x ${C}`);
+      }
+      inputRegion = { data: r.data, top: ry0, left: rx0, height: r.height, width: r.width };
+    }
+    for (let first = 0; first < rowTiles.length; first += batchSize) {
       if (options.signal?.aborted) throw new Error('predict: aborted');
-      const n = Math.min(batchSize, cols - first);
-      const tiles = grid.tiles.slice(row * cols + first, row * cols + first + n);
+      const n = Math.min(batchSize, rowTiles.length - first);
+      const tiles = rowTiles.slice(first, first + n);
       tiles.forEach((t, b) => {
-        extractWindow(image.data, H, W, C, t.input.top, t.input.left, inH, inW, batch.subarray(b * inLen, (b + 1) * inLen));
+        const dst = batch.subarray(b * inLen, (b + 1) * inLen);
+        if (inputRegion) {
+          const g = inputRegion;
+          extractWindowFromRegion(g.data, g.top, g.left, g.height, g.width, H, W, C, t.input.top, t.input.left, inH, inW, dst);
+        } else {
+          extractWindow((image as Raster<Float32Array>).data, H, W, C, t.input.top, t.input.left, inH, inW, dst);
+        }
       });
       const probs = await predictor.predictBatch(n === batchSize ? batch : batch.subarray(0, n * inLen), n);
       if (probs.length !== n * outLen) throw new Error(`predict: the model returned ${probs.length} values for ${n} tiles, expected ${n * outLen}`);
@@ -122,15 +179,17 @@ export async function predictBands(
         const p = probs.subarray(b * outLen, (b + 1) * outLen);
         // 'crop': only the owned window, weight 1; 'gaussian': the whole in-image part of the tile.
         const win = weights ? t.output : t.owned;
-        const y1 = Math.min(win.top + win.height, H);
-        const x1 = Math.min(win.left + win.width, W);
-        for (let y = win.top; y < y1; y++) {
+        const ya = Math.max(win.top, y0);
+        const yb = Math.min(win.top + win.height, y1);
+        const xa = Math.max(win.left, x0);
+        const xb = Math.min(win.left + win.width, x1);
+        for (let y = ya; y < yb; y++) {
           const ty = y - t.output.top;
           const by = y - bandTop;
-          for (let x = win.left; x < x1; x++) {
+          for (let x = xa; x < xb; x++) {
             const tIdx = ty * outW + (x - t.output.left);
             const w = weights ? weights[tIdx]! : 1;
-            const bIdx = by * W + x;
+            const bIdx = by * RW + (x - x0);
             wsum[bIdx] = wsum[bIdx]! + w;
             const src = tIdx * K;
             const dst = bIdx * K;
@@ -140,21 +199,24 @@ export async function predictBands(
       });
       done += n;
       const elapsedMs = Date.now() - start;
-      options.onProgress?.({ tilesDone: done, tiles: grid.tiles.length, elapsedMs, etaMs: (elapsedMs / done) * (grid.tiles.length - done) });
+      options.onProgress?.({ tilesDone: done, tiles: totalTiles, elapsedMs, etaMs: (elapsedMs / done) * (totalTiles - done) });
     }
     // Rows above the next tile row's origin receive no more tiles: emit them and shift the band up.
-    const end = row + 1 < grid.rowOrigins.length ? grid.rowOrigins[row + 1]! : H;
-    const rows = end - bandTop;
-    const data = new Float32Array(rows * W * K);
-    for (let i = 0; i < rows * W; i++) {
+    // (With 'gaussian', two tile rows can both start above the region: then nothing is final yet.)
+    const next = row + 1 < grid.rowOrigins.length ? grid.rowOrigins[row + 1]! : H;
+    const end = ri + 1 < rows.length ? Math.min(y1, next) : y1;
+    const count = end - bandTop;
+    if (count <= 0) continue;
+    const data = new Float32Array(count * RW * K);
+    for (let i = 0; i < count * RW; i++) {
       const inv = 1 / wsum[i]!;
       for (let k = 0; k < K; k++) data[i * K + k] = acc[i * K + k]! * inv;
     }
-    await onBand({ top: bandTop, height: rows, width: W, classes: K, data });
-    acc.copyWithin(0, rows * W * K);
-    acc.fill(0, (outH - rows) * W * K);
-    wsum.copyWithin(0, rows * W);
-    wsum.fill(0, (outH - rows) * W);
+    await onBand({ top: bandTop, height: count, left: x0, width: RW, classes: K, data });
+    acc.copyWithin(0, count * RW * K);
+    acc.fill(0, (outH - count) * RW * K);
+    wsum.copyWithin(0, count * RW);
+    wsum.fill(0, (outH - count) * RW);
     bandTop = end;
   }
   return grid;

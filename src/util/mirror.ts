@@ -53,3 +53,67 @@ export function extractWindow<T extends Pixels, O extends Pixels = T>(
   }
   return dst;
 }
+
+/**
+ * {@link extractWindow} from a region of the image: `region` holds image rows
+ * [regionTop, regionTop + regionH) and columns [regionLeft, regionLeft + regionW) of an
+ * imageH x imageW image, and must contain every (mirrored) pixel the window needs.
+ * Mirroring is by the full image's size, so the window equals what {@link extractWindow}
+ * cuts from the whole image.
+ *
+ * @example
+ *   // image row a b c d (W = 4), region = columns 1..3 (b c d): a window at left 2 of
+ *   // width 3 is c d c (index 4 mirrors to 2); at left -1 it needs column 0 (a) -> error.
+ */
+export function extractWindowFromRegion(
+  region: Float32Array,
+  regionTop: number,
+  regionLeft: number,
+  regionH: number,
+  regionW: number,
+  imageH: number,
+  imageW: number,
+  channels: number,
+  top: number,
+  left: number,
+  height: number,
+  width: number,
+  out: Float32Array,
+): Float32Array {
+  const cols = new Int32Array(width);
+  for (let x = 0; x < width; x++) {
+    const c = reflectIndex(left + x, imageW) - regionLeft;
+    if (c < 0 || c >= regionW) throw new Error(`extractWindowFromRegion: column ${left + x} mirrors to ${c + regionLeft}, outside the region's columns [${regionLeft}, ${regionLeft + regionW})`);
+    cols[x] = c;
+  }
+  for (let y = 0; y < height; y++) {
+    const r = reflectIndex(top + y, imageH) - regionTop;
+    if (r < 0 || r >= regionH) throw new Error(`extractWindowFromRegion: row ${top + y} mirrors to ${r + regionTop}, outside the region's rows [${regionTop}, ${regionTop + regionH})`);
+    const srcRow = r * regionW;
+    const dstRow = y * width;
+    for (let x = 0; x < width; x++) {
+      const s = (srcRow + cols[x]!) * channels;
+      const d = (dstRow + x) * channels;
+      for (let c = 0; c < channels; c++) out[d + c] = region[s + c]!;
+    }
+  }
+  return out;
+}
+
+/**
+ * The smallest interval [lo, hi) of image indices that the mirrored positions
+ * [start, start + length) of an axis of size n fall on.
+ *
+ * @example mirroredSpan(-2, 5, 10) // [0, 3]: -2 -> 2, -1 -> 1, 0, 1, 2
+ * @example mirroredSpan(8, 4, 10)  // [7, 10]: 8, 9, 10 -> 8, 11 -> 7
+ */
+export function mirroredSpan(start: number, length: number, n: number): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = start; i < start + length; i++) {
+    const r = reflectIndex(i, n);
+    if (r < lo) lo = r;
+    if (r > hi) hi = r;
+  }
+  return [lo, hi + 1];
+}

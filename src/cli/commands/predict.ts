@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { chooseTileSize, type DisposablePredictor } from '../../infer/predictor.js';
+import { chooseTileSize, type DisposablePredictor, type TilePredictor } from '../../infer/predictor.js';
 import { disposableEnsemble } from '../../infer/ensemble.js';
 import { loadEnsemble } from '../../infer/ensemble-models.js';
 import { chooseEngine, openEngine } from '../../infer/engine.js';
@@ -18,6 +18,7 @@ import { intOption, numberOption, requireOption, UsageError } from '../args.js';
 import { ProgressReporter } from '../progress.js';
 import { EVALUATE_OPTIONS, evaluationOptions, runEvaluation } from './evaluate.js';
 import { decodeOptionsFrom, MAX_PIXELS_HELP, MAX_PIXELS_OPTION } from './decode-options.js';
+import { predictZarrCommand, wantsZarr, ZARR_HELP, ZARR_OPTIONS } from './predict-zarr.js';
 
 export const PREDICT_HELP = `unet predict [--model DIR|NAME] --out DIR [options] IMAGE_OR_DIR...
 
@@ -54,7 +55,9 @@ the end of training); without one, connected components of the foreground. These
                        to --outputs, instances mode adds instances, classes mode adds mask
 ${MAX_PIXELS_HELP}
 Engine: TF.js on the oneDNN backend when its addon is built, else ONNX Runtime (onnxruntime-node),
-else TF.js' pure-JS backend; UNET_ENGINE=tfjs|ort forces one.`;
+else TF.js' pure-JS backend; UNET_ENGINE=tfjs|ort forces one.
+
+${ZARR_HELP}`;
 
 const BUNDLED: Record<string, string> = {
   isbi: 'isbi2012-membrane',
@@ -89,6 +92,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
       ...EVALUATE_OPTIONS,
       ...MAX_PIXELS_OPTION,
       help: { type: 'boolean', short: 'h' },
+      ...ZARR_OPTIONS,
     },
     allowPositionals: true,
     strict: true,
@@ -97,8 +101,9 @@ export async function predictCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${PREDICT_HELP}\n`);
     return 0;
   }
-  const outDir = requireOption(values.out, 'out');
   if (positionals.length === 0) throw new UsageError('give at least one image or folder');
+  const zarrInputs = wantsZarr(values, positionals);
+  const outDir = zarrInputs ? (values.out ?? '') : requireOption(values.out, 'out');
   const outputs = (values.outputs ?? 'mask,overlay').split(',').map((s) => s.trim()) as OutputKind[];
   for (const o of outputs) if (!OUTPUT_KINDS.includes(o)) throw new UsageError(`--outputs: unknown output "${o}"; choose from ${OUTPUT_KINDS.join(', ')}`);
   if (values.evaluate !== undefined) evaluationOptions(values);
@@ -118,8 +123,8 @@ export async function predictCommand(argv: string[]): Promise<number> {
   const modelDirs = (values.model === undefined ? [undefined] : values.model.split(',')).map((m) => resolveModelDir(m?.trim()));
   const modelDir = modelDirs.join(',');
   const decodeOptions = decodeOptionsFrom(values['max-pixels']);
-  const files = await collectImages(positionals);
-  checkOutputStems(files);
+  const files = zarrInputs ? positionals : await collectImages(positionals);
+  if (!zarrInputs) checkOutputStems(files);
   const backend = await initBackend();
   const { models, metadata, metadatas } = await loadEnsemble(modelDirs);
   const choice = await chooseEngine(backend.name, process.env.UNET_ENGINE ?? 'auto');
@@ -150,6 +155,20 @@ export async function predictCommand(argv: string[]): Promise<number> {
     }
     return p;
   };
+  const tilePredictor = (size: Size2): TilePredictor => (values.tta ? withTestTimeAugmentation(predictorFor(size)) : predictorFor(size));
+  if (zarrInputs) {
+    try {
+      return await predictZarrCommand({
+        values, inputs: files, outDir: values.out, modelDirs, normalization: metadata.normalization, classNames: metadata.classNames,
+        predictorFor: tilePredictor, tta: values.tta ?? false, log: (l) => process.stderr.write(`${l}\n`), ...(foregroundClasses ? { foregroundClasses } : {}),
+        storedPostprocess: stored !== undefined && values['no-watershed'] !== true,
+      });
+    } finally {
+      for (const p of predictors.values()) p.dispose();
+      for (const e of engines) await e.dispose();
+      for (const m of models) m.dispose();
+    }
+  }
   const progress = new ProgressReporter();
   process.stderr.write(`unet predict: ${files.length} image(s), model ${modelDir}, ${choice.engine === 'ort' ? 'engine onnxruntime' : `backend ${backend.name}`}${values.tta ? ', test-time augmentation' : ''}\n`);
   const failures: string[] = [];
@@ -158,7 +177,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
     for (const file of files) {
       let result: Awaited<ReturnType<typeof predictFile>>;
       try {
-        result = await predictFile(file, (size) => (values.tta ? withTestTimeAugmentation(predictorFor(size)) : predictorFor(size)), {
+        result = await predictFile(file, tilePredictor, {
           outDir,
           outputs,
           normalization: metadata.normalization,

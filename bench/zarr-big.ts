@@ -1,0 +1,115 @@
+/**
+ * Big-image benchmark (not a test): an S x S OME-Zarr (NGFF 0.4) predicted with the bundled
+ * model by `unet predict`, once by 1 process and once by 2 processes (--chunks 0/2 and 1/2
+ * at the same time), on two copies of the image. Prints, per process, peak RSS (from
+ * /usr/bin/time) against the budget, wall time and megapixels per second, and checks that
+ * the two runs wrote the same mask bytes.
+ *
+ *   node --import tsx bench/zarr-big.ts            # S = 4096
+ *   BENCH_SIZE=20000 BENCH_MEMORY_MB=1024 node --import tsx bench/zarr-big.ts
+ *
+ * Env: BENCH_SIZE (4096), BENCH_MEMORY_MB (1024: predict --memory, and the RSS budget
+ * reported against), BENCH_CHUNK (1024), BENCH_MODEL (isbi), BENCH_KEEP=1 keeps the temp folder.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AtomicFileStore, ensureArray, ensureGroup, multiscaleAttributes, writeBlock, zarr, type OmeZarrInfo } from '../src/io/zarr.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const S = Number(process.env.BENCH_SIZE ?? 4096);
+const MEMORY_MB = Number(process.env.BENCH_MEMORY_MB ?? 1024);
+const CHUNK = Number(process.env.BENCH_CHUNK ?? 1024);
+const MODEL = process.env.BENCH_MODEL ?? 'isbi';
+
+/** Writes an S x S uint8 image of smooth blobs and texture, band by band (never whole in memory). */
+async function makeImage(path: string): Promise<void> {
+  const info: OmeZarrInfo = { path, zarrFormat: 2, ngffVersion: '0.4', multiscale: { axes: [], datasets: [] }, attributes: {} };
+  const axes = [{ name: 'y', type: 'space' }, { name: 'x', type: 'space' }];
+  await ensureGroup(path, 2, multiscaleAttributes(info, { name: 'bench', axes, datasets: [{ path: '0', coordinateTransformations: [{ type: 'scale', scale: [1, 1] }] }] }));
+  const arr = await ensureArray(new AtomicFileStore(path), 2, '0', { shape: [S, S], chunks: [512, 512], dtype: 'uint8', dimensionNames: ['y', 'x'] });
+  for (let top = 0; top < S; top += 512) {
+    const h = Math.min(512, S - top);
+    const band = new Uint8Array(h * S);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < S; x++) {
+        const Y = top + y;
+        const v = 128 + 60 * Math.sin(Y / 23) * Math.cos(x / 31) + 40 * Math.sin((x + Y) / 7);
+        band[y * S + x] = Math.max(0, Math.min(255, Math.round(v)));
+      }
+    }
+    await writeBlock(arr, [zarr.slice(top, top + h), null], band, [h, S]);
+  }
+}
+
+interface Timed {
+  wallS: number;
+  peakRssMb: number;
+  code: number;
+  stderr: string;
+}
+
+function timed(args: string[]): Promise<Timed> {
+  return new Promise((resolve) => {
+    const start = process.hrtime.bigint();
+    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS_KB=%M', process.execPath, '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.resume();
+    child.on('close', (code) => {
+      const wallS = Number(process.hrtime.bigint() - start) / 1e9;
+      const kb = Number(/MAXRSS_KB=(\d+)/.exec(stderr)?.[1] ?? NaN);
+      resolve({ wallS, peakRssMb: kb / 1024, code: code ?? -1, stderr });
+    });
+  });
+}
+
+function digest(root: string): string {
+  const h = createHash('sha256');
+  const walk = (d: string): void => {
+    for (const n of readdirSync(d).sort()) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (!n.endsWith('.tmp')) h.update(n).update(readFileSync(p));
+    }
+  };
+  walk(root);
+  return h.digest('hex').slice(0, 16);
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'unet-zarr-bench-'));
+  try {
+    const a = join(dir, 'one.ome.zarr');
+    const b = join(dir, 'two.ome.zarr');
+    const t0 = Date.now();
+    await makeImage(a);
+    cpSync(a, b, { recursive: true });
+    const mp = (S * S) / 1e6;
+    console.log(`image ${S} x ${S} (${mp.toFixed(1)} MP) written in ${((Date.now() - t0) / 1000).toFixed(1)} s; model ${MODEL}, --memory ${MEMORY_MB} MB, --chunk-size ${CHUNK}`);
+    const args = (path: string, extra: string[]): string[] => ['predict', '--model', MODEL, '--memory', String(MEMORY_MB), '--chunk-size', String(CHUNK), '--outputs', 'mask', ...extra, path];
+    const one = await timed(args(a, []));
+    if (one.code !== 0) throw new Error(`1 process failed: ${one.stderr}`);
+    console.log(`1 process : wall ${one.wallS.toFixed(1)} s, ${(mp / one.wallS).toFixed(3)} MP/s, peak RSS ${one.peakRssMb.toFixed(0)} MB (budget ${MEMORY_MB} MB for activations)`);
+    const start = Date.now();
+    const two = await Promise.all([timed(args(b, ['--chunks', '0/2'])), timed(args(b, ['--chunks', '1/2']))]);
+    const wall2 = (Date.now() - start) / 1000;
+    for (const [i, r] of two.entries()) {
+      if (r.code !== 0) throw new Error(`process ${i}/2 failed: ${r.stderr}`);
+      console.log(`2 processes, job ${i}/2: wall ${r.wallS.toFixed(1)} s, ${(mp / 2 / r.wallS).toFixed(3)} MP/s per process, peak RSS ${r.peakRssMb.toFixed(0)} MB`);
+    }
+    console.log(`2 processes together: wall ${wall2.toFixed(1)} s, ${(mp / wall2).toFixed(3)} MP/s (speed-up ${(one.wallS / wall2).toFixed(2)}x)`);
+    const same = digest(join(a, 'labels')) === digest(join(b, 'labels'));
+    console.log(`labels/ of the 1-process and 2-process runs ${same ? 'are identical' : 'DIFFER'}`);
+    if (!same) process.exitCode = 1;
+  } finally {
+    if (process.env.BENCH_KEEP !== '1') await rm(dir, { recursive: true, force: true });
+    else console.log(`kept ${dir}`);
+  }
+}
+
+await main();
