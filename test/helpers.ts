@@ -1,5 +1,6 @@
 /** Shared test helpers: paths to ../shared/data and small numeric assertions. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -67,4 +68,18 @@ export function syntheticSample(): TrainingSample {
     }
   }
   return { name: 'discs', image: { data: image, height: h, width: w, channels: 1 }, labels: { data: labels, height: h, width: w, channels: 1 } };
+}
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+/** Runs `unet ARGS...` from the sources (tsx) in the repository root; resolves with its exit code and output. */
+export function runCli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}src/cli/main.ts`, ...args], { cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
 }

@@ -3,33 +3,21 @@
  * the model it starts from, loads its weights exactly, and refuses contradicting options.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { initBackend } from '../src/backend/index.js';
 import { makeMetadata } from '../src/io/model-format.js';
 import { loadModel, saveModel } from '../src/io/model-files.js';
 import { writePng } from '../src/io/png.js';
 import { resolveConfig } from '../src/model/config.js';
 import { buildUNet } from '../src/model/unet.js';
+import { runCli } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CONFIG = resolveConfig({ depth: 1, baseFilters: 2, classes: 2, inputChannels: 1, padding: 'same', dropout: 0 });
 let dir = '';
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 before(async () => {
   await initBackend();
@@ -52,7 +40,7 @@ const common = (): string[] => ['train', '--images', join(dir, 'images'), '--lab
 test('--init-from keeps the architecture, normalisation and class names, and starts from the weights exactly', async () => {
   // Adam's first step moves each weight by at most about lr = 1e-30: the saved weights must be the
   // source's to within that (a fresh initialisation would differ by ~0.1).
-  const r = await run([...common(), '--out', join(dir, 'tuned'), '--optimizer', 'adam', '--lr', '1e-30']);
+  const r = await runCli([...common(), '--out', join(dir, 'tuned'), '--optimizer', 'adam', '--lr', '1e-30']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /starting from the weights of /, r.stderr);
   const source = await loadModel(join(dir, 'source'));
@@ -76,15 +64,15 @@ test('--init-from keeps the architecture, normalisation and class names, and sta
 });
 
 test('--init-from refuses an incompatible architecture or normalisation with a clear message', async () => {
-  const filters = await run([...common(), '--out', join(dir, 'bad1'), '--filters', '4']);
+  const filters = await runCli([...common(), '--out', join(dir, 'bad1'), '--filters', '4']);
   assert.equal(filters.code, 2, filters.stderr);
   assert.match(filters.stderr, /the model has --filters 2, not 4; fine-tuning keeps the architecture/);
-  const depth = await run([...common(), '--out', join(dir, 'bad2'), '--depth', '2']);
+  const depth = await runCli([...common(), '--out', join(dir, 'bad2'), '--depth', '2']);
   assert.match(depth.stderr, /the model has --depth 1, not 2/);
-  const norm = await run([...common(), '--out', join(dir, 'bad3'), '--normalize', 'dtype']);
+  const norm = await runCli([...common(), '--out', join(dir, 'bad3'), '--normalize', 'dtype']);
   assert.equal(norm.code, 2, norm.stderr);
   assert.match(norm.stderr, /was trained with --normalize minmax, not dtype/);
-  const missing = await run([...common().slice(0, -7), '--init-from', join(dir, 'nope'), '--iterations', '1', '--seed', '1', '--out', join(dir, 'bad4')]);
+  const missing = await runCli([...common().slice(0, -7), '--init-from', join(dir, 'nope'), '--iterations', '1', '--seed', '1', '--out', join(dir, 'bad4')]);
   assert.equal(missing.code, 2, missing.stderr);
   assert.match(missing.stderr, /--model .*nope: no such folder/);
 });

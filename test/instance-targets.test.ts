@@ -3,12 +3,10 @@
  * interiors, and the post-processing search: hand-made cases whose answers are known.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
 import { prepareLabels, toClassIndices } from '../src/io/dataset.js';
@@ -21,8 +19,8 @@ import { BOUNDARY, boundaryTargets, INTERIOR } from '../src/loss/targets.js';
 import { resolveConfig } from '../src/model/config.js';
 import { buildUNet } from '../src/model/unet.js';
 import { tuneInstancePostprocess, withoutSmall } from '../src/train/tune.js';
+import { runCli } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 /** Two 4x4 squares touching along a column (ids 1 and 2) and a 3x3 square (id 3) apart, in 8 x 14. */
 function touchingSquares(): { ids: Int32Array; height: number; width: number } {
@@ -140,16 +138,6 @@ test('withoutSmall drops objects under the size and keeps the rest', () => {
   assert.deepEqual([...withoutSmall({ labels, count: 3 }, 2)], [1, 1, 1, 0, 0, 0, 3, 3]);
 });
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 test('the stored post-processing round-trips through unet.json and unet predict uses it unless overridden', async () => {
   await initBackend();
@@ -170,10 +158,10 @@ test('the stored post-processing round-trips through unet.json and unet predict 
     assert.deepEqual((await readModelMetadata(join(dir, 'model'))).postprocess?.instances, stored, 'unet.json keeps the post-processing');
     await writePng(join(dir, 'img.png'), { data: new Uint8Array(20 * 20).fill(100), height: 20, width: 20, channels: 1 });
     // Stored min size 1000 > 400 pixels: no object.
-    const a = await run(['predict', '--model', join(dir, 'model'), '--out', join(dir, 'a'), '--outputs', 'instances', join(dir, 'img.png')]);
+    const a = await runCli(['predict', '--model', join(dir, 'model'), '--out', join(dir, 'a'), '--outputs', 'instances', join(dir, 'img.png')]);
     assert.equal(a.code, 0, a.stderr);
     assert.match(a.stdout, /\(0 objects\)/, `predict must use the stored min size: ${a.stdout}`);
-    const b = await run(['predict', '--model', join(dir, 'model'), '--out', join(dir, 'b'), '--outputs', 'instances', '--min-size', '0', join(dir, 'img.png')]);
+    const b = await runCli(['predict', '--model', join(dir, 'model'), '--out', join(dir, 'b'), '--outputs', 'instances', '--min-size', '0', join(dir, 'img.png')]);
     assert.equal(b.code, 0, b.stderr);
     assert.match(b.stdout, /\(1 objects\)/, `--min-size 0 overrides the stored value: ${b.stdout}`);
     const [inst] = await readImage(join(dir, 'b', 'img_instances.png'));
@@ -206,10 +194,10 @@ test('unet train --targets boundary: 3 classes, a seeded hold-out, and the post-
       await writePng(join(dir, 'labels', `im${k}.png`), { data: lab, height: 24, width: 24, channels: 1 });
     }
     const common = ['train', '--images', join(dir, 'images'), '--labels', join(dir, 'labels'), '--label-mode', 'instances', '--targets', 'boundary', '--iterations', '3', '--seed', '2', '--depth', '1', '--filters', '2', '--padding', 'same', '--tile', '16', '--no-augment'];
-    const bad = await run([...common, '--out', join(dir, 'bad'), '--classes', '2']);
+    const bad = await runCli([...common, '--out', join(dir, 'bad'), '--classes', '2']);
     assert.equal(bad.code, 2, `--targets boundary with --classes 2 must be a usage error: ${bad.stderr}`);
     assert.match(bad.stderr, /--targets boundary trains 3 classes/);
-    const r = await run([...common, '--out', join(dir, 'model')]);
+    const r = await runCli([...common, '--out', join(dir, 'model')]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /holding out 1 of 5 images \(seed 2\)/, `train must say what it holds out: ${r.stderr}`);
     assert.match(r.stderr, /post-processing tuned on 1 validation images/, r.stderr);

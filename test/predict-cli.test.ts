@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { initBackend } from '../src/backend/index.js';
 import { predict } from '../src/infer/predict.js';
 import { unetPredictor } from '../src/infer/predictor.js';
@@ -18,9 +16,8 @@ import { resolveConfig } from '../src/model/config.js';
 import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
 import { Rng } from '../src/util/rng.js';
-import { maxAbsDiff } from './helpers.js';
+import { maxAbsDiff, runCli } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CONFIG = resolveConfig({ depth: 2, baseFilters: 4, classes: 2, inputChannels: 1, padding: 'valid', dropout: 0 });
 let dir = '';
 const gray = (rng: Rng, h: number, w: number): { data: Uint8Array; height: number; width: number; channels: number } => ({
@@ -30,16 +27,6 @@ const gray = (rng: Rng, h: number, w: number): { data: Uint8Array; height: numbe
   channels: 1,
 });
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 before(async () => {
   await initBackend();
@@ -60,7 +47,7 @@ after(async () => {
 
 test('unet predict writes mask, float TIFF probabilities, instances and overlay that match the library', async () => {
   const out = join(dir, 'out');
-  const r = await run(['predict', '--model', join(dir, 'model'), '--out', out, '--outputs', 'prob,mask,instances,overlay', '--tile', '60', '--batch', '2', join(dir, 'cells.png'), join(dir, 'stack.tif')]);
+  const r = await runCli(['predict', '--model', join(dir, 'model'), '--out', out, '--outputs', 'prob,mask,instances,overlay', '--tile', '60', '--batch', '2', join(dir, 'cells.png'), join(dir, 'stack.tif')]);
   assert.equal(r.code, 0, r.stderr);
   const expected = [
     'cells_mask.png', 'cells_prob.tif', 'cells_instances.png', 'cells_overlay.png',
@@ -95,10 +82,10 @@ test('unet predict writes mask, float TIFF probabilities, instances and overlay 
 
 test('unet predict: clear errors (invalid tile, unreadable image) and no partial outputs', async () => {
   const out = join(dir, 'out-errors');
-  const badTile = await run(['predict', '--model', join(dir, 'model'), '--out', out, '--tile', '50', join(dir, 'cells.png')]);
+  const badTile = await runCli(['predict', '--model', join(dir, 'model'), '--out', out, '--tile', '50', join(dir, 'cells.png')]);
   assert.equal(badTile.code, 2);
   assert.match(badTile.stderr, /predict: tile 50 is not a valid U-Net input \(depth 2, valid padding\); nearest valid sizes are 48 and 52/);
-  const broken = await run(['predict', '--model', join(dir, 'model'), '--out', out, join(dir, 'broken.png')]);
+  const broken = await runCli(['predict', '--model', join(dir, 'model'), '--out', out, join(dir, 'broken.png')]);
   assert.equal(broken.code, 1);
   assert.match(broken.stderr, /broken\.png/);
   assert.ok(!existsSync(out) || readdirSync(out).length === 0, 'nothing written for a bad input');
