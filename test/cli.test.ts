@@ -8,9 +8,8 @@ import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
 import { loadModel } from '../src/io/model-files.js';
-import { writePng } from '../src/io/png.js';
 import { extractWindow } from '../src/util/mirror.js';
-import { syntheticSample } from './helpers.js';
+import { syntheticSample, writeSyntheticFolders } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'src/cli/main.ts');
@@ -45,15 +44,8 @@ test('unet info --input 570 exits non-zero naming the nearest valid sizes', () =
 });
 
 test('unet train trains on PNG folders and saves a loadable model with metadata', async () => {
-  const images = join(dir, 'images');
-  const labels = join(dir, 'labels');
-  await mkdir(images);
-  await mkdir(labels);
+  const { images, labels } = await writeSyntheticFolders(dir);
   const s = syntheticSample();
-  for (const name of ['a', 'b']) {
-    await writePng(join(images, `${name}.png`), { ...s.image, data: Uint8Array.from(s.image.data, (v) => Math.round(v * 255)) });
-    await writePng(join(labels, `${name}.png`), { ...s.labels, data: Uint8Array.from(s.labels.data, (v) => v * 255) });
-  }
   const out = join(dir, 'model');
   // Options as --name value and --name=value alike.
   const r = unet('train', '--images', images, '--labels', labels, '--val-images', images, '--val-labels', labels, `--out=${out}`,

@@ -4,7 +4,12 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Raster } from '../src/io/raster.js';
+import { writePng } from '../src/io/png.js';
 import type { TrainingSample } from '../src/train/tiles.js';
+import type { Rng } from '../src/util/rng.js';
 
 /** `../shared/data` beside the repository root (also in CI's fresh clone). */
 export const SHARED_DATA = fileURLToPath(new URL('../../shared/data/', import.meta.url));
@@ -82,4 +87,23 @@ export function runCli(args: readonly string[]): Promise<{ code: number; stdout:
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
+}
+
+/** An H x W x C 8-bit image of uniform noise from `rng`. */
+export function noiseImage(rng: Rng, h: number, w: number, c = 1): Raster<Uint8Array> {
+  return { data: Uint8Array.from({ length: h * w * c }, () => rng.int(0, 255)), height: h, width: w, channels: c };
+}
+
+/** Writes {@link syntheticSample} as 8-bit PNG pairs `<dir>/images/<name>.png` and `<dir>/labels/<name>.png` (255 = object). */
+export async function writeSyntheticFolders(dir: string, names: readonly string[] = ['a', 'b']): Promise<{ images: string; labels: string }> {
+  const images = join(dir, 'images');
+  const labels = join(dir, 'labels');
+  await mkdir(images);
+  await mkdir(labels);
+  const s = syntheticSample();
+  for (const name of names) {
+    await writePng(join(images, `${name}.png`), { ...s.image, data: Uint8Array.from(s.image.data, (v) => Math.round(v * 255)) });
+    await writePng(join(labels, `${name}.png`), { ...s.labels, data: Uint8Array.from(s.labels.data, (v) => v * 255) });
+  }
+  return { images, labels };
 }

@@ -1,16 +1,15 @@
 /** Dataset fingerprint and plan (src/plan), unet plan and unet train --plan / planless unet train. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { writePng } from '../src/io/png.js';
 import { detectLabelMode, fingerprintFromRasters, parsePlan, planFromFingerprint, planTrainArgs } from '../src/plan/plan.js';
 import { parseDuration } from '../src/cli/commands/plan.js';
 import { isValidInputSize } from '../src/model/size.js';
-import { syntheticSample } from './helpers.js';
+import { writeSyntheticFolders } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'src/cli/main.ts');
@@ -82,15 +81,7 @@ test('planFromFingerprint: tile, normalisation, weights and steps follow the dat
 });
 
 test('unet plan writes plan.json; unet train --plan trains with it; unet train without architecture flags plans and says so', async () => {
-  const images = join(dir, 'images');
-  const labels = join(dir, 'labels');
-  await mkdir(images);
-  await mkdir(labels);
-  const s = syntheticSample();
-  for (const name of ['a', 'b']) {
-    await writePng(join(images, `${name}.png`), { ...s.image, data: Uint8Array.from(s.image.data, (v) => Math.round(v * 255)) });
-    await writePng(join(labels, `${name}.png`), { ...s.labels, data: Uint8Array.from(s.labels.data, (v) => v * 255) });
-  }
+  const { images, labels } = await writeSyntheticFolders(dir);
   const planFile = join(dir, 'plan.json');
   const p = cli('plan', '--images', images, '--labels', labels, '--budget', '2m', '--out', planFile, '--probe-steps', '1');
   assert.equal(p.status, 0, String(p.stderr));

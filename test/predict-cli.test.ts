@@ -16,16 +16,10 @@ import { resolveConfig } from '../src/model/config.js';
 import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
 import { Rng } from '../src/util/rng.js';
-import { maxAbsDiff, runCli } from './helpers.js';
+import { maxAbsDiff, runCli, noiseImage } from './helpers.js';
 
 const CONFIG = resolveConfig({ depth: 2, baseFilters: 4, classes: 2, inputChannels: 1, padding: 'valid', dropout: 0 });
 let dir = '';
-const gray = (rng: Rng, h: number, w: number): { data: Uint8Array; height: number; width: number; channels: number } => ({
-  data: Uint8Array.from({ length: h * w }, () => rng.int(0, 255)),
-  height: h,
-  width: w,
-  channels: 1,
-});
 
 
 before(async () => {
@@ -36,8 +30,8 @@ before(async () => {
   await saveModel(join(dir, 'model'), model, makeMetadata({ config: CONFIG, tileSize: [52, 52], normalization: { kind: 'dtype' }, classNames: ['background', 'cell'] }));
   model.dispose();
   const rng = new Rng(6);
-  await writePng(join(dir, 'cells.png'), gray(rng, 37, 45));
-  await writeTiff(join(dir, 'stack.tif'), [gray(rng, 20, 30), gray(rng, 20, 30)]);
+  await writePng(join(dir, 'cells.png'), noiseImage(rng, 37, 45));
+  await writeTiff(join(dir, 'stack.tif'), [noiseImage(rng, 20, 30), noiseImage(rng, 20, 30)]);
   await writeFile(join(dir, 'broken.png'), 'not an image');
 });
 

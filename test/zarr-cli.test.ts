@@ -24,7 +24,7 @@ import { resolveConfig } from '../src/model/config.js';
 import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
 import { Rng } from '../src/util/rng.js';
-import { skipUnless } from './helpers.js';
+import { skipUnless, noiseImage } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLI = join(ROOT, 'src/cli/main.ts');
@@ -56,12 +56,6 @@ function storeDigest(root: string): Record<string, string> {
   return out;
 }
 
-const noise = (rng: Rng, h: number, w: number): { data: Uint8Array; height: number; width: number; channels: number } => ({
-  data: Uint8Array.from({ length: h * w }, () => rng.int(0, 255)),
-  height: h,
-  width: w,
-  channels: 1,
-});
 
 before(async () => {
   await initBackend();
@@ -70,8 +64,8 @@ before(async () => {
   initializeWeights(model, new Rng(8));
   await saveModel(join(dir, 'model'), model, makeMetadata({ config: CONFIG, tileSize: [64, 64], normalization: { kind: 'dtype' }, classNames: ['background', 'cell'] }));
   model.dispose();
-  await writeOmeZarrImage(join(dir, 'image.ome.zarr'), [noise(new Rng(9), 50, 70)], { chunk: 32 });
-  await writePng(join(dir, 'plain.png'), noise(new Rng(10), 30, 20));
+  await writeOmeZarrImage(join(dir, 'image.ome.zarr'), [noiseImage(new Rng(9), 50, 70)], { chunk: 32 });
+  await writePng(join(dir, 'plain.png'), noiseImage(new Rng(10), 30, 20));
 });
 
 after(async () => {
