@@ -13,6 +13,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { inflateSync } from 'node:zlib';
 import type { PixelArray, Raster } from './raster.js';
+import { lzwDecode, TYPE_SIZE } from './tiff.js';
 import { checkRegion, type RegionSource } from '../infer/source.js';
 
 interface Ifd {
@@ -44,7 +45,6 @@ export interface TiffRegionImage {
   close(): Promise<void>;
 }
 
-const TYPE_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8 };
 
 /** Opens a TIFF for region reads: parses every page's IFD and its SubIFDs (levels). */
 export async function openTiffRegions(path: string): Promise<TiffRegionImage> {
@@ -218,72 +218,4 @@ function tiffSource(fh: FileHandle, le: boolean, L: TiffLevel, name: string): Re
     },
   };
   return source;
-}
-
-/**
- * TIFF LZW (MSB-first codes, 9 to 12 bits, Clear 256, EOI 257, early change), decoding
- * at most `expected` bytes.
- */
-export function lzwDecode(input: Uint8Array, expected: number): Uint8Array {
-  const out = new Uint8Array(expected);
-  let pos = 0;
-  const prefix = new Int32Array(4096);
-  const suffix = new Uint8Array(4096);
-  const length = new Int32Array(4096);
-  for (let i = 0; i < 256; i++) {
-    prefix[i] = -1;
-    suffix[i] = i;
-    length[i] = 1;
-  }
-  let next = 258;
-  let width = 9;
-  let bitPos = 0;
-  let old = -1;
-  const stack = new Uint8Array(4096);
-  const emit = (code: number): number => {
-    let n = 0;
-    for (let c = code; c !== -1; c = prefix[c]!) stack[n++] = suffix[c]!;
-    for (let k = n - 1; k >= 0 && pos < expected; k--) out[pos++] = stack[k]!;
-    return stack[n - 1]!;
-  };
-  while (bitPos + width <= input.length * 8 && pos < expected) {
-    let code = 0;
-    for (let k = 0; k < width; k++) {
-      const bit = (input[(bitPos + k) >> 3]! >> (7 - ((bitPos + k) & 7))) & 1;
-      code = (code << 1) | bit;
-    }
-    bitPos += width;
-    if (code === 257) break;
-    if (code === 256) {
-      next = 258;
-      width = 9;
-      old = -1;
-      continue;
-    }
-    if (old === -1) {
-      emit(code);
-      old = code;
-      continue;
-    }
-    let firstChar: number;
-    if (code < next) {
-      firstChar = emit(code);
-    } else {
-      // The KwKwK case: the code being defined right now.
-      let c = old;
-      while (prefix[c] !== -1) c = prefix[c]!;
-      firstChar = suffix[c]!;
-      emit(old);
-      if (pos < expected) out[pos++] = firstChar;
-    }
-    if (next < 4096) {
-      prefix[next] = old;
-      suffix[next] = firstChar;
-      length[next] = length[old]! + 1;
-      next++;
-    }
-    old = code;
-    if (next + 1 >= 1 << width && width < 12) width++;
-  }
-  return out;
 }

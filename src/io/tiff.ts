@@ -35,7 +35,7 @@ export interface TiffDecodeOptions {
 }
 
 /** Byte size of each TIFF field type (BigTIFF adds 16-18). */
-const TYPE_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8 };
+export const TYPE_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8 };
 
 const TAG = {
   width: 256, height: 257, bitsPerSample: 258, compression: 259, photometric: 262, fillOrder: 266,
