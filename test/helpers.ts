@@ -1,11 +1,12 @@
 /** Shared test helpers: paths to ../shared/data and small numeric assertions. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { Raster } from '../src/io/raster.js';
 import { writePng } from '../src/io/png.js';
 import type { TrainingSample } from '../src/train/tiles.js';
@@ -106,4 +107,18 @@ export async function writeSyntheticFolders(dir: string, names: readonly string[
     await writePng(join(labels, `${name}.png`), { ...s.labels, data: Uint8Array.from(s.labels.data, (v) => v * 255) });
   }
   return { images, labels };
+}
+
+/** Every file under `root` (but temp files) with its SHA-256, for bit-identity of stores. */
+export function storeDigest(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string): void => {
+    for (const n of readdirSync(d).sort()) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (!n.endsWith('.tmp')) out[relative(root, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
+    }
+  };
+  walk(root);
+  return out;
 }

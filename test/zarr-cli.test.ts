@@ -6,11 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { cpSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as zarr from 'zarrita';
@@ -24,7 +23,7 @@ import { resolveConfig } from '../src/model/config.js';
 import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
 import { Rng } from '../src/util/rng.js';
-import { skipUnless, noiseImage } from './helpers.js';
+import { skipUnless, noiseImage, storeDigest } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLI = join(ROOT, 'src/cli/main.ts');
@@ -43,18 +42,6 @@ function run(cmd: string, args: string[], cwd = ROOT): Promise<{ code: number; s
 }
 const unet = (args: string[]): ReturnType<typeof run> => run(process.execPath, ['--import', 'tsx', CLI, ...args]);
 
-function storeDigest(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string): void => {
-    for (const n of readdirSync(d).sort()) {
-      const p = join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (!n.endsWith('.tmp')) out[relative(root, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
-    }
-  };
-  walk(root);
-  return out;
-}
 
 
 before(async () => {

@@ -7,11 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as zarr from 'zarrita';
 import FileSystemStore from '@zarrita/storage/fs';
@@ -29,7 +27,7 @@ import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
 import { labelComponents } from '../src/util/components.js';
 import { Rng } from '../src/util/rng.js';
-import { skipUnless } from './helpers.js';
+import { skipUnless, storeDigest } from './helpers.js';
 
 const CONFIG = resolveConfig({ depth: 2, baseFilters: 4, classes: 2, inputChannels: 1, padding: 'valid', dropout: 0 });
 let dir = '';
@@ -56,19 +54,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Every file under `root` (but temp files) with its SHA-256, for bit-identity of stores. */
-function storeDigest(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string): void => {
-    for (const n of readdirSync(d).sort()) {
-      const p = join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (!n.endsWith('.tmp')) out[relative(root, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
-    }
-  };
-  walk(root);
-  return out;
-}
 
 test('parseChunkJob and jobChunks: I/N blocks partition the chunks', () => {
   assert.deepEqual(parseChunkJob('2/8'), { index: 2, count: 8 });
