@@ -1,7 +1,7 @@
 /**
  * Node side of `npm run bench`: one case per process (so its peak RSS is its own) on the
  * active backend (onednn when built). usage: node --import tsx bench/case.ts CASE RUNS [BACKEND]
- * Prints one JSON line like bench/torch_unet.py.
+ * (CASE: bench/cases.ts). Prints one JSON line like bench/torch_unet.py.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
@@ -11,6 +11,7 @@ import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
 import { makeOptimizer, trainStep } from '../src/train/train.js';
 import { Rng } from '../src/util/rng.js';
+import { median, parseCase } from './cases.js';
 
 const [caseName = 'fwd252', runsArg = '3', backendArg] = process.argv.slice(2);
 const runs = Number(runsArg);
@@ -34,19 +35,21 @@ if (caseName.startsWith('conv')) {
             tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'valid', dataFormat: 'NHWC', filterShape: [3, 3, 64, 128] });
           });
 } else {
-  const size = Number(caseName.slice(-3));
-  // bundled700: the bundled models' net (16 base filters) on the one 700 tile that covers a 512 x 512 image.
-  const model = buildUNet(caseName.startsWith('bundled') ? { baseFilters: 16 } : {}, size);
+  const { kind, size, filters, batch } = parseCase(caseName);
+  if (kind !== 'train' && kind !== 'fwd') throw new Error(`case.ts: ${caseName} is not a net case (e2e runs in bench/e2e-case.ts)`);
+  const model = buildUNet({ baseFilters: filters }, size);
   initializeWeights(model, new Rng(2));
   const out = model.outputs[0]!.shape[1]!;
-  const image = Float32Array.from({ length: size * size }, () => rng.uniform());
-  if (caseName.startsWith('train')) {
-    const tile = { image, labels: Int32Array.from({ length: size * size }, () => rng.int(0, 1)), weights: new Float32Array(size * size).fill(1) };
+  const images = Array.from({ length: batch }, () => Float32Array.from({ length: size * size }, () => rng.uniform()));
+  if (kind === 'train') {
+    const tiles = images.map((image) => ({ image, labels: Int32Array.from({ length: size * size }, () => rng.int(0, 1)), weights: new Float32Array(size * size).fill(1) }));
     const opt = makeOptimizer('sgd', 1e-3, 0.99);
     setDropoutSeedSource(model, () => rng.nextUint32());
-    step = () => void trainStep(model, opt, [tile], { input: [size, size], output: [out, out] }, 1);
+    step = () => void trainStep(model, opt, tiles, { input: [size, size], output: [out, out] }, 1);
   } else {
-    const x = tf.tensor4d(image, [1, size, size, 1]);
+    const all = new Float32Array(batch * size * size);
+    images.forEach((image, i) => all.set(image, i * size * size));
+    const x = tf.tensor4d(all, [batch, size, size, 1]);
     step = () => tf.tidy(() => void (model.apply(x, { training: false }) as tf.Tensor).dataSync());
   }
 }
@@ -59,7 +62,5 @@ for (let i = 0; i < runs; i++) {
   step();
   times.push((performance.now() - t0) / 1000);
 }
-const sorted = [...times].sort((a, b) => a - b);
-const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
 const fallbacks = Object.fromEntries([...fallbackCounts].map(([k, v]) => [k, v / runs]));
-console.log(JSON.stringify({ case: caseName, times_s: times, median_s: median, peak_rss_mb: process.resourceUsage().maxRSS / 1024, backend: info.name, fallbacksPerRun: fallbacks }));
+console.log(JSON.stringify({ case: caseName, times_s: times, median_s: median(times), peak_rss_mb: process.resourceUsage().maxRSS / 1024, backend: info.name, fallbacksPerRun: fallbacks }));

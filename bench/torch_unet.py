@@ -4,10 +4,12 @@ depth 4, 2 classes, 1 input channel, dropout 0.5 at the bottom), SGD momentum 0.
 the pixel-averaged weighted softmax cross-entropy, like src/model/unet.ts and
 src/train/train.ts. One case per process so its peak RSS is its own.
 
-usage: torch_unet.py CASE RUNS THREADS   (CASE: train572 fwd572 train252 fwd252 convfwd convfwdbwd)
+usage: torch_unet.py CASE RUNS THREADS   (CASE: KIND SIZE [xFILTERS] [bBATCH] as bench/cases.ts,
+e.g. train572 fwd252 train412x16b4 bundled700; or convfwd convfwdbwd)
 Prints one JSON line: {"case", "times_s": [...], "median_s", "peak_rss_mb", "torch"}.
 """
 import json
+import re
 import resource
 import statistics
 import sys
@@ -48,6 +50,15 @@ class UNet(nn.Module):
         return self.out(x)
 
 
+def parse_case(name):
+    """(kind, size, filters, batch) of a net case, as parseCase in bench/cases.ts."""
+    m = re.fullmatch(r'(train|fwd|bundled)(\d+)(?:x(\d+))?(?:b(\d+))?', name)
+    if not m:
+        raise SystemExit(f'torch_unet.py: unknown case {name!r}')
+    filters = int(m[3]) if m[3] else 16 if m[1] == 'bundled' else 64
+    return ('train' if m[1] == 'train' else 'fwd'), int(m[2]), filters, int(m[4]) if m[4] else 1
+
+
 def main():
     case, runs, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     torch.set_num_threads(threads)
@@ -68,20 +79,20 @@ def main():
                 conv.weight.grad = None
                 conv(x).backward(dy)
     else:
-        size = int(case[-3:])
+        kind, size, filters, batch = parse_case(case)
         # bundled700: the bundled models' net (16 base filters) on the one 700 tile that covers a 512 x 512 image.
-        model = UNet(base=16) if case.startswith('bundled') else UNet()
+        model = UNet(base=filters)
         for m in model.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.normal_(m.weight, 0, 0.05)
                 nn.init.zeros_(m.bias)
-        x = torch.rand(1, 1, size, size)
-        if case.startswith('train'):
+        x = torch.rand(batch, 1, size, size)
+        if kind == 'train':
             model.train()
             opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.99)
             out = size - 184
-            labels = torch.randint(0, 2, (1, out, out))
-            weights = torch.ones(1, out, out)
+            labels = torch.randint(0, 2, (batch, out, out))
+            weights = torch.ones(batch, out, out)
 
             def step():
                 opt.zero_grad()

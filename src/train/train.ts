@@ -12,7 +12,8 @@ import { modelInputShape } from '../model/unet.js';
 import { Rng, type RngState } from '../util/rng.js';
 import { installLeanBackprop } from './lean-backprop.js';
 import { InPlaceAdamOptimizer, InPlaceMomentumOptimizer } from './optimizers.js';
-import { coveringOrigins, cutTile, randomOutputOrigin, type Tile, type TileAugmenter, type TileGeometry, type TrainingSample } from './tiles.js';
+import { inThreadProducer, planStep, type TileJob, type TileProducer } from './tile-jobs.js';
+import { coveringOrigins, cutTile, type Tile, type TileAugmenter, type TileGeometry, type TrainingSample } from './tiles.js';
 
 export type OptimizerKind = 'sgd' | 'adam';
 
@@ -25,7 +26,10 @@ export interface NamedTensor {
 export interface TrainOptions {
   /** Optimisation steps. */
   readonly iterations: number;
-  /** Seed of every random choice (tiles, augmentation, dropout). */
+  /**
+   * Seed of every random choice (tiles, augmentation, dropout). The tiles of step i depend only
+   * on the seed and i (planStep in src/train/tile-jobs.ts).
+   */
   readonly seed: number;
   /** 'sgd' (with momentum, the paper's) or 'adam'. Default 'sgd'. */
   readonly optimizer?: OptimizerKind;
@@ -46,6 +50,14 @@ export interface TrainOptions {
    * Absent: the window is cut as it is (cutTile).
    */
   readonly augment?: TileAugmenter;
+  /**
+   * Makes the tiles of each step; train() asks for the next step's before running the current
+   * one, so a producer off the main thread (startTileWorkers in src/train/tile-workers.ts, Node)
+   * prepares them during the step. It must make what `augment` would (the tiles are the same
+   * either way, tested); the caller owns it and closes it. Absent: tiles are made in this
+   * thread with `augment`.
+   */
+  readonly tiles?: TileProducer;
   /** Called after every step. */
   readonly onProgress?: (p: TrainProgress) => void;
   /** Stops training after the current step. */
@@ -116,6 +128,11 @@ export interface TrainSummary {
   readonly losses: number[];
   readonly validation: { iteration: number; loss: number }[];
   readonly seconds: number;
+  /**
+   * Seconds of this run the training thread spent making or waiting for tiles (the data
+   * pipeline's share of the critical path; near 0 when a producer prepares them in time).
+   */
+  readonly dataSeconds: number;
   readonly stoppedEarly: boolean;
 }
 
@@ -207,21 +224,33 @@ export async function train(
   };
 
   setDropoutSeedSource(model, () => dropoutRng.nextUint32());
+  const producer = options.tiles ?? inThreadProducer(trainSet, geo, channels, options.augment);
+  const request = (step: number): { jobs: TileJob[]; tiles: Promise<Tile[]> } => {
+    const jobs = planStep(options.seed, step, batchSize, trainSet, geo);
+    const tiles = producer.make(jobs);
+    // Awaited at its step; a run that ends first (stop, error) never awaits it.
+    tiles.catch(() => undefined);
+    return { jobs, tiles };
+  };
+  let dataMs = 0;
   try {
     let it = firstStep - 1;
+    let next = request(firstStep);
     while (it < iterations) {
       it++;
-      const tiles: Tile[] = [];
-      for (let b = 0; b < batchSize; b++) {
-        const sample = trainSet[rng.int(0, trainSet.length - 1)]!;
-        const [oy, ox] = randomOutputOrigin(rng, [sample.image.height, sample.image.width], geo.output);
-        const tile = options.augment ? options.augment(sample, geo, oy, ox, channels, rng) : cutTile(sample, geo, oy, ox);
+      const t0 = performance.now();
+      const tiles = await next.tiles;
+      const jobs = next.jobs;
+      tiles.forEach((tile, b) => {
         // A NaN pixel does not always make the loss NaN (ReLU kernels may map it to 0), so it
         // would silently corrupt training: stop at the source instead.
         const bad = tile.image.findIndex((v) => !Number.isFinite(v));
-        if (bad >= 0) throw new Error(`train: the input tile from ${sample.name} has a non-finite pixel (${tile.image[bad]}) at index ${bad}${options.augment ? ' after augmentation' : ''}`);
-        tiles.push(tile);
-      }
+        if (bad >= 0) {
+          throw new Error(`train: the input tile from ${trainSet[jobs[b]!.sample]!.name} has a non-finite pixel (${tile.image[bad]}) at index ${bad}${options.augment || options.tiles ? ' after augmentation' : ''}`);
+        }
+      });
+      if (it < iterations) next = request(it + 1);
+      dataMs += performance.now() - t0;
       const loss = trainStep(model, optimizer, tiles, geo, channels, vars);
       if (!Number.isFinite(loss)) {
         throw new Error(`train: loss became ${loss} at iteration ${it}; stopped without saving this step (the last checkpoint, if any, is the last good state); lower the learning rate (now ${learningRate})`);
@@ -271,6 +300,7 @@ export async function train(
     losses,
     validation,
     seconds: priorSeconds + (Date.now() - start) / 1000,
+    dataSeconds: dataMs / 1000,
     stoppedEarly,
   };
 }

@@ -94,3 +94,22 @@ export interface RngState {
   readonly words: [number, number, number, number];
   readonly spare: number | null;
 }
+
+/** murmur3's 32-bit finaliser: a bijection on uint32 that spreads every input bit over the output. */
+function fmix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * The seed of sub-stream `index` of a run seeded with `seed`: a pure function of both, so
+ * stream i can be made anywhere (a worker thread, a resumed run) without replaying streams
+ * 0..i-1. Distinct indices of one seed give distinct seeds (fmix32 is a bijection).
+ *
+ * @example new Rng(streamSeed(1, 7)) // the generator of step 7 of a run with seed 1, the same in any thread or order
+ */
+export function streamSeed(seed: number, index: number): number {
+  if (!Number.isFinite(seed) || !Number.isInteger(index) || index < 0) throw new Error(`streamSeed: seed must be finite and index a non-negative integer, got ${seed}, ${index}`);
+  return fmix32((fmix32(Math.trunc(seed) >>> 0) + (index >>> 0)) >>> 0);
+}

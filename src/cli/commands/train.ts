@@ -14,7 +14,8 @@ import { describeNormalization, parseNormalization } from '../../io/normalize.js
 import { resolveConfig } from '../../model/config.js';
 import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
 import { buildUNet } from '../../model/unet.js';
-import { train, type OptimizerKind, type ResumeFrom } from '../../train/train.js';
+import { startTileWorkers } from '../../train/tile-workers.js';
+import { tileGeometry, train, type OptimizerKind, type ResumeFrom } from '../../train/train.js';
 import { CheckpointStore, latestCheckpoint, readCheckpoint } from '../../train/checkpoint-files.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { join } from 'node:path';
@@ -62,6 +63,8 @@ the run's original options and reaches the same weights as an uninterrupted run.
   --w0 X --sigma X     border weight map of Sec. 3 (10, 5); --w0 0 = class balancing only
   --no-weights         all pixel weights 1 (no class balancing, no border term)
   --connectivity 4|8   objects of binary labels for the weight map (4)
+  --data-workers N     worker threads that cut and augment the next step's tiles while a step runs
+                       (1); 0 = in the training thread. The tiles, and so the weights, are the same
 ${AUGMENT_FLAGS_HELP}
 ${MAX_PIXELS_HELP}
 ${LABEL_MODE_HELP}
@@ -88,6 +91,7 @@ const TRAIN_OPTIONS = {
       sigma: { type: 'string' },
       'no-weights': { type: 'boolean' },
       connectivity: { type: 'string' },
+      'data-workers': { type: 'string' },
       ...AUGMENT_OPTIONS,
       ...LABEL_MODE_OPTIONS,
       ...MAX_PIXELS_OPTION,
@@ -154,6 +158,8 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   const augmentOptions = values['no-augment'] ? null : augmentOptionsFrom(values);
   const weightMap = values['no-weights'] ? (false as const) : { w0: numberOption(values.w0, 'w0', 10)!, sigma: numberOption(values.sigma, 'sigma', 5)! };
   const connectivity = connectivityOption(values.connectivity);
+  const dataWorkers = intOption(values['data-workers'], 'data-workers', 1)!;
+  if (dataWorkers < 0) throw new UsageError(`--data-workers must be >= 0, got ${dataWorkers}`);
   const classNames = values['class-names']?.split(',') ?? initial?.metadata.classNames ?? (modeClasses !== undefined ? ['background', 'interior', 'boundary'] : undefined);
   if (classNames && classNames.length !== config.classes) throw new UsageError(`--class-names lists ${classNames.length} names for ${config.classes} classes`);
 
@@ -233,6 +239,8 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
       curvesWarned = true;
     }
   };
+  const tileWorkers = dataWorkers > 0 ? await startTileWorkers(trainSet, { geometry: tileGeometry(model), channels: config.inputChannels, augment: augmentOptions, workers: dataWorkers }) : null;
+  if (dataWorkers > 0 && !tileWorkers) process.stderr.write('unet train: warning: no worker threads for the tiles; making them in the training thread (the same tiles)\n');
   const summary = await train(
     model,
     trainSet,
@@ -253,6 +261,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
         await updateCurves(c.state);
       },
       ...(augmentOptions ? { augment: makeAugmenter(augmentOptions) } : {}),
+      ...(tileWorkers ? { tiles: tileWorkers } : {}),
       onProgress: (p) => {
         if (p.validationLoss !== undefined) lastVal = p.validationLoss;
         const val = lastVal === undefined ? '' : ` val ${lastVal.toFixed(4)}`;
@@ -260,7 +269,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
       },
     },
     valSet,
-  );
+  ).finally(() => tileWorkers?.close());
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   let metadata = metadataFor({ ...summary });
