@@ -109,6 +109,26 @@ describe('onednn backend', { skip }, () => {
     }
   });
 
+  test('cached primitives: a convolution and its gradients built once per shape give the same bits on every call', async () => {
+    await tf.setBackend('onednn');
+    const addon = (tf.backend() as OneDnnBackend).addon;
+    const x = tf.tensor4d(randomArray(1 * 15 * 13 * 24, 7), [1, 15, 13, 24]);
+    const w = tf.tensor4d(randomArray(3 * 3 * 24 * 40, 8), [3, 3, 24, 40]);
+    const run = (): Float32Array[] =>
+      tf.tidy(() => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'valid'))))([x, w]).map((g) => g.dataSync() as Float32Array));
+    const c0 = addon.primitiveCache();
+    const first = run();
+    const c1 = addon.primitiveCache();
+    const again = [run(), run()];
+    const c2 = addon.primitiveCache();
+    assert.ok(c1.misses > c0.misses, 'the first call builds primitives for its shapes');
+    assert.equal(c2.misses, c1.misses, `repeated calls build none: ${JSON.stringify([c1, c2])}`);
+    assert.ok(c2.hits > c1.hits && c2.entries === c1.entries);
+    for (const a of again) assert.deepEqual(a, first, 'cached primitives give bit-identical gradients');
+    x.dispose();
+    w.dispose();
+  });
+
   test('Conv2DBackpropInput as the 2x2 stride-2 up-convolution (conv2dTranspose) and its gradients', async () => {
     for (const [n, h, w, ci, co] of [
       [1, 5, 7, 8, 4],
@@ -238,7 +258,12 @@ describe('onednn backend', { skip }, () => {
     trainStep(model, opt, [tile], geo, 1);
     const tensors = tf.memory().numTensors;
     const nativeBefore = backend.nativeStats();
+    const cacheBefore = backend.addon.primitiveCache();
     for (let i = 0; i < 4; i++) trainStep(model, opt, [tile], geo, 1);
+    const cacheAfter = backend.addon.primitiveCache();
+    // Every shape of a step was built in the first one: later steps only reuse primitives.
+    assert.equal(cacheAfter.misses, cacheBefore.misses, `primitives built after the first step: ${JSON.stringify([cacheBefore, cacheAfter])}`);
+    assert.ok(cacheAfter.hits > cacheBefore.hits, 'later steps hit the primitive cache');
     assert.equal(tf.memory().numTensors, tensors, `tensor count grew over 4 training steps: ${tensors} -> ${tf.memory().numTensors}`);
     assert.deepEqual(backend.nativeStats(), nativeBefore, `native memory grew over 4 training steps`);
     opt.dispose();

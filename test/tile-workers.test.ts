@@ -62,7 +62,7 @@ test('startTileWorkers: worker threads make the same tiles, bit for bit, as the 
   await assert.rejects(workers.make(planStep(9, 1, 1, s, geo)), /after close/);
 });
 
-test('train: with tile workers and in-thread (the browser's fallback), the same seed gives the same weights bit for bit', async () => {
+test("train: with tile workers and in-thread (the browser's fallback), the same seed gives the same weights bit for bit", async () => {
   const s = samples();
   const run = async (tiles: TileProducer | undefined, dataSeconds: number[]): Promise<Float32Array[]> => {
     const model = buildUNet({ depth: 2, baseFilters: 4 }, 60);

@@ -25,6 +25,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import sys
 import time
 
@@ -138,7 +139,9 @@ def main():
     ap.add_argument('--seed', type=int, required=True)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--no-augment', action='store_true')
+    ap.add_argument('--no-predict', action='store_true', help='skip predicting the validation slices (npm run bench, case e2e)')
     a = ap.parse_args()
+    t_load = time.time()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
@@ -149,18 +152,23 @@ def main():
     model = he_init(UNet(a.depth, a.filters))
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum) if a.optimizer == 'sgd' else torch.optim.Adam(model.parameters(), lr=a.lr)
     losses = []
+    load_seconds = time.time() - t_load
+    data_seconds = 0.0
     t0 = time.time()
     model.train()
     for it in range(1, a.iterations + 1):
+        t_data = time.time()
         img, lab, wgt = train[rng.integers(0, len(train))]
         oy = rng.integers(0, max(0, img.shape[0] - out) + 1)
         ox = rng.integers(0, max(0, img.shape[1] - out) + 1)
         ti, tl, tw = (mirror_window(x, oy - m, ox - m, a.tile, a.tile) for x in (img, lab, wgt))
         if not a.no_augment:
             ti, tl, tw = augment(ti, tl, tw, rng)
-        logits = model(torch.from_numpy(np.ascontiguousarray(ti))[None, None])
+        x = torch.from_numpy(np.ascontiguousarray(ti))[None, None]
         tl = torch.from_numpy(np.ascontiguousarray(tl[m:m + out, m:m + out]))[None]
         tw = torch.from_numpy(np.ascontiguousarray(tw[m:m + out, m:m + out]))[None]
+        data_seconds += time.time() - t_data
+        logits = model(x)
         loss = (F.cross_entropy(logits, tl, reduction='none') * tw).mean()
         opt.zero_grad()
         loss.backward()
@@ -171,11 +179,13 @@ def main():
     seconds = time.time() - t0
     model.eval()
     os.makedirs(a.out, exist_ok=True)
-    for k, img in enumerate(val):
+    for k, img in enumerate([] if a.no_predict else val):
         p = predict(model, img, a.tile, out)
         Image.fromarray(np.round(p * 65535).astype(np.uint16)).save(os.path.join(a.out, f'train_{25 + k:02d}_prob.png'))
     with open(os.path.join(a.out, 'summary.json'), 'w') as f:
         json.dump({'args': vars(a), 'seconds': seconds, 'seconds_per_step': seconds / a.iterations,
+                   'data_seconds': data_seconds, 'load_seconds': load_seconds,
+                   'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                    'loss_last100': float(np.mean(losses[-100:])), 'torch': torch.__version__}, f, indent=1)
 
 

@@ -45,6 +45,11 @@ export interface OneDnnAddon {
   layout(handle: number): string;
   free(handle: number): void;
   stats(): { tensors: number; bytes: number };
+  /**
+   * The per-shape cache of convolution and reorder primitives (per thread), and the layout
+   * conversions run so far (count, bytes written): diagnostics for tests and bench/.
+   */
+  primitiveCache(): { entries: number; hits: number; misses: number; reorders: number; reorderBytes: number };
   setThreads(n: number): void;
   info(): { version: string; threads: number };
 }

@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <new>
 #include <string>
@@ -87,6 +88,19 @@ struct State {
   std::unordered_map<int64_t, Tensor> tensors;
   int64_t next = 1;
   int64_t bytes = 0;
+  // Convolution primitive descriptors and primitives by shape (ConvKey): a U-Net step runs the
+  // same few dozen shapes every time, and building them cost more than running a small layer.
+  std::map<std::vector<int64_t>, dnnl::convolution_forward::primitive_desc> convFwd;
+  std::map<std::vector<int64_t>, dnnl::convolution_forward> convFwdPrim;
+  std::map<std::vector<int64_t>, dnnl::convolution_backward_data::primitive_desc> convBwdData;
+  std::map<std::vector<int64_t>, dnnl::convolution_backward_data> convBwdDataPrim;
+  std::map<std::vector<int64_t>, dnnl::convolution_backward_weights::primitive_desc> convBwdWeights;
+  std::map<std::vector<int64_t>, dnnl::convolution_backward_weights> convBwdWeightsPrim;
+  std::map<std::string, dnnl::reorder> reorders;  // by source and destination descriptor bytes
+  int64_t cacheHits = 0;
+  int64_t cacheMisses = 0;
+  int64_t reorderRuns = 0;   // layout conversions run (inputs into a primitive's layout, toNHWC, ...)
+  int64_t reorderBytes = 0;  // and the bytes they wrote
 };
 
 // Thrown for an allocation the system refuses; a std::bad_alloc that says how much and what for.
@@ -338,10 +352,38 @@ memory weights(const Ctx& c, size_t at, const std::vector<int64_t>& hwio) {
   return memory({{hwio[3], hwio[2], hwio[0], hwio[1]}, dt::f32, tag::hwio}, c.st.engine, a.Data());
 }
 
+// Most shapes a net uses stay; an unbounded number (a caller looping over sizes) must not.
+constexpr size_t kMaxCachedShapes = 512;
+
+// cache[key], made by make() on a miss (the cache is emptied first when full).
+template <typename K, typename V, typename F>
+const V& cached(State& st, std::map<K, V>& cache, const K& key, F make) {
+  auto it = cache.find(key);
+  if (it != cache.end()) {
+    st.cacheHits++;
+    return it->second;
+  }
+  st.cacheMisses++;
+  if (cache.size() >= kMaxCachedShapes) cache.clear();
+  return cache.emplace(key, make()).first->second;
+}
+
+// Runs a reorder from m's layout into out's, with the primitive cached by the two descriptors'
+// bytes (equal bytes, equal descriptors; a descriptor written differently only misses).
+void reorderInto(const Ctx& c, const memory& m, const memory& out) {
+  const memory::desc from = m.get_desc(), to = out.get_desc();
+  std::string key(reinterpret_cast<const char*>(&from.data), sizeof from.data);
+  key.append(reinterpret_cast<const char*>(&to.data), sizeof to.data);
+  const auto& prim = cached(c.st, c.st.reorders, key, [&] { return dnnl::reorder(dnnl::reorder::primitive_desc(c.st.engine, from, c.st.engine, to)); });
+  prim.execute(c.st.stream, const_cast<memory&>(m), const_cast<memory&>(out));
+  c.st.reorderRuns++;
+  c.st.reorderBytes += static_cast<int64_t>(to.get_size());
+}
+
 memory ensure(const Ctx& c, const memory& m, const memory::desc& want) {
   if (m.get_desc() == want) return m;
   memory out = scratchMemory(c.st, want);
-  dnnl::reorder(m, out).execute(c.st.stream, const_cast<memory&>(m), out);
+  reorderInto(c, m, out);
   return out;
 }
 
@@ -385,7 +427,25 @@ ConvGeom geom(const Ctx& c, size_t at) {
 memory::desc anyAct(const std::vector<int64_t>& nhwc) { return {{nhwc[0], nhwc[3], nhwc[1], nhwc[2]}, dt::f32, tag::any}; }
 memory::desc anyWei(const std::vector<int64_t>& hwio) { return {{hwio[3], hwio[2], hwio[0], hwio[1]}, dt::f32, tag::any}; }
 
-dnnl::convolution_forward::primitive_desc convFwdPd(const Ctx& c, const ConvGeom& g, bool bias, bool relu, dnnl::prop_kind prop) {
+// The cache key of a convolution: its geometry, bias and ReLU flags and the propagation kind.
+std::vector<int64_t> convKey(const ConvGeom& g, bool bias, bool relu, dnnl::prop_kind prop) {
+  std::vector<int64_t> k;
+  k.reserve(24);
+  for (const auto* v : {&g.x, &g.w, &g.y}) k.insert(k.end(), v->begin(), v->end());
+  for (const auto* v : {&g.strides, &g.dil, &g.padL, &g.padR}) k.insert(k.end(), v->begin(), v->end());
+  k.push_back(bias);
+  k.push_back(relu);
+  k.push_back(static_cast<int64_t>(prop));
+  return k;
+}
+
+dnnl::convolution_forward::primitive_desc makeConvFwdPd(const Ctx& c, const ConvGeom& g, bool bias, bool relu, dnnl::prop_kind prop);
+
+const dnnl::convolution_forward::primitive_desc& convFwdPd(const Ctx& c, const ConvGeom& g, bool bias, bool relu, dnnl::prop_kind prop) {
+  return cached(c.st, c.st.convFwd, convKey(g, bias, relu, prop), [&] { return makeConvFwdPd(c, g, bias, relu, prop); });
+}
+
+dnnl::convolution_forward::primitive_desc makeConvFwdPd(const Ctx& c, const ConvGeom& g, bool bias, bool relu, dnnl::prop_kind prop) {
   dnnl::primitive_attr attr;
   if (relu) {
     dnnl::post_ops po;
@@ -415,14 +475,16 @@ Napi::Value Conv2d(Ctx& c) {
   }
   memory x = activation(c, 0, g.x, "x");
   memory w = weights(c, 1, g.w);
-  auto pd = convFwdPd(c, g, hasBias, relu, dnnl::prop_kind::forward_inference);
+  const auto key = convKey(g, hasBias, relu, dnnl::prop_kind::forward_inference);
+  const auto& pd = convFwdPd(c, g, hasBias, relu, dnnl::prop_kind::forward_inference);
+  const auto& prim = cached(c.st, c.st.convFwdPrim, key, [&] { return dnnl::convolution_forward(pd); });
   memory src = ensure(c, x, pd.src_desc());
   memory wei = ensure(c, w, pd.weights_desc());
   Tensor out;
   allocTensor(c.st, out, pd.dst_desc());
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, out.mem}};
   if (hasBias) args[DNNL_ARG_BIAS] = b;
-  dnnl::convolution_forward(pd).execute(c.st.stream, args);
+  prim.execute(c.st.stream, args);
   c.st.stream.wait();
   return handleOf(c, std::move(out));
 }
@@ -432,14 +494,18 @@ Napi::Value Conv2dBackpropInput(Ctx& c) {
   ConvGeom g = geom(c, 2);
   memory dyArg = activation(c, 0, g.y, "dy");
   memory w = weights(c, 1, g.w);
-  auto fwd = convFwdPd(c, g, false, false, dnnl::prop_kind::forward_training);
-  dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, anyAct(g.x), anyWei(g.w), anyAct(g.y), g.strides, g.dil, g.padL, g.padR);
-  dnnl::convolution_backward_data::primitive_desc pd(d, c.st.engine, fwd);
+  const auto key = convKey(g, false, false, dnnl::prop_kind::backward_data);
+  const auto& pd = cached(c.st, c.st.convBwdData, key, [&] {
+    const auto& fwd = convFwdPd(c, g, false, false, dnnl::prop_kind::forward_training);
+    dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, anyAct(g.x), anyWei(g.w), anyAct(g.y), g.strides, g.dil, g.padL, g.padR);
+    return dnnl::convolution_backward_data::primitive_desc(d, c.st.engine, fwd);
+  });
+  const auto& prim = cached(c.st, c.st.convBwdDataPrim, key, [&] { return dnnl::convolution_backward_data(pd); });
   memory dy = ensure(c, dyArg, pd.diff_dst_desc());
   memory wei = ensure(c, w, pd.weights_desc());
   Tensor out;
   allocTensor(c.st, out, pd.diff_src_desc());
-  dnnl::convolution_backward_data(pd).execute(c.st.stream, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, out.mem}});
+  prim.execute(c.st.stream, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, out.mem}});
   c.st.stream.wait();
   return handleOf(c, std::move(out));
 }
@@ -450,16 +516,20 @@ Napi::Value Conv2dBackpropFilter(Ctx& c) {
   memory x = activation(c, 0, g.x, "x");
   memory dyArg = activation(c, 1, g.y, "dy");
   const size_t n = volume(c, g.w, "filter");
-  auto fwd = convFwdPd(c, g, false, false, dnnl::prop_kind::forward_training);
-  dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, anyAct(g.x), anyWei(g.w), anyAct(g.y), g.strides, g.dil, g.padL, g.padR);
-  dnnl::convolution_backward_weights::primitive_desc pd(d, c.st.engine, fwd);
+  const auto key = convKey(g, false, false, dnnl::prop_kind::backward_weights);
+  const auto& pd = cached(c.st, c.st.convBwdWeights, key, [&] {
+    const auto& fwd = convFwdPd(c, g, false, false, dnnl::prop_kind::forward_training);
+    dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, anyAct(g.x), anyWei(g.w), anyAct(g.y), g.strides, g.dil, g.padL, g.padR);
+    return dnnl::convolution_backward_weights::primitive_desc(d, c.st.engine, fwd);
+  });
+  const auto& prim = cached(c.st, c.st.convBwdWeightsPrim, key, [&] { return dnnl::convolution_backward_weights(pd); });
   memory src = ensure(c, x, pd.src_desc());
   memory dy = ensure(c, dyArg, pd.diff_dst_desc());
   memory dw = scratchMemory(c.st, pd.diff_weights_desc());
-  dnnl::convolution_backward_weights(pd).execute(c.st.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
+  prim.execute(c.st.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
   Napi::Float32Array out = Napi::Float32Array::New(c.env, n);
   memory plain({{g.w[3], g.w[2], g.w[0], g.w[1]}, dt::f32, tag::hwio}, c.st.engine, out.Data());
-  dnnl::reorder(dw, plain).execute(c.st.stream, dw, plain);
+  reorderInto(c, dw, plain);
   c.st.stream.wait();
   return out;
 }
@@ -719,7 +789,7 @@ Napi::Value Slice(Ctx& c) {
   memory src(sub, c.st.engine, t.mem.get_data_handle());
   Tensor out;
   allocTensor(c.st, out, {dims, dt::f32, tg});
-  dnnl::reorder(src, out.mem).execute(c.st.stream, src, out.mem);
+  reorderInto(c, src, out.mem);
   c.st.stream.wait();
   return handleOf(c, std::move(out));
 }
@@ -739,7 +809,7 @@ Napi::Value Pad(Ctx& c) {
   std::memset(out.mem.get_data_handle(), 0, out.mem.get_desc().get_size());
   memory::desc sub = out.mem.get_desc().submemory_desc(d, {b[0], 0, b[1], b[2]});
   memory dst(sub, c.st.engine, out.mem.get_data_handle());
-  dnnl::reorder(t.mem, dst).execute(c.st.stream, t.mem, dst);
+  reorderInto(c, t.mem, dst);
   c.st.stream.wait();
   return handleOf(c, std::move(out));
 }
@@ -860,7 +930,7 @@ Napi::Value ToNHWC(Ctx& c) {
   const size_t n = static_cast<size_t>(d[0] * d[1] * d[2] * d[3]);
   Napi::Float32Array out = Napi::Float32Array::New(c.env, n);
   memory plain({d, dt::f32, tag::nhwc}, c.st.engine, out.Data());
-  dnnl::reorder(t.mem, plain).execute(c.st.stream, t.mem, plain);
+  reorderInto(c, t.mem, plain);
   c.st.stream.wait();
   return out;
 }
@@ -899,6 +969,19 @@ Napi::Value Stats(Ctx& c) {
   Napi::Object o = Napi::Object::New(c.env);
   o.Set("tensors", Napi::Number::New(c.env, static_cast<double>(c.st.tensors.size())));
   o.Set("bytes", Napi::Number::New(c.env, static_cast<double>(c.st.bytes)));
+  return o;
+}
+
+// primitiveCache() -> { entries, hits, misses, reorders, reorderBytes }: the cache of convolution and reorder primitives (tests, bench).
+Napi::Value PrimitiveCache(Ctx& c) {
+  Napi::Object o = Napi::Object::New(c.env);
+  const size_t entries = c.st.convFwd.size() + c.st.convFwdPrim.size() + c.st.convBwdData.size() + c.st.convBwdDataPrim.size() +
+                         c.st.convBwdWeights.size() + c.st.convBwdWeightsPrim.size() + c.st.reorders.size();
+  o.Set("entries", Napi::Number::New(c.env, static_cast<double>(entries)));
+  o.Set("hits", Napi::Number::New(c.env, static_cast<double>(c.st.cacheHits)));
+  o.Set("misses", Napi::Number::New(c.env, static_cast<double>(c.st.cacheMisses)));
+  o.Set("reorders", Napi::Number::New(c.env, static_cast<double>(c.st.reorderRuns)));
+  o.Set("reorderBytes", Napi::Number::New(c.env, static_cast<double>(c.st.reorderBytes)));
   return o;
 }
 
@@ -1017,6 +1100,7 @@ KERNEL(kMomentumUpdate, "momentumUpdate", "value", "accumulation", "gradient", "
 KERNEL(kAdamUpdate, "adamUpdate", "value", "first moment", "second moment", "gradient", "coefficients")
 KERNEL(kFree, "free", "@handle")
 KERNEL(kStats, "stats")
+KERNEL(kPrimitiveCache, "primitiveCache")
 KERNEL(kSetThreads, "setThreads", "threads")
 KERNEL(kInfo, "info")
 #undef KERNEL
@@ -1047,6 +1131,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   expose<AdamUpdate, kAdamUpdate>(env, exports);
   expose<Free, kFree>(env, exports);
   expose<Stats, kStats>(env, exports);
+  expose<PrimitiveCache, kPrimitiveCache>(env, exports);
   expose<SetThreads, kSetThreads>(env, exports);
   expose<Info, kInfo>(env, exports);
   return exports;
