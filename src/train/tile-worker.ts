@@ -3,6 +3,7 @@
  * training samples and makes the tiles of the jobs it is sent, exactly as the training thread
  * would (makeTile with the augmenter of the same options). Node only.
  */
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { makeAugmenter, type AugmentOptions } from '../augment/augment.js';
 import { makeTile, type TileJob } from './tile-jobs.js';
@@ -34,6 +35,15 @@ function ownBuffers(arrays: readonly (Float32Array | Int32Array)[]): ArrayBuffer
     if (a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength) own.push(a.buffer);
   }
   return own;
+}
+
+// Lowest priority: the step's compute threads win a contended core, and this thread fills the
+// idle time (JS between kernels, the wait at the step's end). On Linux the nice value belongs
+// to the calling thread. Lowering it is always permitted; if it fails, the tiles are the same.
+try {
+  setPriority(19);
+} catch {
+  // keep the default priority
 }
 
 const data = workerData as TileWorkerData;
