@@ -251,7 +251,7 @@ const A = DEFAULT_AUGMENT;
 export const AUGMENT_FLAGS_HELP = `Augmentation (defaults are the paper's where it gives them):
 ${optionLine('--elastic-std X', 'elastic displacement std in pixels, 0 = off', DEFAULT_ELASTIC.std)}
 ${optionLine('--elastic-grid N', 'coarse grid nodes per side', DEFAULT_ELASTIC.gridSize)}
-${optionLine('--rotation DEG', 'largest rotation angle (180: arbitrary)', A.rotation)}
+${optionLine('--rotation DEG', 'largest rotation angle, 180 = arbitrary', A.rotation)}
 ${optionLine('--shift PX', 'largest extra shift', A.shift)}
 ${optionLine('--no-flips', 'no random flips')}
 ${optionLine('--interpolation I', 'cubic | linear, for images', A.interpolation)}
