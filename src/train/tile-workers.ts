@@ -15,12 +15,15 @@ import type { TileJob, TileProducer } from './tile-jobs.js';
 import type { Tile, TileGeometry, TrainingSample } from './tiles.js';
 import type { TileWorkerData, TileWorkerReply, TileWorkerRequest } from './tile-worker.js';
 
+/** Worker threads `unet train` starts for its tiles (--data-workers); one keeps ahead of a step on 2 cores. */
+export const DEFAULT_TILE_WORKERS = 1;
+
 export interface TileWorkerOptions {
   readonly geometry: TileGeometry;
   readonly channels: number;
   /** The augmentation options (data, so a worker can rebuild the augmenter); null = cut only. */
   readonly augment: AugmentOptions | null;
-  /** Worker threads; steps go to them in turn. Default 1. */
+  /** Worker threads; steps go to them in turn. Default DEFAULT_TILE_WORKERS. */
   readonly workers?: number;
 }
 
@@ -47,7 +50,7 @@ function startWorker(script: string, workerData: TileWorkerData): Worker {
  * when training ends.
  */
 export async function startTileWorkers(samples: readonly TrainingSample[], options: TileWorkerOptions): Promise<TileProducer | null> {
-  const count = options.workers ?? 1;
+  const count = options.workers ?? DEFAULT_TILE_WORKERS;
   if (!Number.isInteger(count) || count < 1) throw new Error(`startTileWorkers: workers must be a positive integer, got ${count}`);
   const script = workerScript();
   if (!script) return null;
