@@ -27,7 +27,7 @@ import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
 import { labelComponents } from '../src/util/components.js';
 import { Rng } from '../src/util/rng.js';
-import { skipUnless, storeDigest } from './helpers.js';
+import { pythonWith, skipUnless, storeDigest } from './helpers.js';
 
 const CONFIG = resolveConfig({ depth: 2, baseFilters: 4, classes: 2, inputChannels: 1, padding: 'valid', dropout: 0 });
 let dir = '';
@@ -306,18 +306,7 @@ test('a rerun asking for more outputs recomputes the chunks; one with another ti
   await assert.rejects(predictOmeZarr(path, {}, () => otherTile, { ...base, outputs: ['mask'] }), /ensureDocument: .*labels\/unet_mask\/\.zattrs exists with other contents/);
 });
 
-function pythonWithZarr(): string | null {
-  for (const py of ['/usr/bin/python3', 'python3']) {
-    try {
-      execFileSync(py, ['-c', 'import zarr'], { stdio: 'ignore' });
-      return py;
-    } catch {
-      // try the next interpreter
-    }
-  }
-  return null;
-}
-const python = pythonWithZarr();
+const python = pythonWith('zarr');
 
 test('python3-zarr (independent reader) opens the NGFF 0.4 labels and probabilities we write', { skip: skipUnless(python ? false : 'python3 with zarr not found (install Debian python3-zarr)') }, async () => {
   const raw = noise(new Rng(9), 37, 41);

@@ -24,6 +24,8 @@ export const PREDICT_HELP = `unet predict [--model DIR|NAME] --out DIR [options]
 
 Segments images of any size by overlap-tile prediction (mirrored context at the borders).
 Reads PNG, JPEG and TIFF (multi-page stacks slice by slice; outputs get _zNNN).
+Big TIFFs (tiled, BigTIFF, pyramidal, or over 32 MP a page) are read band by band, never whole:
+mask and prob go to strip-written <stem>_mask.tif and <stem>_prob.tif (no overlay; instances: --ome-zarr).
 Every input is processed; each output is written atomically and the --out folder is created
 with the first one. Inputs that fail are listed at the end and the exit status is 1. Two
 inputs with the same file stem are refused before anything runs (their outputs would clash).
@@ -205,6 +207,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
       written.push(...result.written);
       const counts = result.instanceCounts ? ` (${result.instanceCounts.join(', ')} objects)` : '';
       process.stdout.write(`${file}: ${result.written.join(' ')}${counts}\n`);
+      for (const n of result.notWritten ?? []) process.stderr.write(`unet predict: note: ${n}\n`);
     }
   } finally {
     for (const p of predictors.values()) p.dispose();
