@@ -51,6 +51,7 @@ the end of training); without one, connected components of the foreground. These
   --no-watershed       connected components only, even if the model stores a watershed
   --seed-threshold P   watershed seeds: probability >= P   (stored, else 0.9)
   --min-size N         drop objects smaller than N pixels   (stored, else 0)
+  --connectivity 4|8   pixel neighbourhood of objects (components and watershed)   (4)
   --evaluate LABELS    then score this run's outputs against the label folder LABELS, as
                        \`unet evaluate --pred OUT --truth LABELS\`; evaluate's options apply (--mode,
                        --json, --csv, --warping-threshold, ...); membrane mode adds prob (png16)
@@ -90,6 +91,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
       'no-watershed': { type: 'boolean' },
       'seed-threshold': { type: 'string' },
       'min-size': { type: 'string' },
+      connectivity: { type: 'string' },
       evaluate: { type: 'string' },
       ...EVALUATE_OPTIONS,
       ...MAX_PIXELS_OPTION,
@@ -145,6 +147,8 @@ export async function predictCommand(argv: string[]): Promise<number> {
   const minSize = intOption(values['min-size'], 'min-size', stored?.minSize ?? 0)!;
   const foregroundClasses = values.foreground?.split(',').map((s) => classIndex(s.trim(), metadata.classNames)) ?? stored?.foregroundClasses;
   const seedClasses = values.foreground === undefined ? stored?.seedClasses : undefined;
+  const connectivity = intOption(values.connectivity, 'connectivity', 4)!;
+  if (connectivity !== 4 && connectivity !== 8) throw new UsageError(`--connectivity must be 4 or 8, got ${connectivity}`);
 
   // One predictor per tile size, built on first use (a rebuild copies the weights).
   const predictors = new Map<number, DisposablePredictor>();
@@ -163,7 +167,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
       return await predictZarrCommand({
         values, inputs: files, outDir: values.out, modelDirs, normalization: metadata.normalization, classNames: metadata.classNames,
         predictorFor: tilePredictor, tta: values.tta ?? false, log: (l) => process.stderr.write(`${l}\n`), ...(foregroundClasses ? { foregroundClasses } : {}),
-        storedPostprocess: stored !== undefined && values['no-watershed'] !== true,
+        instances: { watershed, seedThreshold, minSize, connectivity, ...(seedClasses ? { seedClasses } : {}) },
       });
     } finally {
       for (const p of predictors.values()) p.dispose();
@@ -188,7 +192,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
           ...decodeOptions,
           batchSize: batch,
           watershed,
-          instanceOptions: watershed ? { minSize, seedThreshold } : { minSize },
+          instanceOptions: watershed ? { minSize, seedThreshold, connectivity } : { minSize, connectivity },
           ...(foregroundClasses ? { foregroundClasses } : {}),
           ...(seedClasses ? { seedClasses } : {}),
           onProgress: (p) => {
