@@ -18,6 +18,8 @@ import { predictPagesByRegion, readsByRegion } from '../src/infer/region-predict
 import type { RegionSource } from '../src/infer/source.js';
 import { predictFile } from '../src/infer/write-outputs.js';
 import { readImage } from '../src/io/image.js';
+import { makeMetadata } from '../src/io/model-format.js';
+import { saveModel } from '../src/io/model-files.js';
 import { normalize } from '../src/io/normalize.js';
 import { openTiffRegions } from '../src/io/tiff-region.js';
 import { TiffStripWriter } from '../src/io/tiff-stream.js';
@@ -25,7 +27,7 @@ import { resolveConfig } from '../src/model/config.js';
 import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
 import { Rng } from '../src/util/rng.js';
-import { pythonWith, skipUnless } from './helpers.js';
+import { pythonWith, runCli, skipUnless } from './helpers.js';
 
 const python = pythonWith('tifffile, numpy');
 const skip = skipUnless(python ? false : 'python3 with tifffile and numpy not found (Debian python3-tifffile)');
@@ -50,6 +52,7 @@ before(async () => {
   execFileSync(python, ['-c', SCRIPT, dir]);
   const model = buildUNet(CONFIG, 64);
   initializeWeights(model, new Rng(11));
+  await saveModel(join(dir, 'model'), model, makeMetadata({ config: CONFIG, tileSize: [64, 64], normalization: { kind: 'dtype' }, classNames: ['background', 'cell'] }));
   const p = unetPredictor(model, CONFIG, 64);
   net = p;
   dispose = () => {
@@ -137,4 +140,18 @@ test('TiffStripWriter: classic and BigTIFF, pages filled interleaved, partial st
     const ours = await readImage(path);
     assert.deepEqual(Array.from(ours[1]!.data), Array.from(b), 'our own reader too');
   }
+});
+
+test('unet predict TILED.tif --out DIR (no --ome-zarr): the region path, the whole-image mask', { skip }, async () => {
+  const out = join(dir, 'cli');
+  const r = await runCli(['predict', '--model', join(dir, 'model'), '--tile', '64', '--out', out, join(dir, 'tiled.tif')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /tiled_mask\.tif/);
+  assert.match(r.stderr, /note: overlay not written/);
+  // strips.tif holds the same pixels and is read whole: the same engine, the other path.
+  const w = await runCli(['predict', '--model', join(dir, 'model'), '--tile', '64', '--outputs', 'mask', '--out', out, join(dir, 'strips.tif')]);
+  assert.equal(w.code, 0, w.stderr);
+  const [mask] = await readImage(join(out, 'tiled_mask.tif'));
+  const [ref] = await readImage(join(out, 'strips_mask.png'));
+  assert.deepEqual(Array.from(mask!.data), Array.from(ref!.data), 'region-path mask equals the whole-image mask of the same pixels');
 });
