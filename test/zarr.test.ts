@@ -366,7 +366,7 @@ describe('chunk-parallel prediction into OME-Zarr', () => {
   });
 });
 
-test('a rerun asking for more outputs recomputes the chunks; one with another tile is refused', async () => {
+test('a rerun asking for more outputs recomputes the chunks and keeps what was done; one with another tile is refused', async () => {
   const img = noise(new Rng(77), 20, 20);
   const path = join(dir, 'more.ome.zarr');
   await writeOmeZarrImage(path, [img], { chunk: 8 });
@@ -379,6 +379,10 @@ test('a rerun asking for more outputs recomputes the chunks; one with another ti
   assert.equal(merged.objects[0], labelComponents(Uint8Array.from(img.data, (v) => (v / 255 > 0.5 ? 1 : 0)), 20, 20, 4).count);
   const c = await predictOmeZarr(path, {}, () => threshold, { ...base, outputs: ['instances'] });
   assert.deepEqual([c.computed, c.skipped], [0, 9]);
+  const d = await predictOmeZarr(path, {}, () => threshold, { ...base, outputs: ['prob'] });
+  assert.deepEqual([d.computed, d.skipped], [9, 0]);
+  const after = await finalizeOmeZarr(path);
+  assert.deepEqual(after.objects, merged.objects, "a prob-only rerun leaves the chunks' mask and instances done, their object data kept");
   const otherTile: TilePredictor = { ...threshold, inputShape: [16, 16], outputShape: [12, 12], predictBatch: () => Promise.reject(new Error('must not run')) };
   await assert.rejects(predictOmeZarr(path, {}, () => otherTile, { ...base, outputs: ['mask'] }), /ensureDocument: .*labels\/unet_mask\/\.zattrs exists with other contents/);
 });

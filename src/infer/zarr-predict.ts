@@ -263,10 +263,13 @@ function markerPath(img: OmeZarrImage, names: ReturnType<typeof zarrLayout>, pla
  * a run with fewer outputs (say, mask only) is computed again for the new ones.
  */
 async function markerCovers(marker: string, outputs: readonly ZarrOutput[]): Promise<boolean> {
-  const text = await readFile(marker, 'utf8').catch(() => null);
-  if (text === null) return false;
-  const done = (JSON.parse(text) as { outputs?: string[] }).outputs ?? [];
+  const done = (await readMarker(marker))?.outputs ?? [];
   return outputs.every((o) => done.includes(o));
+}
+
+async function readMarker(marker: string): Promise<Marker | null> {
+  const text = await readFile(marker, 'utf8').catch(() => null);
+  return text === null ? null : (JSON.parse(text) as Marker);
 }
 
 /** `w` grown by `halo` pixels on every side, clipped to the H x W image. */
@@ -451,7 +454,10 @@ export async function predictOmeZarr(
       objects = { ids: Uint32Array.from(comp.labels), objects: comp.count };
     }
     if (out.local) await writeBlock(out.local, [plane, zarr.slice(w.top, w.top + w.height), zarr.slice(w.left, w.left + w.width)], objects!.ids, [w.height, w.width]);
-    const doc = { objects: objects?.objects ?? 0, outputs: [...new Set(options.outputs)].sort(), ...(objects?.ring ? { ring: objects.ring } : {}) };
+    // Outputs an earlier run wrote for this chunk and this one did not touch stay done (with their object data).
+    const before = await readMarker(marker);
+    const outputs = [...new Set([...(before?.outputs ?? []), ...options.outputs])].sort();
+    const doc = objects ? { objects: objects.objects, outputs, ...(objects.ring ? { ring: objects.ring } : {}) } : { objects: before?.objects ?? 0, outputs, ...(before?.ring ? { ring: before.ring } : {}) };
     await writeFileAtomic(marker, `${JSON.stringify(doc)}\n`);
     computed++;
     options.onChunk?.({ done: n + 1, total: mine.length, skipped });

@@ -32,7 +32,8 @@ export async function mergeInstancesCommand(argv: string[]): Promise<number> {
   if (connectivity !== undefined && connectivity !== 4 && connectivity !== 8) throw new UsageError(`--connectivity must be 4 or 8, got ${connectivity}`);
   for (const p of positionals) {
     const r = await finalizeOmeZarr(p, select, values.name ?? 'unet', connectivity === undefined ? {} : { connectivity });
-    process.stdout.write(`${p}: ${r.objects ? `${r.objects.join(', ')} object(s) in labels/${values.name ?? 'unet'}_instances; ` : ''}pyramids of ${r.labels.join(', ')}\n`);
+    const objects = r.objects ? `${r.objects.join(', ')} object(s) in labels/${values.name ?? 'unet'}_instances; ` : '';
+    process.stdout.write(`${p}: ${r.labels.length ? `${objects}pyramids of ${r.labels.join(', ')}` : 'no label outputs (mask, instances) to finalize'}\n`);
   }
   return 0;
 }
