@@ -322,7 +322,7 @@ describe('chunk-parallel prediction into OME-Zarr', () => {
       const ids = (await zarr.get(arr, [null, null])).data as Uint32Array;
       const ref = instancesFromClassMask(Uint8Array.from(img, (v) => (v ? 1 : 0)), null, H, W, { foregroundClasses: [1], watershed: false, seedThreshold: 0.9, minSize }, connectivity);
       assert.equal(merged.objects[0], ref.count, `mergeInstances: ${merged.objects[0]} objects, whole image ${ref.count}`);
-      assert.equal(ref.count, { '4-0': 15, '8-0': 7, '8-10': 5 }[`${connectivity}-${minSize}`], 'the reference counts the objects this test is about');
+      assert.equal(ref.count, ({ '4-0': 15, '8-0': 7, '8-10': 5 } as Record<string, number>)[`${connectivity}-${minSize}`], 'the reference counts the objects this test is about');
       assert.deepEqual(Array.from(ids), Array.from(ref.labels), 'merged ids equal the whole-image ids, pixel for pixel');
       if (connectivity === 4) await assert.rejects(mergeInstances(path, {}, 'unet', { connectivity: 8 }), /labelled with 4-connectivity/);
       const labels = JSON.parse(await readFile(join(path, 'labels/.zattrs'), 'utf8')) as { labels: string[] };
