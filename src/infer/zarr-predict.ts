@@ -52,8 +52,8 @@ import {
 } from '../io/zarr.js';
 import { labelComponents, type Connectivity } from '../util/components.js';
 import { alignedChunkSide, chunkGridShape, chunkWindows, jobChunks, numberSets, UnionFind, uniteAcross, type Chunk, type ChunkJob } from './chunks.js';
-import { instancesFromClassMask } from './instances.js';
-import { argmax, predictBands } from './predict.js';
+import { DEFAULT_INSTANCE_OPTIONS, instancesFromClassMask } from './instances.js';
+import { argmax, DEFAULT_PREDICT_BATCH, predictBands } from './predict.js';
 import type { TilePredictor } from './predictor.js';
 import { quantizeProbability, labelColour } from './render.js';
 import { normalizedSource, resolveNormalization } from './source.js';
@@ -77,7 +77,7 @@ export interface ZarrPredictOptions {
   readonly foregroundClasses?: readonly number[];
   /** How objects are formed (default: 4-connected components). */
   readonly instances?: ZarrInstanceOptions;
-  /** Tiles per forward pass (1 keeps chunked runs bit-identical to whole-image ones). Default 1. */
+  /** Tiles per forward pass (1 keeps chunked runs bit-identical to whole-image ones). Default DEFAULT_PREDICT_BATCH (1). */
   readonly batchSize?: number;
   /** Prefix of the label and probability names; default 'unet'. */
   readonly name?: string;
@@ -282,11 +282,11 @@ function expandWindow(w: Window, halo: number, H: number, W: number): Window {
 function instanceSettings(o: ZarrInstanceOptions, fg: readonly number[], K: number): InstanceSettings {
   const seedClasses = o.seedClasses ?? fg;
   for (const c of seedClasses) if (!Number.isInteger(c) || c < 0 || c >= K) throw new Error(`predictOmeZarr: seed class ${c} is not one of 0..${K - 1}`);
-  const seedThreshold = o.seedThreshold ?? 0.9;
+  const seedThreshold = o.seedThreshold ?? DEFAULT_INSTANCE_OPTIONS.seedThreshold;
   if (!Number.isFinite(seedThreshold)) throw new Error(`predictOmeZarr: seedThreshold must be a number, got ${seedThreshold}`);
-  const minSize = o.minSize ?? 0;
+  const minSize = o.minSize ?? DEFAULT_INSTANCE_OPTIONS.minSize;
   if (!Number.isInteger(minSize) || minSize < 0) throw new Error(`predictOmeZarr: minSize must be a non-negative integer, got ${minSize}`);
-  const connectivity = o.connectivity ?? 4;
+  const connectivity = o.connectivity ?? DEFAULT_INSTANCE_OPTIONS.connectivity;
   if (connectivity !== 4 && connectivity !== 8) throw new Error(`predictOmeZarr: connectivity must be 4 or 8, got ${String(connectivity)}`);
   return { foregroundClasses: [...fg], watershed: o.watershed ?? false, seedClasses: [...seedClasses], seedThreshold, minSize, connectivity };
 }
@@ -420,7 +420,7 @@ export async function predictOmeZarr(
       const buf = new Float32Array(win.height * win.width * K);
       await predictBands(source, predictor, (band) => {
         buf.set(band.data, (band.top - win.top) * win.width * K);
-      }, { region: win, batchSize: options.batchSize ?? 1, ...(options.signal ? { signal: options.signal } : {}) });
+      }, { region: win, batchSize: options.batchSize ?? DEFAULT_PREDICT_BATCH, ...(options.signal ? { signal: options.signal } : {}) });
       E = win;
       probsE = buf;
       if (!watershed) break;

@@ -16,6 +16,27 @@ import { coveringOrigins, cutTile, randomOutputOrigin, type Tile, type TileAugme
 
 export type OptimizerKind = 'sgd' | 'adam';
 
+/**
+ * The defaults of TrainOptions, defined once: `train` applies them and `unet train` parses
+ * and documents its flags from them, so a library run and a CLI run without flags agree.
+ * - optimizer 'sgd' with momentum 0.99, batch 1: the paper's recipe (Sec. 3: large tiles,
+ *   batch of one image, high momentum so that many earlier samples shape each update);
+ * - learningRate 0.001: with momentum 0.99 and a loss averaged over pixels, 0.01 has collapsed
+ *   runs to a single class on ISBI 2012;
+ * - validateEvery 100: a caller who passes a validation set wants its loss during training,
+ *   and 100 steps keep its cost small next to the training steps (0 turns it off);
+ * - checkpointEvery 100: a caller who passes onCheckpoint wants a crash to lose at most a few
+ *   minutes of a run (0: only at the end).
+ */
+export const TRAIN_DEFAULTS = {
+  optimizer: 'sgd',
+  learningRate: 0.001,
+  momentum: 0.99,
+  batchSize: 1,
+  validateEvery: 100,
+  checkpointEvery: 100,
+} as const satisfies Partial<Record<keyof TrainOptions, unknown>>;
+
 /** An optimizer slot as TF.js' Optimizer.getWeights() returns it. */
 export interface NamedTensor {
   name: string;
@@ -27,18 +48,15 @@ export interface TrainOptions {
   readonly iterations: number;
   /** Seed of every random choice (tiles, augmentation, dropout). */
   readonly seed: number;
-  /** 'sgd' (with momentum, the paper's) or 'adam'. Default 'sgd'. */
+  /** 'sgd' (with momentum, the paper's) or 'adam'. Default TRAIN_DEFAULTS.optimizer ('sgd'). */
   readonly optimizer?: OptimizerKind;
-  /**
-   * Step size. Default 0.001: with momentum 0.99 and a loss averaged over pixels,
-   * 0.01 has collapsed runs to a single class on ISBI 2012.
-   */
+  /** Step size. Default TRAIN_DEFAULTS.learningRate (0.001; see there why). */
   readonly learningRate?: number;
-  /** SGD momentum. Default 0.99 (Sec. 3). */
+  /** SGD momentum. Default TRAIN_DEFAULTS.momentum (0.99, Sec. 3). */
   readonly momentum?: number;
-  /** Tiles per step. Default 1 (Sec. 3). */
+  /** Tiles per step. Default TRAIN_DEFAULTS.batchSize (1, Sec. 3). */
   readonly batchSize?: number;
-  /** Validation loss every N steps (and after the last); 0 = never. Default 0. */
+  /** Validation loss every N steps (and after the last); 0 = never. Default TRAIN_DEFAULTS.validateEvery (100). */
   readonly validateEvery?: number;
   /**
    * Cuts and jointly augments one input window (image, labels and weights together) from the
@@ -52,7 +70,7 @@ export interface TrainOptions {
   readonly signal?: AbortSignal;
   /** Continue a run from a checkpoint: the model must already hold the checkpoint's weights. */
   readonly resume?: ResumeFrom;
-  /** Calls onCheckpoint every N steps (and when training ends or stops); 0 = only at the end. Default 0. */
+  /** Calls onCheckpoint every N steps (and when training ends or stops); 0 = only at the end. Default TRAIN_DEFAULTS.checkpointEvery (100). */
   readonly checkpointEvery?: number;
   /**
    * Receives the complete training state, awaited before the next step. The model's
@@ -155,12 +173,12 @@ export async function train(
   const iterations = options.iterations;
   if (!Number.isInteger(iterations) || iterations < 1) throw new Error(`train: iterations must be a positive integer, got ${iterations}`);
   if (trainSet.length === 0) throw new Error('train: the training set is empty');
-  const batchSize = options.batchSize ?? 1;
+  const batchSize = options.batchSize ?? TRAIN_DEFAULTS.batchSize;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`train: batchSize must be a positive integer, got ${batchSize}`);
-  const validateEvery = options.validateEvery ?? 0;
-  const kind = options.optimizer ?? 'sgd';
-  const learningRate = options.learningRate ?? 0.001;
-  const momentum = options.momentum ?? 0.99;
+  const validateEvery = options.validateEvery ?? TRAIN_DEFAULTS.validateEvery;
+  const kind: OptimizerKind = options.optimizer ?? TRAIN_DEFAULTS.optimizer;
+  const learningRate = options.learningRate ?? TRAIN_DEFAULTS.learningRate;
+  const momentum = options.momentum ?? TRAIN_DEFAULTS.momentum;
   const geo = tileGeometry(model);
   const channels = model.inputs[0]!.shape[3]!;
   checkSamples(trainSet, channels, 'train');
@@ -177,7 +195,7 @@ export async function train(
   const validation: { iteration: number; loss: number }[] = resume ? [...resume.state.validation] : [];
   const firstStep = resume ? resume.state.iteration + 1 : 1;
   const priorSeconds = resume ? resume.state.seconds : 0;
-  const checkpointEvery = options.checkpointEvery ?? 0;
+  const checkpointEvery = options.checkpointEvery ?? TRAIN_DEFAULTS.checkpointEvery;
   const start = Date.now();
   let stoppedEarly = false;
 

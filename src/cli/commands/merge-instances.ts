@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { finalizeOmeZarr } from '../../infer/zarr-predict.js';
-import { intOption, UsageError } from '../args.js';
+import { CONNECTIVITY_OPTION, connectivityOption, parseCommand, UsageError } from '../args.js';
 import { isOmeZarr, selectionFromOptions } from './predict-zarr.js';
 
 export const MERGE_INSTANCES_HELP = `unet merge-instances [options] IMAGE.zarr...
@@ -15,21 +14,11 @@ above 0 of the label pyramids (unet_mask, unet_instances). Also for mask-only ru
   --level L, --z Z, --t T   the level and planes that were predicted   (0; every plane)`;
 
 export async function mergeInstancesCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: { name: { type: 'string' }, connectivity: { type: 'string' }, level: { type: 'string' }, z: { type: 'string' }, t: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    allowPositionals: true,
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(`${MERGE_INSTANCES_HELP}\n`);
-    return 0;
-  }
+  const { values, positionals } = parseCommand(argv, { name: { type: 'string' }, level: { type: 'string' }, z: { type: 'string' }, t: { type: 'string' }, ...CONNECTIVITY_OPTION }, MERGE_INSTANCES_HELP);
   if (positionals.length === 0) throw new UsageError('give at least one OME-Zarr image');
   for (const p of positionals) if (!isOmeZarr(p)) throw new UsageError(`${p} is not an OME-Zarr folder (no zarr.json or .zattrs)`);
   const select = selectionFromOptions(values);
-  const connectivity = intOption(values.connectivity, 'connectivity');
-  if (connectivity !== undefined && connectivity !== 4 && connectivity !== 8) throw new UsageError(`--connectivity must be 4 or 8, got ${connectivity}`);
+  const connectivity = values.connectivity === undefined ? undefined : connectivityOption(values.connectivity);
   for (const p of positionals) {
     const r = await finalizeOmeZarr(p, select, values.name ?? 'unet', connectivity === undefined ? {} : { connectivity });
     const objects = r.objects ? `${r.objects.join(', ')} object(s) in labels/${values.name ?? 'unet'}_instances; ` : '';
