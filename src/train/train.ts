@@ -12,7 +12,8 @@ import { modelInputShape } from '../model/unet.js';
 import { Rng, type RngState } from '../util/rng.js';
 import { installLeanBackprop } from './lean-backprop.js';
 import { InPlaceAdamOptimizer, InPlaceMomentumOptimizer } from './optimizers.js';
-import { coveringOrigins, cutTile, randomOutputOrigin, type Tile, type TileAugmenter, type TileGeometry, type TrainingSample } from './tiles.js';
+import { coveringOrigins, cutTile, placeOutputWindow, TILE_SAMPLINGS, type Tile, type TileAugmenter, type TileGeometry, type TileSampling, type TrainingSample } from './tiles.js';
+import { bestValidation, evaluateMetric, metricName, type MetricScores, type ValidationEntry, type ValidationMetric } from './validation-metric.js';
 
 export type OptimizerKind = 'sgd' | 'adam';
 
@@ -38,8 +39,16 @@ export interface TrainOptions {
   readonly momentum?: number;
   /** Tiles per step. Default 1 (Sec. 3). */
   readonly batchSize?: number;
-  /** Validation loss every N steps (and after the last); 0 = never. Default 0. */
+  /** Validation loss (and `validationMetric`) every N steps (and after the last); 0 = never. Default 0. */
   readonly validateEvery?: number;
+  /**
+   * The task's metric computed with the validation loss by overlap-tile prediction of the
+   * validation images (src/train/validation-metric.ts); recorded in the history, passed to
+   * onProgress, and what `best` checkpoints are chosen by. Absent: the loss only.
+   */
+  readonly validationMetric?: ValidationMetric;
+  /** Where tiles are placed in an image (src/train/tiles.ts TileSampling). Default 'uniform'. */
+  readonly tileSampling?: TileSampling;
   /**
    * Cuts and jointly augments one input window (image, labels and weights together) from the
    * sample, drawing randomness only from `rng` (makeAugmenter in src/augment/augment.ts).
@@ -71,7 +80,13 @@ export interface TrainState {
   readonly rng: RngState;
   readonly dropoutRng: RngState;
   readonly losses: readonly number[];
-  readonly validation: readonly { iteration: number; loss: number }[];
+  readonly validation: readonly ValidationEntry[];
+  /** Name of the validation metric of the entries that carry one. */
+  readonly metricName?: string;
+  /** Wall-clock seconds spent validating (loss and metric, summed over resumes), and of them on the metric. */
+  readonly validationSeconds?: number;
+  readonly metricSeconds?: number;
+  readonly tileSampling?: TileSampling;
   readonly optimizer: OptimizerKind;
   readonly learningRate: number;
   readonly momentum: number;
@@ -99,6 +114,10 @@ export interface TrainProgress {
   readonly etaMs: number;
   /** Present on steps where validation ran. */
   readonly validationLoss?: number;
+  /** Present on steps where the validation metric ran. */
+  readonly metric?: MetricScores;
+  /** Seconds this step's validation took (loss and metric), on steps where it ran. */
+  readonly validationSeconds?: number;
 }
 
 export interface TrainSummary {
@@ -114,7 +133,14 @@ export interface TrainSummary {
   /** Mean training loss over the last min(50, iterations) steps. */
   readonly recentLoss: number;
   readonly losses: number[];
-  readonly validation: { iteration: number; loss: number }[];
+  readonly validation: ValidationEntry[];
+  /** The validation entry with the best metric (the lowest loss without one); null without validation. */
+  readonly best: ValidationEntry | null;
+  readonly metricName?: string;
+  /** Of `seconds`, those spent validating (loss and metric), and of them on the metric. */
+  readonly validationSeconds: number;
+  readonly metricSeconds: number;
+  readonly tileSampling: TileSampling;
   readonly seconds: number;
   readonly stoppedEarly: boolean;
 }
@@ -158,6 +184,12 @@ export async function train(
   const batchSize = options.batchSize ?? 1;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`train: batchSize must be a positive integer, got ${batchSize}`);
   const validateEvery = options.validateEvery ?? 0;
+  const placement = options.tileSampling ?? 'uniform';
+  if (!TILE_SAMPLINGS.includes(placement)) throw new Error(`train: tileSampling must be one of ${TILE_SAMPLINGS.join(', ')}, got ${String(placement)}`);
+  // Pixels outside the image get weight 0 under 'uniform' (they are mirror copies of inside ones).
+  const zeroOutside = placement === 'uniform';
+  const metric = options.validationMetric;
+  const metricLabel = metric ? metricName(metric) : undefined;
   const kind = options.optimizer ?? 'sgd';
   const learningRate = options.learningRate ?? 0.001;
   const momentum = options.momentum ?? 0.99;
@@ -167,14 +199,16 @@ export async function train(
   checkSamples(validationSet, channels, 'train (validation)');
 
   const resume = options.resume;
-  if (resume) checkResume(resume.state, { iterations, seed: options.seed, kind, learningRate, momentum, batchSize });
+  if (resume) checkResume(resume.state, { iterations, seed: options.seed, kind, learningRate, momentum, batchSize, placement });
   const rng = resume ? Rng.fromState(resume.state.rng) : new Rng(options.seed);
   const dropoutRng = resume ? Rng.fromState(resume.state.dropoutRng) : rng.fork();
   const optimizer = makeOptimizer(kind, learningRate, momentum);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   if (resume) await optimizer.setWeights(resume.optimizerWeights);
   const losses: number[] = resume ? [...resume.state.losses] : [];
-  const validation: { iteration: number; loss: number }[] = resume ? [...resume.state.validation] : [];
+  const validation: ValidationEntry[] = resume ? [...resume.state.validation] : [];
+  let validationSeconds = resume?.state.validationSeconds ?? 0;
+  let metricSeconds = resume?.state.metricSeconds ?? 0;
   const firstStep = resume ? resume.state.iteration + 1 : 1;
   const priorSeconds = resume ? resume.state.seconds : 0;
   const checkpointEvery = options.checkpointEvery ?? 0;
@@ -192,6 +226,10 @@ export async function train(
       dropoutRng: dropoutRng.state(),
       losses: [...losses],
       validation: [...validation],
+      ...(metricLabel ? { metricName: metricLabel } : {}),
+      validationSeconds,
+      metricSeconds,
+      tileSampling: placement,
       optimizer: kind,
       learningRate,
       momentum,
@@ -214,8 +252,8 @@ export async function train(
       const tiles: Tile[] = [];
       for (let b = 0; b < batchSize; b++) {
         const sample = trainSet[rng.int(0, trainSet.length - 1)]!;
-        const [oy, ox] = randomOutputOrigin(rng, [sample.image.height, sample.image.width], geo.output);
-        const tile = options.augment ? options.augment(sample, geo, oy, ox, channels, rng) : cutTile(sample, geo, oy, ox);
+        const [oy, ox] = placeOutputWindow(rng, [sample.image.height, sample.image.width], geo.output, placement);
+        const tile = options.augment ? options.augment(sample, geo, oy, ox, channels, rng, zeroOutside) : cutTile(sample, geo, oy, ox, zeroOutside);
         // A NaN pixel does not always make the loss NaN (ReLU kernels may map it to 0), so it
         // would silently corrupt training: stop at the source instead.
         const bad = tile.image.findIndex((v) => !Number.isFinite(v));
@@ -229,9 +267,18 @@ export async function train(
       losses.push(loss);
 
       let validationLoss: number | undefined;
+      let scores: MetricScores | undefined;
+      let stepValidationSeconds: number | undefined;
       if (validationSet.length > 0 && validateEvery > 0 && (it % validateEvery === 0 || it === iterations)) {
+        const t0 = Date.now();
         validationLoss = evaluateLoss(model, validationSet);
-        validation.push({ iteration: it, loss: validationLoss });
+        if (metric) {
+          scores = await evaluateMetric(model, validationSet, metric, { batchSize });
+          metricSeconds += scores.seconds;
+        }
+        validation.push({ iteration: it, loss: validationLoss, ...(scores ? { metric: scores.value, scores: scores.scores } : {}) });
+        stepValidationSeconds = (Date.now() - t0) / 1000;
+        validationSeconds += stepValidationSeconds;
       }
       const elapsedMs = Date.now() - start;
       options.onProgress?.({
@@ -240,7 +287,8 @@ export async function train(
         loss,
         elapsedMs,
         etaMs: (elapsedMs / (it - firstStep + 1)) * (iterations - it),
-        ...(validationLoss === undefined ? {} : { validationLoss }),
+        ...(validationLoss === undefined ? {} : { validationLoss, validationSeconds: stepValidationSeconds! }),
+        ...(scores ? { metric: scores } : {}),
       });
       // Let signal handlers, timers and (in a browser) rendering run between steps.
       await yieldToEventLoop();
@@ -270,6 +318,11 @@ export async function train(
     recentLoss: recent.reduce((a, b) => a + b, 0) / recent.length,
     losses,
     validation,
+    best: bestValidation(validation),
+    ...(metricLabel ? { metricName: metricLabel } : {}),
+    validationSeconds,
+    metricSeconds,
+    tileSampling: placement,
     seconds: priorSeconds + (Date.now() - start) / 1000,
     stoppedEarly,
   };
@@ -387,7 +440,7 @@ function checkSamples(samples: readonly TrainingSample[], channels: number, call
 
 function checkResume(
   state: TrainState,
-  now: { iterations: number; seed: number; kind: OptimizerKind; learningRate: number; momentum: number; batchSize: number },
+  now: { iterations: number; seed: number; kind: OptimizerKind; learningRate: number; momentum: number; batchSize: number; placement: TileSampling },
 ): void {
   const mismatches: string[] = [];
   if (state.seed !== now.seed) mismatches.push(`seed ${state.seed} vs ${now.seed}`);
@@ -395,6 +448,8 @@ function checkResume(
   if (state.learningRate !== now.learningRate) mismatches.push(`learning rate ${state.learningRate} vs ${now.learningRate}`);
   if (state.momentum !== now.momentum) mismatches.push(`momentum ${state.momentum} vs ${now.momentum}`);
   if (state.batchSize !== now.batchSize) mismatches.push(`batch size ${state.batchSize} vs ${now.batchSize}`);
+  // Checkpoints from before the placement was recorded continue with the current one.
+  if (state.tileSampling !== undefined && state.tileSampling !== now.placement) mismatches.push(`tile sampling ${state.tileSampling} vs ${now.placement}`);
   if (mismatches.length) throw new Error(`train: the checkpoint was made with other settings (${mismatches.join(', ')}); resume with the original ones`);
   if (state.iteration > now.iterations) throw new Error(`train: the checkpoint is at iteration ${state.iteration}, past the requested ${now.iterations}`);
 }

@@ -19,7 +19,9 @@ import { CheckpointStore, latestCheckpoint, readCheckpoint } from '../../train/c
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { join } from 'node:path';
 import { givenOptions, intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, numberOption, requireOption, UsageError, startBackend } from '../args.js';
-import { ProgressReporter } from '../progress.js';
+import { metricNotice, ProgressReporter, validationSummary, validationText } from '../progress.js';
+import { TILE_SAMPLINGS, type TileSampling } from '../../train/tiles.js';
+import { metricForLabelMode, type MetricScores, type ValidationEntry } from '../../train/validation-metric.js';
 import { writeCurves } from '../../report/curves.js';
 import { defaultTile } from './info.js';
 import { trainArgvWithPlan } from './plan.js';
@@ -49,7 +51,12 @@ the run's original options and reaches the same weights as an uninterrupted run.
   --no-holdout         train on every image; no validation, no tuning
                        With instance labels, training ends by choosing the post-processing (watershed,
                        seed level, minimum size) that maximises F1 on the validation images (unet tune).
-  --validate-every N   default 100
+  --validate-every N   validation loss and the task's metric every N steps (100): F1@0.5 and DSB mAP of
+                       the instances (untuned post-processing) for --label-mode instances, V_rand at
+                       threshold 0.5 for binary labels, mean IoU for classes; 'best' is kept by it
+  --no-metric          validation loss only ('best' by the loss)
+  --tile-sampling S    uniform (every pixel in as many training tiles, border or not; pixels outside
+                       the image weigh 0) | inside (tiles inside the image, the old way)   (uniform)
   --tile N             input tile size (572 for depth 4, else the nearest valid size below)
   --batch N            tiles per step (1)
   --optimizer NAME     sgd (momentum, the paper's) | adam   (sgd)
@@ -76,6 +83,8 @@ const TRAIN_OPTIONS = {
       'val-images': { type: 'string' },
       'val-labels': { type: 'string' },
       'validate-every': { type: 'string' },
+      'no-metric': { type: 'boolean' },
+      'tile-sampling': { type: 'string' },
       tile: { type: 'string' },
       batch: { type: 'string' },
       optimizer: { type: 'string' },
@@ -169,10 +178,16 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   const held = labelMode.mode === 'instances' && values['val-images'] === undefined && !values['no-holdout'] && loaded.length >= 2
     ? holdoutNames(loaded.map((s) => s.name), holdoutFraction, seed)
     : new Set<string>();
-  const trainSet = loaded.filter((s) => !held.has(s.name));
+  // Instance ids are the validation metric's truth: training tiles need only the class labels.
+  const trainSet = loaded.filter((s) => !held.has(s.name)).map(({ instances: _ids, ...s }) => s);
   const valSet = values['val-images'] ? await loadDataset(values['val-images'], values['val-labels']!, dataOpts) : loaded.filter((s) => held.has(s.name));
   if (held.size > 0) process.stderr.write(`unet train: holding out ${held.size} of ${loaded.length} images (seed ${seed}) for validation and tuning; --val-images/--val-labels choose them, --no-holdout trains on all\n`);
   process.stderr.write(`unet train: ${trainSet.length} training and ${valSet.length} validation images, tile ${tile}, backend ${backend.name}\n`);
+  const tileSampling = (values['tile-sampling'] ?? 'uniform') as TileSampling;
+  if (!TILE_SAMPLINGS.includes(tileSampling)) throw new UsageError(`--tile-sampling must be one of ${TILE_SAMPLINGS.join(', ')}, got "${tileSampling}"`);
+  const validateEvery = intOption(values['validate-every'], 'validate-every', 100)!;
+  const validationMetric = values['no-metric'] || valSet.length === 0 || validateEvery === 0 ? undefined : metricForLabelMode(labelMode);
+  if (validationMetric) process.stderr.write(`unet train: ${metricNotice(validationMetric, valSet.length, held.size > 0, validateEvery)}\n`);
 
   let model: tfl.LayersModel;
   let resume: ResumeFrom | undefined;
@@ -223,11 +238,12 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   const progress = new ProgressReporter();
   let lastVal: number | undefined;
+  let lastMetric: MetricScores | undefined;
   // curves.svg / curves.png follow the run at every checkpoint (the last one included); a plotting failure must not end training.
   let curvesWarned = false;
-  const updateCurves = async (h: { losses: readonly number[]; validation: readonly { iteration: number; loss: number }[]; learningRate: number }): Promise<void> => {
+  const updateCurves = async (h: { losses: readonly number[]; validation: readonly ValidationEntry[]; learningRate: number; metricName?: string }): Promise<void> => {
     try {
-      await writeCurves(outDir, { losses: h.losses, validation: h.validation, learningRate: h.learningRate }, `Training curves: ${outDir}`);
+      await writeCurves(outDir, { losses: h.losses, validation: h.validation, learningRate: h.learningRate, ...(h.metricName ? { metricName: h.metricName } : {}) }, `Training curves: ${outDir}`);
     } catch (e) {
       if (!curvesWarned) process.stderr.write(`unet train: could not write the curves (${(e as Error).message}); training goes on\n`);
       curvesWarned = true;
@@ -243,7 +259,9 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
       learningRate: numberOption(values.lr, 'lr', 0.001)!,
       momentum: numberOption(values.momentum, 'momentum', 0.99)!,
       batchSize: intOption(values.batch, 'batch', 1)!,
-      validateEvery: intOption(values['validate-every'], 'validate-every', 100)!,
+      validateEvery,
+      tileSampling,
+      ...(validationMetric ? { validationMetric } : {}),
       signal: abort.signal,
       ...(resume ? { resume } : {}),
       checkpointEvery: intOption(values['checkpoint-every'], 'checkpoint-every', 100)!,
@@ -255,8 +273,8 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
       ...(augmentOptions ? { augment: makeAugmenter(augmentOptions) } : {}),
       onProgress: (p) => {
         if (p.validationLoss !== undefined) lastVal = p.validationLoss;
-        const val = lastVal === undefined ? '' : ` val ${lastVal.toFixed(4)}`;
-        progress.update({ done: p.iteration, total: p.iterations, text: `loss ${p.loss.toFixed(4)}${val}`, etaMs: p.etaMs }, p.validationLoss !== undefined);
+        if (p.metric) lastMetric = p.metric;
+        progress.update({ done: p.iteration, total: p.iterations, text: `loss ${p.loss.toFixed(4)}${validationText(lastVal, lastMetric, held.size > 0)}`, etaMs: p.etaMs }, p.validationLoss !== undefined);
       },
     },
     valSet,
@@ -272,6 +290,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     metadata = { ...metadata, postprocess: { ...metadata.postprocess, instances: tuned.best } };
     await writeModelMetadata(outDir, metadata);
   }
+  if (summary.validation.length > 0) process.stderr.write(`unet train: ${validationSummary(summary, store.best, join(outDir, 'checkpoints', 'best'))}\n`);
   process.stderr.write(`unet train: saved to ${outDir} after ${summary.iterations} iterations${summary.stoppedEarly ? ' (stopped early; --resume continues)' : ''} (final loss ${summary.finalLoss.toFixed(4)}, ${summary.seconds.toFixed(1)} s)\n`);
   return 0;
 }
