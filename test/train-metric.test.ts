@@ -4,7 +4,7 @@
  * randomness (same weights with and without it).
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
@@ -21,6 +21,8 @@ import type { TrainingSample } from '../src/train/tiles.js';
 import { bestValidation, evaluateMetric, isBetterValidation, metricForLabelMode, type ValidationMetric } from '../src/train/validation-metric.js';
 import { validationSummary, validationText } from '../src/cli/progress.js';
 import { Rng } from '../src/util/rng.js';
+import { readModelMetadata } from '../src/io/model-files.js';
+import { runCli, writeSyntheticFolders } from './helpers.js';
 
 before(async () => {
   await initBackend();
@@ -218,4 +220,36 @@ test('train: the metric draws no randomness (same weights with and without it; s
   assert.deepEqual(a.weights, off.weights, 'the metric on or off: the same weights');
   assert.deepEqual(a.summary.validation.map((v) => v.loss), off.summary.validation.map((v) => v.loss));
   assert.ok(off.summary.validation.every((v) => v.metric === undefined) && off.summary.metricName === undefined);
+});
+
+test('unet train: the metric in the progress lines, the end summary and unet.json; --no-metric and --tile-sampling', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'unet-metric-cli-'));
+  try {
+    const { images, labels } = await writeSyntheticFolders(dir, ['a', 'b']);
+    await mkdir(join(dir, 'val'));
+    const val = await writeSyntheticFolders(join(dir, 'val'), ['v']);
+    const common = ['train', '--images', images, '--labels', labels, '--val-images', val.images, '--val-labels', val.labels, '--iterations', '4', '--seed', '1', '--depth', '1', '--filters', '2', '--tile', '44', '--no-augment', '--validate-every', '2', '--checkpoint-every', '2'];
+    const r = await runCli([...common, '--out', join(dir, 'm')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /validation every 2 steps on 1 validation image: loss and V_rand .* 'best' checkpoint by V_rand/);
+    assert.match(r.stderr, /^2\/4 loss \d\.\d{4} val \d\.\d{4} V_rand \d\.\d{3} ETA/m, 'the progress line at a validation step carries the metric');
+    assert.match(r.stderr, /validation took \d+\.\d s of \d+\.\d s \(\d+ %\) in 2 runs, \d+\.\d s of it the V_rand; best V_rand \d\.\d{3} at step [24] -> /);
+    const t = (await readModelMetadata(join(dir, 'm'))).training as { validation: { metric?: number }[]; metricName: string; tileSampling: string; metricSeconds: number };
+    assert.equal(t.metricName, 'V_rand');
+    assert.equal(t.tileSampling, 'uniform');
+    assert.ok(t.validation.length === 2 && t.validation.every((v) => typeof v.metric === 'number'), JSON.stringify(t.validation));
+    assert.ok(t.metricSeconds > 0);
+    const off = await runCli([...common, '--out', join(dir, 'off'), '--no-metric', '--tile-sampling', 'inside']);
+    assert.equal(off.code, 0, off.stderr);
+    assert.doesNotMatch(off.stderr, /V_rand/);
+    assert.match(off.stderr, /best validation loss \d\.\d{4} at step [24]/);
+    const t2 = (await readModelMetadata(join(dir, 'off'))).training as { validation: { metric?: number }[]; tileSampling: string };
+    assert.equal(t2.tileSampling, 'inside');
+    assert.ok(t2.validation.every((v) => v.metric === undefined));
+    const bad = await runCli([...common, '--out', join(dir, 'bad'), '--tile-sampling', 'grid']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /--tile-sampling must be one of uniform, inside, got "grid"/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

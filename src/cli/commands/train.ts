@@ -42,7 +42,8 @@ the run's original options and reaches the same weights as an uninterrupted run.
   --plan FILE          a plan written by unet plan (its flags first; flags given here override them).
                        Without --plan and without --depth/--filters/--tile/--padding, unet train plans
                        from the data itself and prints what it chose
-  --checkpoint-every N every N steps (100); the last --keep N are kept (3) plus 'best' by validation loss
+  --checkpoint-every N every N steps (100); the last --keep N are kept (3) plus 'best' by the
+                       validation metric (by the loss with --no-metric)
   --val-images DIR --val-labels DIR   validation pairs (loss every --validate-every steps)
   --holdout F          instance labels without validation pairs: hold out this fraction of the
                        training images (seeded by --seed) for validation and tuning   (0.1)
