@@ -23,6 +23,7 @@ import { validationSummary, validationText } from '../src/cli/progress.js';
 import { Rng } from '../src/util/rng.js';
 import { readModelMetadata } from '../src/io/model-files.js';
 import { runCli, writeSyntheticFolders } from './helpers.js';
+import { historyFromMetadata, trainingReport } from '../src/report/report.js';
 
 before(async () => {
   await initBackend();
@@ -239,6 +240,9 @@ test('unet train: the metric in the progress lines, the end summary and unet.jso
     assert.equal(t.tileSampling, 'uniform');
     assert.ok(t.validation.length === 2 && t.validation.every((v) => typeof v.metric === 'number'), JSON.stringify(t.validation));
     assert.ok(t.metricSeconds > 0);
+    const report = trainingReport(await readModelMetadata(join(dir, 'm')), 'm');
+    assert.match(report, /^V_rand: 2: \d\.\d{3}, 4: \d\.\d{3} \(best \d\.\d{3} at step [24]; \d+\.\d s computing it\)$/m, report);
+    assert.equal(historyFromMetadata(await readModelMetadata(join(dir, 'm')))!.metricName, 'V_rand', 'the curves name the metric');
     const off = await runCli([...common, '--out', join(dir, 'off'), '--no-metric', '--tile-sampling', 'inside']);
     assert.equal(off.code, 0, off.stderr);
     assert.doesNotMatch(off.stderr, /V_rand/);

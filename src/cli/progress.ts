@@ -1,6 +1,6 @@
 /** Progress display: a redrawn bar on a TTY, plain log lines otherwise; and the training loop's validation lines. */
 import type { TrainSummary } from '../train/train.js';
-import type { MetricScores, ValidationEntry, ValidationMetric } from '../train/validation-metric.js';
+import { metricName, type MetricScores, type ValidationEntry, type ValidationMetric } from '../train/validation-metric.js';
 
 export interface ProgressLine {
   readonly done: number;
@@ -65,7 +65,7 @@ export function metricNotice(metric: ValidationMetric, images: number, heldOut: 
     : metric.kind === 'vrand'
       ? `V_rand (thinned, foreground-restricted) of class ${metric.interiorClass} as cell interior at threshold 0.5`
       : 'mean IoU over the classes';
-  return `validation every ${every} steps on ${where}: loss and ${what}, by overlap-tile prediction; 'best' checkpoint by ${metric.kind === 'instances' ? 'F1@0.5' : metric.kind === 'vrand' ? 'V_rand' : 'mean IoU'} (--no-metric: by the loss)`;
+  return `validation every ${every} steps on ${where}: loss and ${what}, by overlap-tile prediction; 'best' checkpoint by ${metricName(metric)} (--no-metric: by the loss)`;
 }
 
 /** The end-of-training line on validation: its cost, and which step `best` holds. */
