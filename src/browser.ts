@@ -13,6 +13,8 @@ export {
   skipCropPerSide,
   validInputSizes,
   invalidSizeMessage,
+  defaultTileSize,
+  PAPER_TILE,
   type SizeSpec,
 } from './model/size.js';
 export { buildUNet, withInputSize, modelInputShape, toTileShape, DEFAULT_BUILD, type BuildOptions, type TileShape } from './model/unet.js';
@@ -25,6 +27,7 @@ export {
   evaluateLoss,
   makeOptimizer,
   tileGeometry,
+  TRAIN_DEFAULTS,
   type TrainOptions,
   type TrainProgress,
   type TrainSummary,
@@ -33,7 +36,7 @@ export {
 export { cutTile, randomOutputOrigin, uniformCoverageOrigin, placeOutputWindow, zeroWeightsOutside, coveringOrigins, TILE_SAMPLINGS, type Tile, type TileGeometry, type TileSampling, type TrainingSample } from './train/tiles.js';
 export { evaluateMetric, metricName, isBetterValidation, bestValidation, type ValidationMetric, type MetricScores, type ValidationEntry } from './train/validation-metric.js';
 export { makeRaster, channel, toModelChannels, type Raster, type PixelArray, type LabelMap } from './io/raster.js';
-export { normalize, parseNormalization, describeNormalization, type Normalization } from './io/normalize.js';
+export { normalize, parseNormalization, describeNormalization, DEFAULT_NORMALIZATION, NORMALIZATION_SPECS, type Normalization } from './io/normalize.js';
 export {
   makeMetadata,
   parseMetadata,
@@ -51,10 +54,10 @@ export {
 export { Rng, type RngState } from './util/rng.js';
 export { reflectIndex, extractWindow } from './util/mirror.js';
 export { alignedStep, axisOrigins, tileGrid, gaussianWeights, type Size2, type Window, type TilePlacement, type TileGrid } from './infer/tiling.js';
-export { unetPredictor, activationElements, estimateTileBytes, chooseTileSize, type TilePredictor, type DisposablePredictor } from './infer/predictor.js';
-export { predict, predictBands, planTiles, argmax, type Blend, type PredictOptions, type PredictOutputs, type PredictProgress, type Prediction, type ProbabilityBand } from './infer/predict.js';
+export { unetPredictor, activationElements, estimateTileBytes, chooseTileSize, DEFAULT_TILE_MEMORY_BYTES, type TilePredictor, type DisposablePredictor } from './infer/predictor.js';
+export { predict, predictBands, planTiles, argmax, DEFAULT_PREDICT_BATCH, type Blend, type PredictOptions, type PredictOutputs, type PredictProgress, type Prediction, type ProbabilityBand } from './infer/predict.js';
 export { withTestTimeAugmentation, dihedral, ALL_DIHEDRAL, SHAPE_PRESERVING, type Dihedral } from './infer/tta.js';
-export { instanceLabels, type InstanceOptions, type Instances } from './infer/instances.js';
+export { instanceLabels, DEFAULT_INSTANCE_OPTIONS, type InstanceOptions, type Instances } from './infer/instances.js';
 export { overlay, displayRgb, labelColour, probabilityPlane, quantizeProbability, type OverlayOptions } from './infer/render.js';
 export { dt1d, squaredEdt, squaredEdtOfSeeds, edt } from './util/edt.js';
 export { labelComponents, type Connectivity, type Components } from './util/components.js';

@@ -4,7 +4,7 @@ export { readPng, writePng, decodePng, encodePng } from './io/png.js';
 export { saveModel, loadModel, readModelMetadata } from './io/model-files.js';
 export { writeFileAtomic } from './io/atomic.js';
 export { initBackend, activeBackend, type BackendInfo } from './backend/index.js';
-export { predictFile, checkOutputStems, OUTPUT_KINDS, type OutputKind, type ProbabilityFormat, type PredictFileOptions, type FileResult } from './infer/write-outputs.js';
+export { predictFile, checkOutputStems, OUTPUT_KINDS, PROBABILITY_FORMATS, DEFAULT_PROBABILITY_FORMAT, type OutputKind, type ProbabilityFormat, type PredictFileOptions, type FileResult } from './infer/write-outputs.js';
 export { readImage, writeImage, writeTiff } from './io/image.js';
 export { openOmeZarrImage, readOmeZarrInfo, writeOmeZarrImage, writeOmeZarrFromSources, type OmeZarrImage, type OmeZarrSelection } from './io/zarr.js';
 export { openTiffRegions, type TiffRegionImage } from './io/tiff-region.js';
@@ -16,6 +16,8 @@ export {
   loadStackPair,
   pairByStem,
   listImages,
+  collectImages,
+  checkStems,
   readSingleImage,
   toClassIndices,
   instanceIds,
@@ -24,6 +26,8 @@ export {
   binaryThreshold,
   IMAGE_EXTENSIONS,
   DEFAULT_LABEL_MODE,
+  DEFAULT_BINARY_THRESHOLD,
+  DEFAULT_CONNECTIVITY,
   type LabelMode,
   type LoadDatasetOptions,
 } from './io/dataset.js';
@@ -33,6 +37,8 @@ export {
   pairPredictions,
   parsePredictionName,
   evaluatePairs,
+  evaluateFiles,
+  EVALUATE_DEFAULTS,
   formatTable,
   formatCsv,
   formatCell,
@@ -41,16 +47,17 @@ export {
   type EvaluationMode,
   type EvaluationPair,
   type EvaluateOptions,
+  type EvaluateFilesOptions,
   type EvaluationResult,
   type PredictionKind,
 } from './eval/evaluate.js';
 export { curvesSpec, renderSvg, rasterizeSvg, writeCurves, binned, runningMean, type TrainingHistory } from './report/curves.js';
 export { trainingReport, historyFromMetadata } from './report/report.js';
-export { fingerprintDataset, fingerprintFromRasters, detectLabelMode, planFromFingerprint, planTrainArgs, parsePlan, MAX_PLANNED_TILE, type DatasetFingerprint, type TrainingPlan, type PlanOptions } from './plan/plan.js';
-export { probeSecondsPerStep, type ProbeResult } from './plan/probe.js';
+export { fingerprintDataset, fingerprintFromRasters, detectLabelMode, planFromFingerprint, planTrainArgs, parsePlan, MAX_PLANNED_TILE, DEFAULT_BUDGET_SECONDS, type DatasetFingerprint, type TrainingPlan, type PlanOptions } from './plan/plan.js';
+export { probeSecondsPerStep, DEFAULT_PROBE_STEPS, type ProbeResult } from './plan/probe.js';
 export { ensemblePredictor, disposableEnsemble } from './infer/ensemble.js';
 export { loadEnsemble, type LoadedEnsemble } from './infer/ensemble-models.js';
-export { kFoldSplit, summarizeScores, type Fold, type ScoreSummary } from './eval/folds.js';
+export { kFoldSplit, summarizeScores, evaluationModeFor, headlineScores, HEADLINE_SCORES, type Fold, type ScoreSummary } from './eval/folds.js';
 export { exportOnnx, affineNormalization, withSymbolicShapes, ONNX_OPSET, type OnnxExportOptions } from './export/onnx.js';
 export { bioimageioPackage, writeBioimageioPackage, preprocessingFor, type BioimageioExportOptions } from './export/bioimageio.js';
 export { loadOrt, ortLoadError, ortUnet, ortPredictor, createOrtSession, type OrtUnet, type OrtGraphSpec } from './infer/ort-engine.js';

@@ -50,7 +50,7 @@ test('clear errors: a folder with no images, unmatched names, a label of differe
   await writeImage(join(labs, 'b.tif'), makeRaster(new Uint8Array(16), 4, 4, 1));
   await assert.rejects(loadDataset(imgs, labs, ISBI_OPTS), /dataset: .*labs\/a\.png is 5x4 but .*imgs\/a\.png is 4x4/);
   await writeImage(join(labs, 'b.png'), makeRaster(new Uint8Array(16), 4, 4, 1));
-  await assert.rejects(pairByStem(imgs, labs), /labs\/b\.png and .*labs\/b\.tif have the same name stem "b"/);
+  await assert.rejects(pairByStem(imgs, labs), /labs\/b\.png and .*labs\/b\.tif have the same stem "b"/);
 });
 
 test('TIFF stack pairs: pages matched in order, page-count mismatch reported', { skip: skipWithoutSharedData() }, async () => {

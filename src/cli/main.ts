@@ -1,35 +1,7 @@
 #!/usr/bin/env node
 /** The `unet` command: a thin layer over the library that parses options, prints and exits. */
-import { infoCommand, INFO_HELP } from './commands/info.js';
-import { trainCommand, TRAIN_HELP } from './commands/train.js';
-import { predictCommand, PREDICT_HELP } from './commands/predict.js';
-import { augmentCommand, AUGMENT_HELP } from './commands/augment.js';
-import { weightsCommand, WEIGHTS_HELP } from './commands/weights.js';
-import { evaluateCommand, EVALUATE_HELP } from './commands/evaluate.js';
-import { quantizeCommand, QUANTIZE_HELP } from './commands/quantize.js';
-import { tuneCommand, TUNE_HELP } from './commands/tune.js';
-import { reportCommand, REPORT_HELP } from './commands/report.js';
-import { planCommand, PLAN_HELP } from './commands/plan.js';
-import { exportCommand, EXPORT_HELP } from './commands/export.js';
-import { mergeInstancesCommand, MERGE_INSTANCES_HELP } from './commands/merge-instances.js';
-import { UsageError } from './args.js';
-
-type Command = (argv: string[]) => Promise<number>;
-
-const COMMANDS: Record<string, { run: Command; help: string; summary: string }> = {
-  info: { run: infoCommand, help: INFO_HELP, summary: 'architecture summary, parameter count, valid sizes' },
-  plan: { run: planCommand, help: PLAN_HELP, summary: 'fingerprint a dataset and plan the training (JSON for unet train --plan)' },
-  train: { run: trainCommand, help: TRAIN_HELP, summary: 'train a U-Net on image/label folders' },
-  augment: { run: augmentCommand, help: AUGMENT_HELP, summary: 'preview augmented image/label pairs as PNGs' },
-  weights: { run: weightsCommand, help: WEIGHTS_HELP, summary: 'border weight maps (Eq. 2) as float TIFF and PNG heat map' },
-  predict: { run: predictCommand, help: PREDICT_HELP, summary: 'segment images of any size (overlap-tile), write masks, probabilities, instances, overlays' },
-  evaluate: { run: evaluateCommand, help: EVALUATE_HELP, summary: 'score predictions: ISBI 2012 V_rand/V_info, instance F1/AP/SEG, per-class IoU' },
-  'merge-instances': { run: mergeInstancesCommand, help: MERGE_INSTANCES_HELP, summary: 'one id per object across the chunks of an OME-Zarr prediction (after predict --chunks)' },
-  quantize: { run: quantizeCommand, help: QUANTIZE_HELP, summary: 'copy a model with float16 weights (half the size)' },
-  tune: { run: tuneCommand, help: TUNE_HELP, summary: 'choose the instance post-processing on validation images (stored in the model)' },
-  report: { run: reportCommand, help: REPORT_HELP, summary: 'training summary of a model folder, and its curves as SVG/PNG' },
-  export: { run: exportCommand, help: EXPORT_HELP, summary: 'write a model as ONNX (for Fiji/deepImageJ, napari, any ONNX runtime)' },
-};
+import { HelpRequested, UsageError } from './args.js';
+import { COMMANDS } from './registry.js';
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
@@ -50,6 +22,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (e) {
+    if (e instanceof HelpRequested) {
+      process.stdout.write(`${e.help}\n`);
+      return 0;
+    }
     const err = e as Error & { code?: string };
     if (e instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`unet ${name}: ${err.message}\n\n${command.help}\n`);

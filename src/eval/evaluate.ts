@@ -16,11 +16,11 @@
  * instances: the instance map; classes: the mask); a stem with several candidates of the same
  * rank is an error naming them.
  */
-import { readdir, stat } from 'node:fs/promises';
-import { extname, join, parse, resolve } from 'node:path';
-import { IMAGE_EXTENSIONS } from '../io/dataset.js';
+import { stat } from 'node:fs/promises';
+import { parse, resolve } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
+import { checkStems, listImages } from '../io/dataset.js';
 import { readImage } from '../io/image.js';
-import { checkOutputStems } from '../infer/write-outputs.js';
 import type { Raster } from '../io/raster.js';
 import { isbiSliceScores, isbiStackScores, isbiThresholds, type IsbiSliceScores } from '../metrics/isbi.js';
 import { dsbAveragePrecision, instanceOverlaps, matchOverlaps, segMeasure } from '../metrics/instances.js';
@@ -91,12 +91,6 @@ function rank(kind: PredictionKind, mode: EvaluationMode): number | undefined {
 
 const SAME_STEM = 'but predictions and truth are paired by stem; keep one';
 
-async function listImages(dir: string, what: string): Promise<string[]> {
-  const names = (await readdir(dir)).filter((n) => IMAGE_EXTENSIONS.includes(extname(n).toLowerCase()) && !n.startsWith('.')).sort();
-  if (names.length === 0) throw new Error(`--${what} ${dir} holds no images (${IMAGE_EXTENSIONS.join(', ')})`);
-  return names.map((n) => join(dir, n));
-}
-
 /**
  * Pairs predictions with truth files (see the module doc). `pred` and `truth` are both files or
  * both folders. Every usable prediction must have a truth file (else an error lists them); truth
@@ -108,14 +102,14 @@ export async function pairPredictions(pred: string, truth: string, options: Pair
   });
   if (ps.isDirectory() !== ts.isDirectory()) throw new Error('--pred and --truth must both be files or both be folders');
   if (!ps.isDirectory()) return [{ name: parse(truth).name, pred, truth, kind: parsePredictionName(pred).kind }];
-  const truthFiles = await listImages(truth, 'truth');
+  const truthFiles = await listImages(truth, 'evaluate --truth');
   // Pairing is by stem: two truth files with one stem (x.png, x.tif) would silently pair only one.
-  checkOutputStems(truthFiles, 'evaluate --truth', SAME_STEM);
+  checkStems(truthFiles, 'evaluate --truth', SAME_STEM);
   const truthByStem = new Map(truthFiles.map((t) => [parse(t).name, t]));
   const byStem = new Map<string, { file: string; name: PredictionName }[]>();
   const unmatched: string[] = [];
   const only = options.only ? new Set(options.only.map((f) => resolve(f))) : undefined;
-  for (const file of await listImages(pred, 'pred')) {
+  for (const file of await listImages(pred, 'evaluate --pred')) {
     if (only && !only.has(resolve(file))) continue;
     let n = parsePredictionName(file);
     if (n.kind !== 'plain' && !truthByStem.has(n.stem) && truthByStem.has(parse(file).name)) n = { stem: parse(file).name, kind: 'plain' };
@@ -143,7 +137,7 @@ export async function pairPredictions(pred: string, truth: string, options: Pair
     const best = Math.min(...candidates.map((c) => rank(c.name.kind, options.mode)!));
     const top = candidates.filter((c) => rank(c.name.kind, options.mode) === best);
     if (top.length > 1) {
-      if (top.every((c) => c.name.kind === 'plain')) checkOutputStems(top.map((c) => c.file), 'evaluate --pred', SAME_STEM);
+      if (top.every((c) => c.name.kind === 'plain')) checkStems(top.map((c) => c.file), 'evaluate --pred', SAME_STEM);
       throw new Error(`several predictions for ${stem} in ${pred}: ${top.map((c) => parse(c.file).base).join(', ')}${options.mode === 'membrane' ? ' (choose one with --pred-class NAME)' : ''}`);
     }
     pairs.push({ name: stem, pred: top[0]!.file, truth: truthByStem.get(stem)!, kind: top[0]!.name.kind });
@@ -152,16 +146,36 @@ export async function pairPredictions(pred: string, truth: string, options: Pair
   return pairs;
 }
 
+/**
+ * Defaults of EvaluateOptions, defined once for the library and `unet evaluate`:
+ * - mode membrane, boundaries low: the ISBI 2012 challenge's setting (labels 0 = membrane,
+ *   255 = interior; a foreground probability, where the membrane is low);
+ * - thin: the reference scripts thin the proposal's boundaries before V_rand / V_info;
+ * - warpingThreshold 0.5: the probability where the two classes are equally likely;
+ * - classIndex 1: the second class of a two-class model, the foreground / interior.
+ * The threshold sweep defaults to ISBI_THRESHOLD_SWEEP (src/metrics/isbi.ts).
+ */
+export const EVALUATE_DEFAULTS = {
+  mode: 'membrane',
+  predBoundary: 'low',
+  truthBoundary: 'low',
+  thin: true,
+  warpingThreshold: 0.5,
+  classIndex: 1,
+} as const;
+
 export interface EvaluateOptions {
   readonly mode: EvaluationMode;
   /** Membrane: low (default) = low pred values are membrane; high = pred is a membrane map, used as 1 - p. */
   readonly predBoundary?: 'low' | 'high';
   readonly truthBoundary?: 'low' | 'high';
+  /** Membrane: the threshold sweep (default isbiThresholds(), ISBI_THRESHOLD_SWEEP). */
   readonly thresholds?: readonly number[];
+  /** Membrane: thin the pred's boundaries first (default true). */
   readonly thin?: boolean;
-  /** Membrane: threshold of the warping error (default 0.5); null skips it. */
+  /** Membrane: threshold of the warping error (default EVALUATE_DEFAULTS.warpingThreshold, 0.5); null skips it. */
   readonly warpingThreshold?: number | null;
-  /** Membrane, `_prob.tif`: the page (class index) to score (default 1, the second class). */
+  /** Membrane, `_prob.tif`: the page (class index) to score (default EVALUATE_DEFAULTS.classIndex, 1: the second class). */
   readonly classIndex?: number;
   /** Classes: number of classes (default: largest value + 1). */
   readonly classes?: number;
@@ -235,12 +249,12 @@ function meanRow(rows: Row[], columns: string[]): Row {
 /** Scores the pairs (see {@link pairPredictions}); reads the files, prints nothing. */
 export async function evaluatePairs(pairs: readonly EvaluationPair[], options: EvaluateOptions): Promise<EvaluationResult> {
   const { mode } = options;
-  const predBoundary = options.predBoundary ?? 'low';
-  const truthBoundary = options.truthBoundary ?? 'low';
+  const predBoundary = options.predBoundary ?? EVALUATE_DEFAULTS.predBoundary;
+  const truthBoundary = options.truthBoundary ?? EVALUATE_DEFAULTS.truthBoundary;
   const thresholds = options.thresholds ?? isbiThresholds();
-  const thin = options.thin ?? true;
-  const warpingThreshold = options.warpingThreshold === undefined ? 0.5 : options.warpingThreshold;
-  const classIndex = options.classIndex ?? 1;
+  const thin = options.thin ?? EVALUATE_DEFAULTS.thin;
+  const warpingThreshold = options.warpingThreshold === undefined ? EVALUATE_DEFAULTS.warpingThreshold : options.warpingThreshold;
+  const classIndex = options.classIndex ?? EVALUATE_DEFAULTS.classIndex;
   const rows: Row[] = [];
   const details: unknown[] = [];
   const sweeps: IsbiSliceScores[] = [];
@@ -386,4 +400,24 @@ export function evaluationText(result: EvaluationResult): string {
     text += result.rows.some((r) => 'warpingError' in r) ? `; warping error at threshold ${String(result.options.warpingThreshold)})\n` : ')\n';
   }
   return text;
+}
+
+export interface EvaluateFilesOptions extends EvaluateOptions, Omit<PairOptions, 'mode'> {
+  /** Write the JSON document ({@link evaluationJson}) here. */
+  readonly json?: string;
+  /** Write the per-image table with the mean (and stack) rows as CSV here. */
+  readonly csv?: string;
+}
+
+/**
+ * Pairs `pred` with `truth` ({@link pairPredictions}), scores the pairs, writes the JSON and CSV
+ * files asked for (atomically) and returns the result with its text report: all of
+ * `unet evaluate` and `unet predict --evaluate` but the printing.
+ */
+export async function evaluateFiles(pred: string, truth: string, options: EvaluateFilesOptions): Promise<{ result: EvaluationResult; text: string }> {
+  const pairs = await pairPredictions(pred, truth, options);
+  const result = await evaluatePairs(pairs, options);
+  if (options.json !== undefined) await writeFileAtomic(options.json, evaluationJson(result));
+  if (options.csv !== undefined) await writeFileAtomic(options.csv, formatCsv([...result.rows, ...result.summary], result.columns));
+  return { result, text: evaluationText(result) };
 }

@@ -4,6 +4,7 @@
  * per-fold scores (mean and sample standard deviation). Pure; randomness only from the seeded Rng.
  */
 import { Rng } from '../util/rng.js';
+import type { EvaluationMode } from './evaluate.js';
 
 export interface Fold {
   /** Indices into the item list. */
@@ -59,4 +60,36 @@ export function summarizeScores(rows: readonly Record<string, unknown>[]): Recor
     out[key] = { mean, std, min: Math.min(...v), max: Math.max(...v), n: v.length };
   }
   return out;
+}
+
+/** The scores a cross-validation summarises per evaluation mode (the evaluate table's columns). */
+export const HEADLINE_SCORES: Readonly<Record<EvaluationMode, readonly string[]>> = {
+  membrane: ['vRand', 'vInfo', 'randError', 'pixelError', 'warpingError'],
+  instances: ['f1', 'precision', 'recall', 'dsbAP', 'seg'],
+  classes: ['pixelAccuracy', 'meanIoU', 'meanDice'],
+};
+
+/**
+ * The evaluation mode that scores a model trained with `labelMode` (binary labels are membrane-like masks).
+ * @example evaluationModeFor('instances') === 'instances'; evaluationModeFor('binary') === 'membrane'
+ */
+export function evaluationModeFor(labelMode: string): EvaluationMode {
+  return labelMode === 'instances' ? 'instances' : labelMode === 'classes' ? 'classes' : 'membrane';
+}
+
+/**
+ * The headline scores of one evaluation document (evaluationJson in src/eval/evaluate.ts):
+ * membrane from the stack row (counts pooled over slices, as the ISBI reference) with its
+ * warping error, the other modes from the mean row; only finite numbers are kept.
+ * @example headlineScores({ mode: 'instances', mean: { f1: 0.8, image: 'mean' } }) -> { f1: 0.8 }
+ */
+export function headlineScores(doc: { readonly mode: EvaluationMode; readonly mean: Record<string, unknown>; readonly stack?: Record<string, unknown> | null }): Record<string, number> {
+  const stack = doc.stack ?? undefined;
+  const row: Record<string, unknown> = doc.mode === 'membrane' && stack ? { ...stack, warpingError: (stack.warping as { warpingError?: number } | undefined)?.warpingError } : doc.mean;
+  const scores: Record<string, number> = {};
+  for (const c of HEADLINE_SCORES[doc.mode]) {
+    const v = row[c];
+    if (typeof v === 'number' && Number.isFinite(v)) scores[c] = v;
+  }
+  return scores;
 }

@@ -12,7 +12,7 @@ import { readNpy } from '../io/npy.js';
 import { readImage, writeImage, writeTiff } from '../io/image.js';
 import { toModelChannels, type PixelArray, type Raster } from '../io/raster.js';
 import { createOrtSession, ortPredictor } from './ort-engine.js';
-import { predict, type PredictOptions } from './predict.js';
+import { DEFAULT_PREDICT_BATCH, predict, type PredictOptions } from './predict.js';
 import type { DisposablePredictor } from './predictor.js';
 import { overlay, probabilityPlane } from './render.js';
 import type { Size2 } from './tiling.js';
@@ -96,7 +96,7 @@ export async function predictWithPackage(
   const tile = options.tile ?? runner.tileFor([image.height, image.width]);
   const predictor = runner.predictor(tile);
   // Batch only where the graph has a free batch axis; the crop blend keeps each pixel from the one tile that owns it.
-  const batchSize = spec.inputAxes.includes('batch') ? (options.batchSize ?? 1) : 1;
+  const batchSize = spec.inputAxes.includes('batch') ? (options.batchSize ?? DEFAULT_PREDICT_BATCH) : 1;
   const result = await predict(pre, predictor, { ...options, batchSize, blend: 'crop', outputs: { probabilities: true, mask: false } });
   return applyProcessing(result.probabilities!, spec.postprocessing, 'outputs[0].postprocessing');
 }

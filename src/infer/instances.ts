@@ -10,14 +10,22 @@ import type { InstancePostprocess } from '../io/model-format.js';
 import { labelComponents, type Connectivity } from '../util/components.js';
 import { argmax } from './predict.js';
 
+/**
+ * Defaults of InstanceOptions (also `unet predict`'s --seed-threshold and --min-size when the
+ * model stores no post-processing): 4-connected objects, so diagonal neighbours across a
+ * one-pixel gap stay apart; seeds at probability 0.9, inside cells and clear of the gaps;
+ * no size filter, since the smallest real object depends on the data (unet tune chooses one).
+ */
+export const DEFAULT_INSTANCE_OPTIONS = { connectivity: 4, seedThreshold: 0.9, minSize: 0 } as const;
+
 export interface InstanceOptions {
-  /** Pixel neighbourhood of components and of the flood. Default 4. */
+  /** Pixel neighbourhood of components and of the flood. Default DEFAULT_INSTANCE_OPTIONS.connectivity (4). */
   readonly connectivity?: Connectivity;
   /** Foreground probability per pixel (H x W). When given, touching objects are split by a watershed. */
   readonly probability?: ArrayLike<number>;
-  /** Seeds are components of foreground pixels with probability >= this. Default 0.9. */
+  /** Seeds are components of foreground pixels with probability >= this. Default DEFAULT_INSTANCE_OPTIONS.seedThreshold (0.9). */
   readonly seedThreshold?: number;
-  /** Instances with fewer pixels are removed (set to 0). Default 0 (keep all). */
+  /** Instances with fewer pixels are removed (set to 0). Default DEFAULT_INSTANCE_OPTIONS.minSize (0: keep all). */
   readonly minSize?: number;
 }
 
@@ -36,7 +44,7 @@ export interface Instances {
  *   instanceLabels(Uint8Array.of(1,1,1,1,1), 1, 5, { probability: [.95,.95,.6,.95,.95] }).count === 2
  */
 export function instanceLabels(mask: ArrayLike<number>, height: number, width: number, options: InstanceOptions = {}): Instances {
-  const connectivity = options.connectivity ?? 4;
+  const connectivity = options.connectivity ?? DEFAULT_INSTANCE_OPTIONS.connectivity;
   const n = height * width;
   if (mask.length !== n) throw new Error(`instanceLabels: mask has ${mask.length} values, expected ${height}x${width}`);
   let labels: Int32Array;
@@ -45,7 +53,7 @@ export function instanceLabels(mask: ArrayLike<number>, height: number, width: n
   } else {
     const p = options.probability;
     if (p.length !== n) throw new Error(`instanceLabels: probability has ${p.length} values, expected ${height}x${width}`);
-    const t = options.seedThreshold ?? 0.9;
+    const t = options.seedThreshold ?? DEFAULT_INSTANCE_OPTIONS.seedThreshold;
     const seedMask = new Uint8Array(n);
     for (let i = 0; i < n; i++) seedMask[i] = mask[i] !== 0 && p[i]! >= t ? 1 : 0;
     const seeds = labelComponents(seedMask, height, width, connectivity);
@@ -64,7 +72,7 @@ export function instanceLabels(mask: ArrayLike<number>, height: number, width: n
     }
     flood(labels, mask, p, height, width, connectivity);
   }
-  return relabel(labels, options.minSize ?? 0);
+  return relabel(labels, options.minSize ?? DEFAULT_INSTANCE_OPTIONS.minSize);
 }
 
 /**
@@ -77,7 +85,7 @@ export function instanceLabels(mask: ArrayLike<number>, height: number, width: n
 export function defaultInstancePostprocess(mode: { readonly targets?: 'separated' | 'boundary' }): InstancePostprocess {
   return mode.targets === 'boundary'
     ? { foregroundClasses: [1, 2], watershed: true, seedClasses: [1], seedThreshold: 0.5, minSize: 0 }
-    : { foregroundClasses: [1], watershed: false, seedClasses: [1], seedThreshold: 0.9, minSize: 0 };
+    : { foregroundClasses: [1], watershed: false, seedClasses: [1], seedThreshold: DEFAULT_INSTANCE_OPTIONS.seedThreshold, minSize: DEFAULT_INSTANCE_OPTIONS.minSize };
 }
 
 /**

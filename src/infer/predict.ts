@@ -23,6 +23,15 @@ import { alignedStep, gaussianWeights, tileGrid, type TileGrid, type Window } fr
 
 export type Blend = 'crop' | 'gaussian';
 
+/**
+ * Tiles per forward pass unless told otherwise, in `predict`, `unet predict --batch` and the
+ * tile-size choice. 1, because the batch composition is the only input besides the tile that can
+ * change a pixel's last bits (see PredictOptions.region), so whole-image, region and chunked runs
+ * agree exactly; and because chooseTileSize then spends the memory budget on one large tile
+ * (less mirrored margin recomputed per output pixel) rather than on several small ones.
+ */
+export const DEFAULT_PREDICT_BATCH = 1;
+
 export interface PredictProgress {
   readonly tilesDone: number;
   readonly tiles: number;
@@ -35,7 +44,7 @@ export interface PredictOptions {
   readonly blend?: Blend;
   /** Minimum overlap of neighbouring output tiles in pixels; default 0 for 'crop', a quarter tile for 'gaussian'. */
   readonly overlap?: number;
-  /** Tiles per predictBatch call (within one tile row). Default 4. */
+  /** Tiles per predictBatch call (within one tile row). Default DEFAULT_PREDICT_BATCH (1). */
   readonly batchSize?: number;
   /** Called after every batch. */
   readonly onProgress?: (p: PredictProgress) => void;
@@ -106,7 +115,7 @@ export async function predictBands(
 ): Promise<TileGrid> {
   const { height: H, width: W, channels: C } = image;
   if (C !== predictor.channels) throw new Error(`predict${options.source === undefined ? '' : ` for ${options.source}`}: the image has ${C} channel(s), the model takes ${predictor.channels}`);
-  const batchSize = options.batchSize ?? 4;
+  const batchSize = options.batchSize ?? DEFAULT_PREDICT_BATCH;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`predict: batchSize must be a positive integer, got ${batchSize}`);
   const { grid, blend } = planTiles([H, W], predictor, options);
   const region = options.region ?? { top: 0, left: 0, height: H, width: W };

@@ -10,6 +10,10 @@ import { resolveConfig, type UNetConfig } from '../model/config.js';
 import { invalidSizeMessage, isValidInputSize, minValidInputSize, outputSize, validInputSizes } from '../model/size.js';
 import { modelInputShape, toTileShape, withInputSize, type TileShape } from '../model/unet.js';
 import type { Size2 } from './tiling.js';
+import { DEFAULT_PREDICT_BATCH } from './predict.js';
+
+/** Activation memory budget for choosing a prediction tile (`unet predict --memory`, `unet tune`, tuning after training): 1 GiB, modest next to what training the same net needs. */
+export const DEFAULT_TILE_MEMORY_BYTES = 2 ** 30;
 
 export interface TilePredictor {
   /** Input tile [height, width]. */
@@ -132,7 +136,7 @@ export function chooseTileSize(
   options: { readonly batch?: number; readonly imageSize?: Size2; readonly maxTile?: number } = {},
 ): number {
   const c = resolveConfig(config);
-  const batch = options.batch ?? 1;
+  const batch = options.batch ?? DEFAULT_PREDICT_BATCH;
   if (!(budgetBytes > 0)) throw new Error(`chooseTileSize: budget must be > 0 bytes, got ${budgetBytes}`);
   let maxTile = options.maxTile ?? 1024;
   if (options.imageSize) {

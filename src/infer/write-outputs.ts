@@ -15,10 +15,11 @@
  */
 import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { join, parse } from 'node:path';
+import { checkStems } from '../io/dataset.js';
 import { readImage, writeImage, writeTiff } from '../io/image.js';
 import { normalize, type Normalization } from '../io/normalize.js';
 import { toModelChannels, type Raster } from '../io/raster.js';
-import { instancesFromClassMask, type InstanceOptions } from './instances.js';
+import { DEFAULT_INSTANCE_OPTIONS, instancesFromClassMask, type InstanceOptions } from './instances.js';
 import { predict, type PredictOptions, type PredictProgress } from './predict.js';
 import type { TilePredictor } from './predictor.js';
 import type { Size2 } from './tiling.js';
@@ -27,6 +28,9 @@ import { overlay, probabilityPlane, quantizeProbability } from './render.js';
 export type OutputKind = 'prob' | 'mask' | 'instances' | 'overlay';
 export const OUTPUT_KINDS: readonly OutputKind[] = ['prob', 'mask', 'instances', 'overlay'];
 export type ProbabilityFormat = 'tif' | 'png8' | 'png16';
+export const PROBABILITY_FORMATS: readonly ProbabilityFormat[] = ['tif', 'png8', 'png16'];
+/** One float32 TIFF page per class: exact values, one file per image. */
+export const DEFAULT_PROBABILITY_FORMAT: ProbabilityFormat = 'tif';
 
 export interface PredictFileOptions extends Omit<PredictOptions, 'onProgress'> {
   readonly outDir: string;
@@ -35,7 +39,7 @@ export interface PredictFileOptions extends Omit<PredictOptions, 'onProgress'> {
   readonly normalization: Normalization;
   /** One name per class (file names of per-class PNGs). */
   readonly classNames: readonly string[];
-  /** Default 'tif'. */
+  /** Default DEFAULT_PROBABILITY_FORMAT ('tif'). */
   readonly probFormat?: ProbabilityFormat;
   /** Classes whose pixels form objects for instances and the overlay's instance mode. Default: every class but 0. */
   readonly foregroundClasses?: readonly number[];
@@ -127,7 +131,7 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
       if (kinds.has('mask')) await write(`${base}_mask.png`, mask);
       if (kinds.has('prob')) {
         const probs = result.probabilities!;
-        const format = options.probFormat ?? 'tif';
+        const format = options.probFormat ?? DEFAULT_PROBABILITY_FORMAT;
         if (format === 'tif') {
           const planes = Array.from({ length: K }, (_, c) => probabilityPlane(probs, c));
           await ensureDir();
@@ -143,7 +147,7 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
       let instanceMap: Raster<Int32Array> | null = null;
       if (needInstances) {
         const io = options.instanceOptions ?? {};
-        const pp = { foregroundClasses: fgClasses, watershed: options.watershed ?? false, seedThreshold: io.seedThreshold ?? 0.9, minSize: io.minSize ?? 0 };
+        const pp = { foregroundClasses: fgClasses, watershed: options.watershed ?? false, seedThreshold: io.seedThreshold ?? DEFAULT_INSTANCE_OPTIONS.seedThreshold, minSize: io.minSize ?? DEFAULT_INSTANCE_OPTIONS.minSize };
         const inst = instancesFromClassMask(mask.data, result.foreground?.data ?? null, mask.height, mask.width, pp, io.connectivity);
         counts.push(inst.count);
         instanceMap = { data: inst.labels, height: mask.height, width: mask.width, channels: 1 };
@@ -167,17 +171,7 @@ export function checkOutputStems(
   caller = 'predict',
   consequence = 'so their outputs (named by stem) would overwrite each other; rename one or write them into separate --out folders',
 ): void {
-  const byStem = new Map<string, string>();
-  const clashes: string[] = [];
-  for (const f of files) {
-    const stem = parse(f).name;
-    const other = byStem.get(stem);
-    if (other !== undefined) clashes.push(other === f ? `${f} is given twice` : `${other} and ${f} have the same stem "${stem}"`);
-    else byStem.set(stem, f);
-  }
-  if (clashes.length) {
-    throw new Error(`${caller}: ${clashes.join('; ')}, ${consequence}`);
-  }
+  checkStems(files, caller, consequence);
 }
 
 /** A class name usable in a file name. @example safeName('cell interior') === 'cell-interior' */

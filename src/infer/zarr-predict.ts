@@ -35,7 +35,7 @@ import {
 } from '../io/zarr.js';
 import { labelComponents } from '../util/components.js';
 import { alignedChunkSide, chunkGridShape, chunkWindows, jobChunks, UnionFind, uniteAcross, type Chunk, type ChunkJob } from './chunks.js';
-import { argmax, predictBands } from './predict.js';
+import { argmax, DEFAULT_PREDICT_BATCH, predictBands } from './predict.js';
 import type { TilePredictor } from './predictor.js';
 import { quantizeProbability, labelColour } from './render.js';
 import { normalizedSource, resolveNormalization } from './source.js';
@@ -57,7 +57,7 @@ export interface ZarrPredictOptions {
   readonly probDtype?: ProbabilityDtype;
   /** Classes that form objects; default all but 0. */
   readonly foregroundClasses?: readonly number[];
-  /** Tiles per forward pass (1 keeps chunked runs bit-identical to whole-image ones). Default 1. */
+  /** Tiles per forward pass (1 keeps chunked runs bit-identical to whole-image ones). Default DEFAULT_PREDICT_BATCH (1). */
   readonly batchSize?: number;
   /** Prefix of the label and probability names; default 'unet'. */
   readonly name?: string;
@@ -236,7 +236,7 @@ export async function predictOmeZarr(
     const probs = new Float32Array(w.height * w.width * K);
     await predictBands(source, predictor, (band) => {
       probs.set(band.data, (band.top - w.top) * w.width * K);
-    }, { region: w, batchSize: options.batchSize ?? 1, ...(options.signal ? { signal: options.signal } : {}) });
+    }, { region: w, batchSize: options.batchSize ?? DEFAULT_PREDICT_BATCH, ...(options.signal ? { signal: options.signal } : {}) });
     const n2 = w.height * w.width;
     const mask = new Uint8Array(n2);
     for (let i = 0; i < n2; i++) mask[i] = argmax(probs, i * K, K);

@@ -45,7 +45,16 @@ export function classesForLabelMode(mode: LabelMode): number | undefined {
   return mode.mode === 'instances' && mode.targets === 'boundary' ? 3 : undefined;
 }
 
-export const DEFAULT_LABEL_MODE: LabelMode = { mode: 'binary', threshold: 127, invert: false };
+/** Binary labels split at 127, the middle of 8-bit values: 0/255 masks and anti-aliased ones alike. */
+export const DEFAULT_BINARY_THRESHOLD = 127;
+
+export const DEFAULT_LABEL_MODE: LabelMode = { mode: 'binary', threshold: DEFAULT_BINARY_THRESHOLD, invert: false };
+
+/**
+ * Connectivity of the objects found as connected components of binary or class labels (for the
+ * weight map): 4, so that two cells touching only at a corner stay two objects.
+ */
+export const DEFAULT_CONNECTIVITY: Connectivity = 4;
 
 /**
  * The threshold binary mode applies to `raw`: `threshold`, except for a 0/1 mask (every value
@@ -67,6 +76,12 @@ export async function readSingleImage(path: string, options: DecodeOptions = {})
   return pages[0]!;
 }
 
+/**
+ * The image files of a folder (IMAGE_EXTENSIONS, not recursive, dot files skipped), sorted.
+ * `caller` starts the messages, e.g. 'evaluate --truth'; both errors name the folder.
+ * @example await listImages('data/images', 'dataset images') // ['data/images/a.png', 'data/images/b.tif']
+ * @throws "dataset images: data/empty holds no images (looked for .png, .jpg, .jpeg, .tif, .tiff)"
+ */
 export async function listImages(dir: string, caller = 'listImages'): Promise<string[]> {
   let names: string[];
   try {
@@ -79,18 +94,53 @@ export async function listImages(dir: string, caller = 'listImages'): Promise<st
   return files.map((n) => join(dir, n));
 }
 
-/** Pairs image and label files by stem; throws listing every unmatched name. */
+/**
+ * Files as given, folders replaced by their images ({@link listImages}), in order: what a
+ * command taking IMAGE_OR_DIR... reads.
+ * @throws "predict: scans/x.png does not exist"
+ */
+export async function collectImages(paths: readonly string[], caller: string): Promise<string[]> {
+  const files: string[] = [];
+  for (const p of paths) {
+    let isDir: boolean;
+    try {
+      isDir = (await stat(p)).isDirectory();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new Error(code === 'ENOENT' ? `${caller}: ${p} does not exist` : `${caller}: cannot read ${p} (${code})`, { cause: e });
+    }
+    if (isDir) files.push(...(await listImages(p, caller)));
+    else files.push(p);
+  }
+  return files;
+}
+
+/**
+ * Refuses files that share a stem (x.png and x.tif, or a/x.png and b/x.png) where files are
+ * told apart by stem, listing every clash with both names and `consequence`.
+ * @throws "dataset images: d/x.png and d/x.tif have the same stem "x", but images are matched by stem; keep one"
+ */
+export function checkStems(files: readonly string[], caller: string, consequence: string): void {
+  const byStem = new Map<string, string>();
+  const clashes: string[] = [];
+  for (const f of files) {
+    const stem = parse(f).name;
+    const other = byStem.get(stem);
+    if (other !== undefined) clashes.push(other === f ? `${f} is given twice` : `${other} and ${f} have the same stem "${stem}"`);
+    else byStem.set(stem, f);
+  }
+  if (clashes.length) throw new Error(`${caller}: ${clashes.join('; ')}, ${consequence}`);
+}
+
+/**
+ * Pairs the image and label files of two folders by stem (a.png with a.tif); throws listing
+ * every unmatched name, and on two files of one folder with the same stem.
+ */
 export async function pairByStem(imagesDir: string, labelsDir: string): Promise<{ image: string; label: string; name: string }[]> {
   const images = await listImages(imagesDir, 'dataset images');
   const labels = await listImages(labelsDir, 'dataset labels');
-  for (const [what, files] of [['images', images], ['labels', labels]] as const) {
-    const seen = new Map<string, string>();
-    for (const f of files) {
-      const stem = parse(f).name;
-      if (seen.has(stem)) throw new Error(`dataset: ${seen.get(stem)} and ${f} have the same name stem "${stem}"; ${what} are matched by stem, keep one`);
-      seen.set(stem, f);
-    }
-  }
+  checkStems(images, 'dataset images', 'but images are matched by stem; keep one');
+  checkStems(labels, 'dataset labels', 'but labels are matched by stem; keep one');
   const labelByStem = new Map(labels.map((p) => [parse(p).name, p]));
   const imageStems = new Set(images.map((p) => parse(p).name));
   const noLabel = images.filter((p) => !labelByStem.has(parse(p).name));
@@ -158,7 +208,7 @@ export function instanceIds(raw: Raster, mode: Extract<LabelMode, { mode: 'insta
  *   membrane is made class 1);
  * - classes: connected components of the pixels with a class index > 0.
  */
-export function labelObjects(raw: Raster, mode: LabelMode, source: string, connectivity: Connectivity = 4): Int32Array {
+export function labelObjects(raw: Raster, mode: LabelMode, source: string, connectivity: Connectivity = DEFAULT_CONNECTIVITY): Int32Array {
   if (raw.channels !== 1) throw new Error(`labels: ${source} has ${raw.channels} channels; label images must be single-channel`);
   if (mode.mode === 'instances') return instanceIds(raw, mode, source);
   const threshold = mode.mode === 'binary' ? binaryThreshold(raw, mode.threshold) : 0;
@@ -173,7 +223,7 @@ export function prepareLabels(
 ): { labels: LabelMap; weights?: Raster<Float32Array> } {
   const labels = toClassIndices(raw, opts.labelMode, opts.classes, source);
   if (!opts.weightMap) return { labels };
-  const objects = labelObjects(raw, opts.labelMode, source, opts.connectivity ?? 4);
+  const objects = labelObjects(raw, opts.labelMode, source, opts.connectivity ?? DEFAULT_CONNECTIVITY);
   const boundary = opts.labelMode.mode === 'instances' && opts.labelMode.targets === 'boundary';
   const ids = boundary ? interiorObjects(objects, labels.data) : objects;
   const instances = { data: ids, height: raw.height, width: raw.width, channels: 1 };
@@ -191,7 +241,7 @@ export interface LoadDatasetOptions {
    * memory with the sample, computed once per image). Absent or false: all weights 1.
    */
   readonly weightMap?: WeightMapOptions | false;
-  /** Connectivity of objects found as connected components (binary / classes labels). Default 4. */
+  /** Connectivity of objects found as connected components (binary / classes labels). Default DEFAULT_CONNECTIVITY (4). */
   readonly connectivity?: Connectivity;
   /** Largest image (pixels per page) the decoders accept; default DEFAULT_MAX_PIXELS. */
   readonly maxPixels?: number;

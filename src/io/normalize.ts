@@ -17,6 +17,15 @@ export type Normalization =
   /** Per image zero mean, unit variance, or fixed statistics when given. */
   | { readonly kind: 'meanstd'; readonly mean?: number; readonly std?: number };
 
+/** The forms parseNormalization reads, for messages and help. */
+export const NORMALIZATION_SPECS = 'dtype | range:MIN,MAX | minmax | percentile:LOW,HIGH | meanstd[:MEAN,STD]';
+
+/**
+ * The normalisation unless one is chosen: 'dtype' is fixed (the same map for every image, so
+ * an exported graph can embed it) and keeps the stored 8- and 16-bit range, mapped to [0, 1].
+ */
+export const DEFAULT_NORMALIZATION: Normalization = Object.freeze({ kind: 'dtype' });
+
 /**
  * Parses the CLI form.
  * @example parseNormalization('range:0,4095') // { kind: 'range', min: 0, max: 4095 }
@@ -26,7 +35,7 @@ export function parseNormalization(text: string): Normalization {
   const [kind, args = ''] = text.split(':', 2) as [string, string?];
   const nums = args === '' ? [] : args.split(',').map(Number);
   const bad = (why: string): never => {
-    throw new Error(`parseNormalization: "${text}" ${why}; expected dtype | range:MIN,MAX | minmax | percentile:LOW,HIGH | meanstd[:MEAN,STD]`);
+    throw new Error(`parseNormalization: "${text}" ${why}; expected ${NORMALIZATION_SPECS}`);
   };
   if (nums.some((n) => !Number.isFinite(n))) bad('has a non-numeric argument');
   switch (kind) {

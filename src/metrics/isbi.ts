@@ -33,8 +33,11 @@ import { binaryCounts, pixelFScore, type BinaryCounts } from './pixel.js';
 import { poolRandSums, randScoresFromSums, randSums, type RandScores, type RandSums } from './rand.js';
 import { thinZhangSuen } from './thinning.js';
 
+/** The ISBI 2012 reference sweep: thresholds 0, 0.1, ..., 1 of the probability map. */
+export const ISBI_THRESHOLD_SWEEP = { min: 0, max: 1, step: 0.1 } as const;
+
 /** Thresholds min, min+step, ... <= max, accumulated in floating point like the reference loop. */
-export function isbiThresholds(min = 0, max = 1, step = 0.1): number[] {
+export function isbiThresholds(min: number = ISBI_THRESHOLD_SWEEP.min, max: number = ISBI_THRESHOLD_SWEEP.max, step: number = ISBI_THRESHOLD_SWEEP.step): number[] {
   if (!(step > 0) || !(max >= min)) throw new Error(`isbiThresholds: need step > 0 and max >= min, got min ${min}, max ${max}, step ${step}`);
   const out: number[] = [];
   for (let t = min; t <= max; t += step) out.push(t);

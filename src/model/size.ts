@@ -139,3 +139,16 @@ export function validInputSizes(spec: SizeSpec, lo: number, hi: number): number[
   for (let v = Math.max(1, Math.ceil(lo)); v <= hi; v++) if (isValidInputSize(v, spec)) out.push(v);
   return out;
 }
+
+/** The paper's input tile side (Fig. 1: a 572 x 572 input, 388 x 388 output). */
+export const PAPER_TILE = 572;
+
+/**
+ * The training tile unless one is chosen (`unet train`, `unet info`): the paper's 572 when it
+ * is valid for `spec`, else the nearest valid size below it (the smallest valid size if none).
+ * @example defaultTileSize({ depth: 4, padding: 'valid' }) === 572
+ */
+export function defaultTileSize(spec: SizeSpec): number {
+  if (isValidInputSize(PAPER_TILE, spec)) return PAPER_TILE;
+  return nearestValidSizes(PAPER_TILE, spec).below ?? minValidInputSize(spec);
+}

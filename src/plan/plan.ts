@@ -218,8 +218,11 @@ export interface TrainingPlan {
   readonly reasons: readonly string[];
 }
 
+/** The training budget unless one is given (`unet plan --budget`, planless `unet train`): 30 minutes, a coffee break rather than a night. */
+export const DEFAULT_BUDGET_SECONDS = 1800;
+
 export interface PlanOptions {
-  /** Wall-clock budget for training, seconds (default 1800). */
+  /** Wall-clock budget for training, seconds (default DEFAULT_BUDGET_SECONDS, 1800). */
   readonly budgetSeconds?: number;
   /** Measured seconds per training step at the planned tile (the probe); absent: iterations default to 1000. */
   readonly secondsPerStep?: number;
@@ -233,7 +236,7 @@ export const MAX_PLANNED_TILE = 412;
  * @example planFromFingerprint(isbiFingerprint).tile === 412 (512x512 slices, capped at MAX_PLANNED_TILE)
  */
 export function planFromFingerprint(fp: DatasetFingerprint, options: PlanOptions = {}): TrainingPlan {
-  const budget = options.budgetSeconds ?? 1800;
+  const budget = options.budgetSeconds ?? DEFAULT_BUDGET_SECONDS;
   if (!(budget > 0)) throw new Error(`planFromFingerprint: budgetSeconds must be > 0, got ${budget}`);
   if (options.secondsPerStep !== undefined && !(options.secondsPerStep > 0)) throw new Error(`planFromFingerprint: secondsPerStep must be > 0, got ${options.secondsPerStep}`);
   const reasons: string[] = [];

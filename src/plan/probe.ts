@@ -17,8 +17,11 @@ export interface ProbeResult {
   readonly steps: number;
 }
 
-/** Seconds per step of `steps` timed steps (default 3) at input `tile`, Adam, batch 1, default augmentation. */
-export async function probeSecondsPerStep(samples: readonly TrainingSample[], config: Partial<UNetConfig>, tile: number, steps = 3, seed = 1): Promise<ProbeResult> {
+/** Timed steps of the probe: 3 after the warm-up average out a slow step in a few seconds. */
+export const DEFAULT_PROBE_STEPS = 3;
+
+/** Seconds per step of `steps` timed steps (default DEFAULT_PROBE_STEPS) at input `tile`, Adam, batch 1, default augmentation. */
+export async function probeSecondsPerStep(samples: readonly TrainingSample[], config: Partial<UNetConfig>, tile: number, steps = DEFAULT_PROBE_STEPS, seed = 1): Promise<ProbeResult> {
   if (!(Number.isInteger(steps) && steps >= 1)) throw new Error(`probeSecondsPerStep: steps must be a positive integer, got ${steps}`);
   if (samples.length === 0) throw new Error('probeSecondsPerStep: no samples');
   const resolved = resolveConfig(config);

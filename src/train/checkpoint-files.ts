@@ -42,8 +42,11 @@ export function checkpointIteration(name: string): number | null {
   return /^iter-\d+$/.test(name) ? Number(name.slice(PREFIX.length)) : null;
 }
 
+/** Checkpoints a store keeps besides `best`: enough to step back past a bad one, few enough to stay small. */
+export const DEFAULT_KEEP_LAST = 3;
+
 export interface CheckpointStoreOptions {
-  /** Checkpoints kept besides `best`. Default 3. */
+  /** Checkpoints kept besides `best`. Default DEFAULT_KEEP_LAST (3). */
   readonly keepLast?: number;
 }
 
@@ -57,7 +60,7 @@ export class CheckpointStore {
     readonly root: string,
     options: CheckpointStoreOptions = {},
   ) {
-    this.keepLast = options.keepLast ?? 3;
+    this.keepLast = options.keepLast ?? DEFAULT_KEEP_LAST;
     if (!Number.isInteger(this.keepLast) || this.keepLast < 1) throw new Error(`CheckpointStore: keepLast must be a positive integer, got ${this.keepLast}`);
   }
 

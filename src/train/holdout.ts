@@ -5,6 +5,9 @@
  */
 import { Rng } from '../util/rng.js';
 
+/** The fraction `unet train` holds out when it has to (one image in ten: validation without starving training). */
+export const DEFAULT_HOLDOUT_FRACTION = 0.1;
+
 /**
  * The names to hold out: round(fraction x n) of them (at least 1, at most n - 1), drawn by a
  * seeded shuffle of the sorted names, so the choice depends only on the names and the seed.

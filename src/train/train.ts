@@ -17,6 +17,28 @@ import { bestValidation, evaluateMetric, metricName, type MetricScores, type Val
 
 export type OptimizerKind = 'sgd' | 'adam';
 
+/**
+ * The defaults of TrainOptions, defined once: `train` applies them and `unet train` parses
+ * and documents its flags from them, so a library run and a CLI run without flags agree.
+ * - optimizer 'sgd' with momentum 0.99, batch 1: the paper's recipe (Sec. 3: large tiles,
+ *   batch of one image, high momentum so that many earlier samples shape each update);
+ * - learningRate 0.001: with momentum 0.99 and a loss averaged over pixels, 0.01 has collapsed
+ *   runs to a single class on ISBI 2012;
+ * - validateEvery 100: a caller who passes a validation set wants its loss during training,
+ *   and 100 steps keep its cost small next to the training steps (0 turns it off);
+ * - checkpointEvery 100: a caller who passes onCheckpoint wants a crash to lose at most a few
+ *   minutes of a run (0: only at the end).
+ */
+export const TRAIN_DEFAULTS = {
+  optimizer: 'sgd',
+  learningRate: 0.001,
+  momentum: 0.99,
+  batchSize: 1,
+  validateEvery: 100,
+  checkpointEvery: 100,
+  tileSampling: 'uniform',
+} as const satisfies Partial<Record<keyof TrainOptions, unknown>>;
+
 /** An optimizer slot as TF.js' Optimizer.getWeights() returns it. */
 export interface NamedTensor {
   name: string;
@@ -28,18 +50,15 @@ export interface TrainOptions {
   readonly iterations: number;
   /** Seed of every random choice (tiles, augmentation, dropout). */
   readonly seed: number;
-  /** 'sgd' (with momentum, the paper's) or 'adam'. Default 'sgd'. */
+  /** 'sgd' (with momentum, the paper's) or 'adam'. Default TRAIN_DEFAULTS.optimizer ('sgd'). */
   readonly optimizer?: OptimizerKind;
-  /**
-   * Step size. Default 0.001: with momentum 0.99 and a loss averaged over pixels,
-   * 0.01 has collapsed runs to a single class on ISBI 2012.
-   */
+  /** Step size. Default TRAIN_DEFAULTS.learningRate (0.001; see there why). */
   readonly learningRate?: number;
-  /** SGD momentum. Default 0.99 (Sec. 3). */
+  /** SGD momentum. Default TRAIN_DEFAULTS.momentum (0.99, Sec. 3). */
   readonly momentum?: number;
-  /** Tiles per step. Default 1 (Sec. 3). */
+  /** Tiles per step. Default TRAIN_DEFAULTS.batchSize (1, Sec. 3). */
   readonly batchSize?: number;
-  /** Validation loss (and `validationMetric`) every N steps (and after the last); 0 = never. Default 0. */
+  /** Validation loss (and `validationMetric`) every N steps (and after the last); 0 = never. Default TRAIN_DEFAULTS.validateEvery (100). */
   readonly validateEvery?: number;
   /**
    * The task's metric computed with the validation loss by overlap-tile prediction of the
@@ -47,7 +66,7 @@ export interface TrainOptions {
    * onProgress, and what `best` checkpoints are chosen by. Absent: the loss only.
    */
   readonly validationMetric?: ValidationMetric;
-  /** Where tiles are placed in an image (src/train/tiles.ts TileSampling). Default 'uniform'. */
+  /** Where tiles are placed in an image (src/train/tiles.ts TileSampling). Default TRAIN_DEFAULTS.tileSampling ('uniform'). */
   readonly tileSampling?: TileSampling;
   /**
    * Cuts and jointly augments one input window (image, labels and weights together) from the
@@ -61,7 +80,7 @@ export interface TrainOptions {
   readonly signal?: AbortSignal;
   /** Continue a run from a checkpoint: the model must already hold the checkpoint's weights. */
   readonly resume?: ResumeFrom;
-  /** Calls onCheckpoint every N steps (and when training ends or stops); 0 = only at the end. Default 0. */
+  /** Calls onCheckpoint every N steps (and when training ends or stops); 0 = only at the end. Default TRAIN_DEFAULTS.checkpointEvery (100). */
   readonly checkpointEvery?: number;
   /**
    * Receives the complete training state, awaited before the next step. The model's
@@ -181,18 +200,18 @@ export async function train(
   const iterations = options.iterations;
   if (!Number.isInteger(iterations) || iterations < 1) throw new Error(`train: iterations must be a positive integer, got ${iterations}`);
   if (trainSet.length === 0) throw new Error('train: the training set is empty');
-  const batchSize = options.batchSize ?? 1;
+  const batchSize = options.batchSize ?? TRAIN_DEFAULTS.batchSize;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`train: batchSize must be a positive integer, got ${batchSize}`);
-  const validateEvery = options.validateEvery ?? 0;
-  const placement = options.tileSampling ?? 'uniform';
+  const validateEvery = options.validateEvery ?? TRAIN_DEFAULTS.validateEvery;
+  const placement: TileSampling = options.tileSampling ?? TRAIN_DEFAULTS.tileSampling;
   if (!TILE_SAMPLINGS.includes(placement)) throw new Error(`train: tileSampling must be one of ${TILE_SAMPLINGS.join(', ')}, got ${String(placement)}`);
   // Pixels outside the image get weight 0 under 'uniform' (they are mirror copies of inside ones).
   const zeroOutside = placement === 'uniform';
   const metric = options.validationMetric;
   const metricLabel = metric ? metricName(metric) : undefined;
-  const kind = options.optimizer ?? 'sgd';
-  const learningRate = options.learningRate ?? 0.001;
-  const momentum = options.momentum ?? 0.99;
+  const kind: OptimizerKind = options.optimizer ?? TRAIN_DEFAULTS.optimizer;
+  const learningRate = options.learningRate ?? TRAIN_DEFAULTS.learningRate;
+  const momentum = options.momentum ?? TRAIN_DEFAULTS.momentum;
   const geo = tileGeometry(model);
   const channels = model.inputs[0]!.shape[3]!;
   checkSamples(trainSet, channels, 'train');
@@ -211,7 +230,7 @@ export async function train(
   let metricSeconds = resume?.state.metricSeconds ?? 0;
   const firstStep = resume ? resume.state.iteration + 1 : 1;
   const priorSeconds = resume ? resume.state.seconds : 0;
-  const checkpointEvery = options.checkpointEvery ?? 0;
+  const checkpointEvery = options.checkpointEvery ?? TRAIN_DEFAULTS.checkpointEvery;
   const start = Date.now();
   let stoppedEarly = false;
 

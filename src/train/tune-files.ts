@@ -10,13 +10,17 @@ import { normalize } from '../io/normalize.js';
 import { toModelChannels } from '../io/raster.js';
 import { defaultInstancePostprocess } from '../infer/instances.js';
 import { predict } from '../infer/predict.js';
-import { chooseTileSize, unetPredictor, type DisposablePredictor } from '../infer/predictor.js';
+import { chooseTileSize, DEFAULT_TILE_MEMORY_BYTES, unetPredictor, type DisposablePredictor } from '../infer/predictor.js';
 import { DEFAULT_TUNE_GRID, tuneInstancePostprocess, type TuneCase, type TuneGrid, type TuneMetric, type TuneResult } from './tune.js';
+
+/** F1 at IoU 0.5: the count of objects found right, what most instance users read first (dsb-ap weighs tight outlines too). */
+export const DEFAULT_TUNE_METRIC: TuneMetric = 'f1';
 
 export interface TuneFilesOptions {
   readonly grid?: TuneGrid;
+  /** Default DEFAULT_TUNE_METRIC ('f1'). */
   readonly metric?: TuneMetric;
-  /** Memory for one prediction tile, bytes. Default 1 GiB. */
+  /** Memory for one prediction tile, bytes. Default DEFAULT_TILE_MEMORY_BYTES (1 GiB). */
   readonly memoryBytes?: number;
   /** Called after each image's probabilities are predicted. */
   readonly onImage?: (done: number, total: number, name: string) => void;
@@ -46,7 +50,7 @@ export async function tuneOnFiles(model: tfl.LayersModel, metadata: ModelMetadat
     for (const [k, p] of pairs.entries()) {
       const raw = await readSingleImage(p.image);
       const image = normalize(toModelChannels(raw, config.inputChannels, p.image, 'tune'), metadata.normalization, p.image);
-      const size = chooseTileSize(config, options.memoryBytes ?? 2 ** 30, { batch: 1, imageSize: [image.height, image.width] });
+      const size = chooseTileSize(config, options.memoryBytes ?? DEFAULT_TILE_MEMORY_BYTES, { imageSize: [image.height, image.width] });
       let predictor = predictors.get(size);
       if (!predictor) {
         predictor = unetPredictor(model, config, size);
@@ -63,5 +67,5 @@ export async function tuneOnFiles(model: tfl.LayersModel, metadata: ModelMetadat
   } finally {
     for (const p of predictors.values()) p.dispose();
   }
-  return tuneInstancePostprocess(cases, startingPostprocess(metadata), options.grid ?? DEFAULT_TUNE_GRID, options.metric ?? 'f1');
+  return tuneInstancePostprocess(cases, startingPostprocess(metadata), options.grid ?? DEFAULT_TUNE_GRID, options.metric ?? DEFAULT_TUNE_METRIC);
 }

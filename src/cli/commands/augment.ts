@@ -1,24 +1,15 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { augmentTile, type AugmentOptions } from '../../augment/augment.js';
+import { augmentTile } from '../../augment/augment.js';
 import { pairByStem, readSingleImage, toClassIndices } from '../../io/dataset.js';
 import { writeImage } from '../../io/image.js';
-import { normalize, parseNormalization } from '../../io/normalize.js';
+import { normalize } from '../../io/normalize.js';
 import { makeRaster } from '../../io/raster.js';
 import { Rng } from '../../util/rng.js';
-import { intOption, numberOption, requireOption, UsageError } from '../args.js';
-import { labelModeFromOptions, LABEL_MODE_HELP, LABEL_MODE_OPTIONS } from './label-options.js';
-
-/** Help for the augmentation flags shared with `unet train`. */
-export const AUGMENT_FLAGS_HELP = `Augmentation (defaults are the paper's where it gives them):
-  --elastic-std X      elastic displacement std in pixels, 0 = off (10)
-  --elastic-grid N     coarse grid nodes per side (3)
-  --rotation DEG       largest rotation angle (180: arbitrary)
-  --shift PX           largest extra shift (0)
-  --no-flips           no random flips
-  --interpolation I    cubic | linear, for images (cubic)
-  --brightness X --contrast X --gamma X --noise X   gray-value variation (0.1 0.1 0.2 0.01)`;
+import {
+  AUGMENT_FLAGS_HELP, AUGMENT_OPTIONS, augmentOptionsFrom, CLASSES_HELP, CLASSES_OPTION, classesOption, decodeOptionsFrom, intOption, LABEL_MODE_HELP, LABEL_MODE_OPTIONS,
+  labelModeFromOptions, MAX_PIXELS_HELP, MAX_PIXELS_OPTION, NORMALIZE_HELP, NORMALIZE_OPTION, normalizationOption, parseFlags, requireOption, UsageError,
+} from '../args.js';
 
 export const AUGMENT_HELP = `unet augment --images DIR --labels DIR --out DIR [--n 8] [--seed S] [options]
 
@@ -27,78 +18,41 @@ the image on the left and the label (class index scaled to 0..255) on the right,
 the augmentation of Sec. 3.1 by eye.
   --n N                augmented copies per pair (8)
   --seed S             random seed (0)
-  --normalize SPEC     dtype | range:MIN,MAX | minmax | percentile:LOW,HIGH | meanstd[:MEAN,STD]   (dtype)
-  --classes N          number of classes (2)
+${NORMALIZE_HELP}
+${CLASSES_HELP}
+${MAX_PIXELS_HELP}
 ${AUGMENT_FLAGS_HELP}
 ${LABEL_MODE_HELP}`;
 
-/** Augmentation options shared with `unet train`. */
-export const AUGMENT_OPTIONS = {
-  'elastic-std': { type: 'string' },
-  'elastic-grid': { type: 'string' },
-  rotation: { type: 'string' },
-  shift: { type: 'string' },
-  'no-flips': { type: 'boolean' },
-  interpolation: { type: 'string' },
-  brightness: { type: 'string' },
-  contrast: { type: 'string' },
-  gamma: { type: 'string' },
-  noise: { type: 'string' },
-} as const;
-
-export function augmentOptionsFrom(v: Record<string, string | boolean | undefined>): AugmentOptions {
-  const num = (k: string): number | undefined => numberOption(v[k] as string | undefined, k);
-  const std = num('elastic-std') ?? 10;
-  const interpolation = (v.interpolation as string | undefined) ?? 'cubic';
-  if (interpolation !== 'cubic' && interpolation !== 'linear') throw new UsageError(`--interpolation must be cubic or linear, got "${interpolation}"`);
-  const o: Record<string, unknown> = {
-    elastic: std === 0 ? false : { std, gridSize: intOption(v['elastic-grid'] as string | undefined, 'elastic-grid', 3)! },
-    flips: !(v['no-flips'] ?? false),
-    interpolation,
-  };
-  for (const k of ['rotation', 'shift', 'brightness', 'contrast', 'gamma', 'noise']) {
-    const x = num(k);
-    if (x !== undefined) o[k] = x;
-  }
-  return o as AugmentOptions;
-}
-
 export async function augmentCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      images: { type: 'string' },
-      labels: { type: 'string' },
-      out: { type: 'string' },
-      n: { type: 'string' },
-      seed: { type: 'string' },
-      normalize: { type: 'string' },
-      classes: { type: 'string' },
-      ...AUGMENT_OPTIONS,
-      ...LABEL_MODE_OPTIONS,
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(`${AUGMENT_HELP}\n`);
-    return 0;
-  }
+  const values = parseFlags(argv, {
+    images: { type: 'string' },
+    labels: { type: 'string' },
+    out: { type: 'string' },
+    n: { type: 'string' },
+    seed: { type: 'string' },
+    ...NORMALIZE_OPTION,
+    ...CLASSES_OPTION,
+    ...MAX_PIXELS_OPTION,
+    ...AUGMENT_OPTIONS,
+    ...LABEL_MODE_OPTIONS,
+  }, AUGMENT_HELP);
   const imagesDir = requireOption(values.images, 'images');
   const labelsDir = requireOption(values.labels, 'labels');
   const outDir = requireOption(values.out, 'out');
   const n = intOption(values.n, 'n', 8)!;
   if (n < 1) throw new UsageError(`--n must be >= 1, got ${n}`);
-  const classes = intOption(values.classes, 'classes', 2)!;
-  const normalization = parseNormalization(values.normalize ?? 'dtype');
+  const classes = classesOption(values.classes);
+  const normalization = normalizationOption(values.normalize);
+  const decode = decodeOptionsFrom(values['max-pixels']);
   const labelMode = labelModeFromOptions(values);
   const options = augmentOptionsFrom(values);
   const rng = new Rng(intOption(values.seed, 'seed', 0)!);
   const pairs = await pairByStem(imagesDir, labelsDir);
   await mkdir(outDir, { recursive: true });
   for (const p of pairs) {
-    const img = await readSingleImage(p.image);
-    const raw = await readSingleImage(p.label);
+    const img = await readSingleImage(p.image, decode);
+    const raw = await readSingleImage(p.label, decode);
     if (raw.height !== img.height || raw.width !== img.width) throw new Error(`${p.label} is ${raw.height}x${raw.width} but ${p.image} is ${img.height}x${img.width}`);
     const image = normalize(img, normalization, p.image);
     const labels = toClassIndices(raw, labelMode, classes, p.label);

@@ -1,9 +1,10 @@
-import { parseArgs } from 'node:util';
-import { evaluatePairs, evaluationJson, evaluationText, formatCsv, pairPredictions, type EvaluateOptions, type EvaluationMode } from '../../eval/evaluate.js';
-import { writeFileAtomic } from '../../io/atomic.js';
-import { isbiThresholds } from '../../metrics/isbi.js';
-import { intOption, UsageError } from '../args.js';
-import { decodeOptionsFrom, MAX_PIXELS_HELP, MAX_PIXELS_OPTION } from './decode-options.js';
+/** `unet evaluate`: parses and checks the flags; pairing, scoring and the tables are src/eval/evaluate.ts. */
+import { EVALUATE_DEFAULTS, evaluateFiles, type EvaluateFilesOptions, type EvaluationMode } from '../../eval/evaluate.js';
+import { isbiThresholds, ISBI_THRESHOLD_SWEEP } from '../../metrics/isbi.js';
+import { decodeOptionsFrom, intOption, MAX_PIXELS_HELP, MAX_PIXELS_OPTION, parseFlags, UsageError } from '../args.js';
+
+const D = EVALUATE_DEFAULTS;
+const SWEEP = `${ISBI_THRESHOLD_SWEEP.min}:${ISBI_THRESHOLD_SWEEP.max}:${ISBI_THRESHOLD_SWEEP.step}`;
 
 export const EVALUATE_HELP = `unet evaluate --pred DIR_OR_FILE --truth DIR_OR_FILE [--mode membrane|instances|classes] [options]
 
@@ -13,24 +14,24 @@ page of a multi-page TIFF is one slice). A \`unet predict\` output folder pairs 
 <stem>_mask.png (classes; membrane when no probabilities) pair with the truth file <stem>.
 Prints a table per image and the mean. Values the mode cannot score (NaN, a membrane truth that
 is not binary, ids or classes that are not integers >= 0) are refused, naming the file.
-  --mode M              membrane (default) | instances | classes
+  --mode M              membrane | instances | classes   (${D.mode})
   --json FILE           write all results as JSON
   --csv FILE            write the per-image table as CSV
 ${MAX_PIXELS_HELP}
 membrane (ISBI 2012: V_rand and V_info after thinning, max over thresholds; Rand error; pixel error):
-  --pred-boundary V     low (default): low pred values are membrane, high are cell interior (a
-                        foreground probability or a 255-interior mask); high: pred is a membrane
-                        probability/mask and is used as 1 - p
-  --truth-boundary V    low (default; ISBI labels 0 = membrane, 255 = interior) | high; truth must be
+  --pred-boundary V     low | high   (${D.predBoundary}); low: low pred values are membrane, high are cell
+                        interior (a foreground probability or a 255-interior mask); high: pred is a
+                        membrane probability/mask and is used as 1 - p
+  --truth-boundary V    low | high   (${D.truthBoundary}); low: ISBI labels, 0 = membrane, 255 = interior; truth must be
                         binary: 0 and 255 (8-bit), 0 and 65535 (16-bit) or 0 and 1 (a 0/1 mask)
-  --thresholds A:B:S    threshold sweep on the pred scaled to [0,1] (0:1:0.1; 8-bit /255, 16-bit /65535,
+  --thresholds A:B:S    threshold sweep on the pred scaled to [0,1] (${SWEEP}; 8-bit /255, 16-bit /65535,
                         float as is); a pixel is interior where value > threshold
   --no-thin             skip thinning the pred's boundaries
   --pred-class NAME     which <stem>_prob_<NAME>.png to score (default: the class not named
-                        membrane/boundary/background); <stem>_prob.tif uses page --class-index (1)
-  --class-index K       the class page of <stem>_prob.tif to score (default 1)
+                        membrane/boundary/background); <stem>_prob.tif uses page --class-index (${D.classIndex})
+  --class-index K       the class page of <stem>_prob.tif to score (default ${D.classIndex})
   --warping-threshold T warping error (Jain et al. 2010; the paper's Table 1) of the pred binarised
-                        at T (default 0.5): remaining pixel disagreements / pixels after warping the
+                        at T (default ${D.warpingThreshold}): remaining pixel disagreements / pixels after warping the
                         truth toward it by simple-pixel flips; warpSplits / warpMergers count the
                         clustered topological errors, warpClustered all clustered errors / pixels
   --no-warping          skip the warping error
@@ -59,33 +60,37 @@ function parseThresholds(spec: string | undefined): number[] {
   if (spec === undefined) return isbiThresholds();
   const parts = spec.split(':').map(Number);
   if (parts.length !== 3 || parts.some((v) => !Number.isFinite(v))) throw new UsageError(`--thresholds must be MIN:MAX:STEP, got "${spec}"`);
+  if (!(parts[2]! > 0 && parts[1]! >= parts[0]!)) throw new UsageError(`--thresholds ${spec}: needs STEP > 0 and MAX >= MIN`);
   return isbiThresholds(parts[0], parts[1], parts[2]);
 }
 
 export type EvaluateValues = { [K in keyof typeof EVALUATE_OPTIONS]?: (typeof EVALUATE_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
 /** The library options from evaluate's parsed flags (usage errors thrown here, before any work). */
-export function evaluationOptions(values: EvaluateValues): EvaluateOptions {
-  const mode = values.mode ?? 'membrane';
+export function evaluationOptions(values: EvaluateValues): EvaluateFilesOptions {
+  const mode = values.mode ?? D.mode;
   if (!['membrane', 'instances', 'classes'].includes(mode)) throw new UsageError(`--mode must be membrane, instances or classes, got "${mode}"`);
-  const side = (v: string | undefined, name: string): 'low' | 'high' => {
-    if (v === undefined || v === 'low' || v === 'high') return v ?? 'low';
+  const side = (v: string | undefined, name: string, fallback: 'low' | 'high'): 'low' | 'high' => {
+    if (v === undefined || v === 'low' || v === 'high') return v ?? fallback;
     throw new UsageError(`--${name} must be low or high, got "${v}"`);
   };
-  const warpingThreshold = values['warping-threshold'] === undefined ? 0.5 : Number(values['warping-threshold']);
+  const warpingThreshold = values['warping-threshold'] === undefined ? D.warpingThreshold : Number(values['warping-threshold']);
   if (!Number.isFinite(warpingThreshold)) throw new UsageError(`--warping-threshold must be a number, got "${values['warping-threshold']}"`);
   const options = {
     mode: mode as EvaluationMode,
-    predBoundary: side(values['pred-boundary'], 'pred-boundary'),
-    truthBoundary: side(values['truth-boundary'], 'truth-boundary'),
+    predBoundary: side(values['pred-boundary'], 'pred-boundary', D.predBoundary),
+    truthBoundary: side(values['truth-boundary'], 'truth-boundary', D.truthBoundary),
     thresholds: parseThresholds(values.thresholds),
-    thin: !values['no-thin'],
+    thin: values['no-thin'] ? false : D.thin,
     warpingThreshold: values['no-warping'] ? null : warpingThreshold,
-    classIndex: intOption(values['class-index'], 'class-index'),
+    classIndex: intOption(values['class-index'], 'class-index', D.classIndex)!,
     classes: intOption(values.classes, 'classes'),
+    ...(values['pred-class'] !== undefined ? { predClass: values['pred-class'] } : {}),
+    ...(values.json !== undefined ? { json: values.json } : {}),
+    ...(values.csv !== undefined ? { csv: values.csv } : {}),
     ...decodeOptionsFrom(values['max-pixels']),
   };
-  if (options.classIndex !== undefined && options.classIndex < 0) throw new UsageError(`--class-index must be at least 0, got ${options.classIndex}`);
+  if (options.classIndex < 0) throw new UsageError(`--class-index must be at least 0, got ${options.classIndex}`);
   return options;
 }
 
@@ -94,24 +99,12 @@ export function evaluationOptions(values: EvaluateValues): EvaluateOptions {
  * restricts the prediction folder to those files. Shared with `unet predict --evaluate`.
  */
 export async function runEvaluation(pred: string, truth: string, values: EvaluateValues, only?: readonly string[]): Promise<void> {
-  const options = evaluationOptions(values);
-  const pairs = await pairPredictions(pred, truth, { mode: options.mode, predClass: values['pred-class'], ...(only ? { only } : {}) });
-  const result = await evaluatePairs(pairs, options);
-  process.stdout.write(evaluationText(result));
-  if (values.json) await writeFileAtomic(values.json, evaluationJson(result));
-  if (values.csv) await writeFileAtomic(values.csv, formatCsv([...result.rows, ...result.summary], result.columns));
+  const { text } = await evaluateFiles(pred, truth, { ...evaluationOptions(values), ...(only ? { only } : {}) });
+  process.stdout.write(text);
 }
 
 export async function evaluateCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { pred: { type: 'string' }, truth: { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...EVALUATE_OPTIONS },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(`${EVALUATE_HELP}\n`);
-    return 0;
-  }
+  const values = parseFlags(argv, { pred: { type: 'string' }, truth: { type: 'string' }, ...EVALUATE_OPTIONS }, EVALUATE_HELP);
   if (!values.pred) throw new UsageError('--pred is required');
   if (!values.truth) throw new UsageError('--truth is required');
   await runEvaluation(values.pred, values.truth, values);

@@ -1,7 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { exportOnnx } from '../../export/onnx.js';
 import { bioimageioPackage, writeBioimageioPackage } from '../../export/bioimageio.js';
 import { readImage } from '../../io/image.js';
@@ -9,7 +8,7 @@ import { toModelChannels } from '../../io/raster.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { loadModel } from '../../io/model-files.js';
 import { describeNormalization } from '../../io/normalize.js';
-import { requireOption, startBackend, UsageError } from '../args.js';
+import { parseCommand, requireOption, startBackend, UsageError } from '../args.js';
 import { PACKAGE_ROOT, resolveModelDir } from './predict.js';
 
 /** The bundled sample matching a bundled model, if `modelDir` is one. */
@@ -37,24 +36,14 @@ A fixed normalisation (dtype, range, meanstd:MEAN,STD) is applied inside the gra
 raw intensities; a per-image one (minmax, percentile, meanstd) is not, and the metadata_props say which.`;
 
 export async function exportCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      format: { type: 'string' },
-      out: { type: 'string' },
-      'input-dtype': { type: 'string' },
-      'no-normalization': { type: 'boolean' },
-      sample: { type: 'string' },
-      author: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(`${EXPORT_HELP}\n`);
-    return 0;
-  }
+  const { values, positionals } = parseCommand(argv, {
+    format: { type: 'string' },
+    out: { type: 'string' },
+    'input-dtype': { type: 'string' },
+    'no-normalization': { type: 'boolean' },
+    sample: { type: 'string' },
+    author: { type: 'string' },
+  }, EXPORT_HELP);
   if (positionals.length !== 1) throw new UsageError(`give exactly one MODEL (folder or bundled name), got ${positionals.length}`);
   const format = requireOption(values.format, 'format');
   const out = requireOption(values.out, 'out');

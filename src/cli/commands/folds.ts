@@ -1,7 +1,8 @@
 /** `unet train --folds K`: K-fold cross-validation runs of `unet train`, scored by `unet predict --evaluate`. */
 import { mkdir, readFile, symlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { kFoldSplit, summarizeScores } from '../../eval/folds.js';
+import { evaluationModeFor, headlineScores, kFoldSplit, summarizeScores } from '../../eval/folds.js';
+import type { EvaluationMode } from '../../eval/evaluate.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { pairByStem } from '../../io/dataset.js';
 import { readModelMetadata } from '../../io/model-files.js';
@@ -25,13 +26,6 @@ function withoutOwned(argv: readonly string[]): string[] {
   return out;
 }
 
-/** Scores worth summarising per mode (the evaluate table's stack or mean row). */
-const SCORE_COLUMNS: Record<string, string[]> = {
-  membrane: ['vRand', 'vInfo', 'randError', 'pixelError', 'warpingError'],
-  instances: ['f1', 'precision', 'recall', 'dsbAP', 'seg'],
-  classes: ['pixelAccuracy', 'meanIoU', 'meanDice'],
-};
-
 /**
  * Trains one model per fold into OUT/fold-<i> (validation = that fold), scores each on its
  * validation images, and writes OUT/folds.json with the per-fold scores and their mean and spread.
@@ -48,8 +42,7 @@ export async function trainFolds(argv: readonly string[], train: (argv: string[]
   const seed = intOption(requireOption(values.seed as string | undefined, 'seed'), 'seed')!;
   const pairs = await pairByStem(images, labels);
   const split = kFoldSplit(pairs.length, k, seed);
-  const labelMode = (values['label-mode'] as string | undefined) ?? 'binary';
-  const mode = labelMode === 'instances' ? 'instances' : labelMode === 'classes' ? 'classes' : 'membrane';
+  const mode = evaluationModeFor((values['label-mode'] as string | undefined) ?? 'binary');
   const rest = withoutOwned(argv);
   const folds: { fold: number; model: string; validation: string[]; scores: Record<string, number>; validationLoss: number | null }[] = [];
   for (let i = 0; i < k; i++) {
@@ -77,13 +70,8 @@ export async function trainFolds(argv: readonly string[], train: (argv: string[]
       ...(predClass ? ['--pred-class', predClass] : []), join(data, 'val', 'images')];
     const pc = await predictCommand(predArgs);
     if (pc !== 0) return pc;
-    const doc = JSON.parse(await readFile(metricsFile, 'utf8')) as { mean: Record<string, number>; stack?: Record<string, number> };
-    const row: Record<string, unknown> = mode === 'membrane' && doc.stack ? { ...doc.stack, warpingError: (doc.stack as { warping?: { warpingError: number } }).warping?.warpingError } : doc.mean;
-    const scores: Record<string, number> = {};
-    for (const c of SCORE_COLUMNS[mode]!) {
-      const v = row[c];
-      if (typeof v === 'number') scores[c] = v;
-    }
+    const doc = JSON.parse(await readFile(metricsFile, 'utf8')) as { mode: EvaluationMode; mean: Record<string, unknown>; stack?: Record<string, unknown> | null };
+    const scores = headlineScores(doc);
     const val = (meta.training?.validation as { loss: number }[] | undefined) ?? [];
     folds.push({ fold: i, model, validation: fold.validation.map((j) => pairs[j]!.name), scores, validationLoss: val.length ? val[val.length - 1]!.loss : null });
   }

@@ -1,25 +1,20 @@
-import { parseArgs } from 'node:util';
 import { resolveConfig } from '../../model/config.js';
 import { countParameters } from '../../model/init.js';
-import { isValidInputSize, marginPerSide, nearestValidSizes, outputSize, invalidSizeMessage, minValidInputSize } from '../../model/size.js';
+import { defaultTileSize, isValidInputSize, marginPerSide, nearestValidSizes, outputSize, invalidSizeMessage, minValidInputSize } from '../../model/size.js';
 import { buildUNet } from '../../model/unet.js';
-import { intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, UsageError, startBackend } from '../args.js';
+import { intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, optionLine, parseFlags, UsageError, startBackend } from '../args.js';
 
 export const INFO_HELP = `unet info [--input N] [architecture options]
 
 Prints the architecture (layers, output shapes, parameters), the parameter count,
 the input and output sizes, the margin lost per side and the active backend.
-  --input N        square input tile size (572 for the default depth 4)
+${optionLine('--input N', `square input tile size (${defaultTileSize(resolveConfig())} for the default depth ${resolveConfig().depth})`)}
 ${MODEL_HELP}`;
 
 export async function infoCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { input: { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...MODEL_OPTIONS }, strict: true });
-  if (values.help) {
-    process.stdout.write(`${INFO_HELP}\n`);
-    return 0;
-  }
+  const values = parseFlags(argv, { input: { type: 'string' }, ...MODEL_OPTIONS }, INFO_HELP);
   const config = resolveConfig(modelConfigFromOptions(values));
-  const input = intOption(values.input, 'input') ?? defaultTile(config);
+  const input = intOption(values.input, 'input') ?? defaultTileSize(config);
   if (!isValidInputSize(input, config)) throw new UsageError(invalidSizeMessage(input, config, 'input'));
   const backend = await startBackend('info');
   const model = buildUNet(config, input, { init: 'zeros' }); // only shapes and counts are printed
@@ -45,10 +40,4 @@ backend: ${backend.name}
 `);
   model.dispose();
   return 0;
-}
-
-/** The paper's 572 when valid for this config, else the nearest valid size below it. */
-export function defaultTile(spec: Parameters<typeof isValidInputSize>[1]): number {
-  if (isValidInputSize(572, spec)) return 572;
-  return nearestValidSizes(572, spec).below ?? minValidInputSize(spec);
 }

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { mergeInstances } from '../../infer/zarr-predict.js';
-import { UsageError } from '../args.js';
+import { parseCommand, UsageError } from '../args.js';
 import { isOmeZarr, selectionFromOptions } from './predict-zarr.js';
 
 export const MERGE_INSTANCES_HELP = `unet merge-instances [options] IMAGE.zarr...
@@ -12,16 +11,7 @@ chunk by chunk, never the whole label image) and writes labels/unet_instances.
   --level L, --z Z, --t T   the level and planes that were predicted   (0; every plane)`;
 
 export async function mergeInstancesCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: { name: { type: 'string' }, level: { type: 'string' }, z: { type: 'string' }, t: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    allowPositionals: true,
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(`${MERGE_INSTANCES_HELP}\n`);
-    return 0;
-  }
+  const { values, positionals } = parseCommand(argv, { name: { type: 'string' }, level: { type: 'string' }, z: { type: 'string' }, t: { type: 'string' } }, MERGE_INSTANCES_HELP);
   if (positionals.length === 0) throw new UsageError('give at least one OME-Zarr image');
   for (const p of positionals) if (!isOmeZarr(p)) throw new UsageError(`${p} is not an OME-Zarr folder (no zarr.json or .zattrs)`);
   const select = selectionFromOptions(values);

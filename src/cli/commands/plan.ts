@@ -1,14 +1,14 @@
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { loadDataset } from '../../io/dataset.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { parseNormalization } from '../../io/normalize.js';
-import { fingerprintDataset, parsePlan, planFromFingerprint, planTrainArgs, type DatasetFingerprint, type TrainingPlan } from '../../plan/plan.js';
-import { probeSecondsPerStep } from '../../plan/probe.js';
-import { requireOption, startBackend, UsageError } from '../args.js';
-import { labelModeFromOptions } from './label-options.js';
+import { DEFAULT_BUDGET_SECONDS, fingerprintDataset, parsePlan, planFromFingerprint, planTrainArgs, type DatasetFingerprint, type TrainingPlan } from '../../plan/plan.js';
+import { DEFAULT_PROBE_STEPS, probeSecondsPerStep } from '../../plan/probe.js';
+import { labelModeFromOptions, parseFlags, requireOption, startBackend, UsageError } from '../args.js';
 
-export const PLAN_HELP = `unet plan --images DIR --labels DIR [--budget 30m] [--out plan.json] [--no-probe]
+const BUDGET = `${DEFAULT_BUDGET_SECONDS / 60}m`;
+
+export const PLAN_HELP = `unet plan --images DIR --labels DIR [--budget ${BUDGET}] [--out plan.json] [--no-probe]
 
 Fingerprints the dataset (image sizes, dtype and intensity percentiles, label mode, object sizes,
 touching objects, class balance) and derives a training plan from it (depth, filters, tile,
@@ -16,10 +16,10 @@ normalisation, label mode, border weights w0/sigma, optimizer, learning rate, an
 fit the time budget, from a timing probe of a few training steps on this machine). Prints both
 and writes them as JSON; \`unet train --plan plan.json --images DIR --labels DIR --out MODEL --seed S\`
 trains with it (any flag given as well overrides the plan's value).
-  --budget T     training time: 30m, 1.5h, 90s or seconds   (30m)
+  --budget T     training time: 30m, 1.5h, 90s or seconds   (${BUDGET})
   --out FILE     plan JSON   (plan.json)
   --no-probe     skip the timing probe (1000 steps)
-  --probe-steps N  timed steps of the probe, after one warm-up step   (3)`;
+  --probe-steps N  timed steps of the probe, after one warm-up step   (${DEFAULT_PROBE_STEPS})`;
 
 /**
  * A duration: 30m, 1.5h, 90s, or a bare number of seconds.
@@ -66,19 +66,11 @@ export function describePlan(fp: DatasetFingerprint, plan: TrainingPlan): string
 }
 
 export async function planCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { images: { type: 'string' }, labels: { type: 'string' }, budget: { type: 'string' }, out: { type: 'string' }, 'no-probe': { type: 'boolean' }, 'probe-steps': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(`${PLAN_HELP}\n`);
-    return 0;
-  }
+  const values = parseFlags(argv, { images: { type: 'string' }, labels: { type: 'string' }, budget: { type: 'string' }, out: { type: 'string' }, 'no-probe': { type: 'boolean' }, 'probe-steps': { type: 'string' } }, PLAN_HELP);
   const images = requireOption(values.images, 'images');
   const labels = requireOption(values.labels, 'labels');
-  const budget = parseDuration(values.budget ?? '30m');
-  const probeSteps = values['no-probe'] ? 0 : Number(values['probe-steps'] ?? 3);
+  const budget = values.budget === undefined ? DEFAULT_BUDGET_SECONDS : parseDuration(values.budget);
+  const probeSteps = values['no-probe'] ? 0 : Number(values['probe-steps'] ?? DEFAULT_PROBE_STEPS);
   if (!(Number.isInteger(probeSteps) && probeSteps >= 0)) throw new UsageError(`--probe-steps must be a non-negative integer, got "${values['probe-steps']}"`);
   const { fingerprint, plan, probe } = await makePlan(images, labels, budget, probeSteps);
   process.stdout.write(`${describePlan(fingerprint, plan)}\n`);
@@ -113,10 +105,10 @@ export async function trainArgvWithPlan(argv: readonly string[], values: { plan?
     return { argv: [...planTrainArgs(plan), ...rest], note: `unet train: plan ${values.plan}: ${planTrainArgs(plan).join(' ')}` };
   }
   if (ARCHITECTURE_FLAGS.some((f) => values[f] !== undefined) || values.images === undefined || values.labels === undefined) return { argv: [...rest], note: null };
-  const { plan, probe } = await makePlan(values.images, values.labels, 1800, values.iterations === undefined ? 3 : 0);
+  const { plan, probe } = await makePlan(values.images, values.labels, DEFAULT_BUDGET_SECONDS, values.iterations === undefined ? DEFAULT_PROBE_STEPS : 0);
   const flags = planTrainArgs(plan);
   return {
     argv: [...flags, ...rest],
-    note: `unet train: no architecture flags given, so planned from the data (unet plan shows why${probe ? `; ${probe.secondsPerStep.toFixed(3)} s/step probed, 30 min budget` : ''}): ${flags.join(' ')} (flags you give override these)`,
+    note: `unet train: no architecture flags given, so planned from the data (unet plan shows why${probe ? `; ${probe.secondsPerStep.toFixed(3)} s/step probed, ${BUDGET} budget` : ''}): ${flags.join(' ')} (flags you give override these)`,
   };
 }

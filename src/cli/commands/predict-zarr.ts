@@ -9,6 +9,7 @@ import { join, parse } from 'node:path';
 import { parseChunkJob, type ChunkJob } from '../../infer/chunks.js';
 import type { TilePredictor } from '../../infer/predictor.js';
 import type { Size2 } from '../../infer/tiling.js';
+import { DEFAULT_PREDICT_BATCH } from '../../infer/predict.js';
 import { mergeInstances, predictOmeZarr, ZARR_OUTPUTS, type ProbabilityDtype, type ZarrOutput } from '../../infer/zarr-predict.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { readImage } from '../../io/image.js';
@@ -142,7 +143,7 @@ export async function predictZarrCommand(run: ZarrRun): Promise<number> {
       classNames: run.classNames,
       probDtype,
       chunkSize,
-      batchSize: intOption(values.batch as string | undefined, 'batch', 1)!,
+      batchSize: intOption(values.batch as string | undefined, 'batch', DEFAULT_PREDICT_BATCH)!,
       provenance,
       ...(job ? { job } : {}),
       ...(run.foregroundClasses ? { foregroundClasses: run.foregroundClasses } : {}),

@@ -1,23 +1,23 @@
-import { existsSync, statSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { chooseTileSize, type DisposablePredictor, type TilePredictor } from '../../infer/predictor.js';
 import { disposableEnsemble } from '../../infer/ensemble.js';
 import { loadEnsemble } from '../../infer/ensemble-models.js';
 import { chooseEngine, openEngine } from '../../infer/engine.js';
 import type { Size2 } from '../../infer/tiling.js';
 import { withTestTimeAugmentation } from '../../infer/tta.js';
-import { checkOutputStems, OUTPUT_KINDS, predictFile, type OutputKind, type ProbabilityFormat } from '../../infer/write-outputs.js';
+import { DEFAULT_INSTANCE_OPTIONS } from '../../infer/instances.js';
+import { DEFAULT_PREDICT_BATCH } from '../../infer/predict.js';
+import { checkOutputStems, DEFAULT_PROBABILITY_FORMAT, OUTPUT_KINDS, PROBABILITY_FORMATS, predictFile, type OutputKind, type ProbabilityFormat } from '../../infer/write-outputs.js';
+import { collectImages } from '../../io/dataset.js';
 import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
 import { initBackend } from '../../backend/index.js';
 import { isModelPackage } from '../../io/bioimageio.js';
 import { predictPackageCommand } from './predict-package.js';
-import { intOption, numberOption, requireOption, UsageError } from '../args.js';
+import { decodeOptionsFrom, intOption, MAX_PIXELS_HELP, MAX_PIXELS_OPTION, MEMORY_HELP, MEMORY_OPTION, memoryBytesOption, numberOption, optionLine, parseCommand, requireOption, UsageError } from '../args.js';
 import { ProgressReporter } from '../progress.js';
 import { EVALUATE_OPTIONS, evaluationOptions, runEvaluation } from './evaluate.js';
-import { decodeOptionsFrom, MAX_PIXELS_HELP, MAX_PIXELS_OPTION } from './decode-options.js';
 import { predictZarrCommand, wantsZarr, ZARR_HELP, ZARR_OPTIONS } from './predict-zarr.js';
 
 export const PREDICT_HELP = `unet predict [--model DIR|NAME] --out DIR [options] IMAGE_OR_DIR...
@@ -37,18 +37,18 @@ inputs with the same file stem are refused before anything runs (their outputs w
                          <stem>_prob.tif       float32 probabilities, one page per class
                          <stem>_instances.png  16-bit object ids (connected components of the foreground)
                          <stem>_overlay.png    image with coloured mask and contours
-  --prob-format F      tif | png8 | png16 (png: <stem>_prob_<class>.png per class)   (tif)
+${optionLine('--prob-format F', `${PROBABILITY_FORMATS.join(' | ')} (png: <stem>_prob_<class>.png per class)`, DEFAULT_PROBABILITY_FORMAT)}
   --tile N             input tile size (default: the largest that fits --memory and the image needs)
-  --memory MB          activation memory budget for choosing the tile   (1024)
-  --batch N            tiles per forward pass   (1)
+${MEMORY_HELP}
+${optionLine('--batch N', 'tiles per forward pass', DEFAULT_PREDICT_BATCH)}
   --tta                average over the 8 flips/rotations (Sec. 3.3: 7 rotated versions for ISBI)
 Instances use the model's stored post-processing (unet.json "postprocess", chosen by unet tune or at
 the end of training); without one, connected components of the foreground. These options override it:
   --foreground LIST    classes (indices or names) that form objects for instances   (all but class 0)
   --watershed          split touching objects by a watershed on the foreground (or seed-class) probability
   --no-watershed       connected components only, even if the model stores a watershed
-  --seed-threshold P   watershed seeds: probability >= P   (stored, else 0.9)
-  --min-size N         drop objects smaller than N pixels   (stored, else 0)
+${optionLine('--seed-threshold P', 'watershed seeds: probability >= P', `stored, else ${DEFAULT_INSTANCE_OPTIONS.seedThreshold}`)}
+${optionLine('--min-size N', 'drop objects smaller than N pixels', `stored, else ${DEFAULT_INSTANCE_OPTIONS.minSize}`)}
   --evaluate LABELS    then score this run's outputs against the label folder LABELS, as
                        \`unet evaluate --pred OUT --truth LABELS\`; evaluate's options apply (--mode,
                        --json, --csv, --warping-threshold, ...); membrane mode adds prob (png16)
@@ -69,61 +69,61 @@ const BUNDLED: Record<string, string> = {
 const DEFAULT_MODEL = 'isbi2012-membrane';
 /** The package root: src/cli/commands (or dist/cli/commands) is three levels below it. */
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const READABLE = ['.png', '.jpg', '.jpeg', '.tif', '.tiff'];
 
-export async function predictCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      out: { type: 'string' },
-      outputs: { type: 'string' },
-      'prob-format': { type: 'string' },
-      tile: { type: 'string' },
-      memory: { type: 'string' },
-      batch: { type: 'string' },
-      tta: { type: 'boolean' },
-      foreground: { type: 'string' },
-      watershed: { type: 'boolean' },
-      'no-watershed': { type: 'boolean' },
-      'seed-threshold': { type: 'string' },
-      'min-size': { type: 'string' },
-      evaluate: { type: 'string' },
-      ...EVALUATE_OPTIONS,
-      ...MAX_PIXELS_OPTION,
-      help: { type: 'boolean', short: 'h' },
-      ...ZARR_OPTIONS,
-    },
-    allowPositionals: true,
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(`${PREDICT_HELP}\n`);
-    return 0;
-  }
-  if (positionals.length === 0) throw new UsageError('give at least one image or folder');
-  const zarrInputs = wantsZarr(values, positionals);
-  const outDir = zarrInputs ? (values.out ?? '') : requireOption(values.out, 'out');
+export const PREDICT_OPTIONS = {
+  model: { type: 'string' },
+  out: { type: 'string' },
+  outputs: { type: 'string' },
+  'prob-format': { type: 'string' },
+  tile: { type: 'string' },
+  ...MEMORY_OPTION,
+  batch: { type: 'string' },
+  tta: { type: 'boolean' },
+  foreground: { type: 'string' },
+  watershed: { type: 'boolean' },
+  'no-watershed': { type: 'boolean' },
+  'seed-threshold': { type: 'string' },
+  'min-size': { type: 'string' },
+  evaluate: { type: 'string' },
+  ...EVALUATE_OPTIONS,
+  ...MAX_PIXELS_OPTION,
+  ...ZARR_OPTIONS,
+} as const;
+
+type PredictValues = ReturnType<typeof parseCommand<typeof PREDICT_OPTIONS>>['values'];
+
+/**
+ * The file outputs, probability format, batch and memory budget from predict's flags (the
+ * library defaults where absent); --evaluate adds the output its mode scores.
+ */
+export function predictRunOptions(values: PredictValues): { outputs: OutputKind[]; probFormat: ProbabilityFormat; batch: number; memoryBytes: number } {
   const outputs = (values.outputs ?? 'mask,overlay').split(',').map((s) => s.trim()) as OutputKind[];
   for (const o of outputs) if (!OUTPUT_KINDS.includes(o)) throw new UsageError(`--outputs: unknown output "${o}"; choose from ${OUTPUT_KINDS.join(', ')}`);
   if (values.evaluate !== undefined) evaluationOptions(values);
   // --evaluate needs the output its mode scores; per-class PNGs pair without choosing a TIFF page.
   const evalOutput: OutputKind = values.mode === 'instances' ? 'instances' : values.mode === 'classes' ? 'mask' : 'prob';
   if (values.evaluate !== undefined && !outputs.includes(evalOutput)) outputs.push(evalOutput);
-  const probFormat = (values['prob-format'] ?? (values.evaluate !== undefined ? 'png16' : 'tif')) as ProbabilityFormat;
-  if (!['tif', 'png8', 'png16'].includes(probFormat)) throw new UsageError(`--prob-format must be tif, png8 or png16, got "${probFormat}"`);
-  const batch = intOption(values.batch, 'batch', 1)!;
+  const probFormat = (values['prob-format'] ?? (values.evaluate !== undefined ? 'png16' : DEFAULT_PROBABILITY_FORMAT)) as ProbabilityFormat;
+  if (!PROBABILITY_FORMATS.includes(probFormat)) throw new UsageError(`--prob-format must be ${PROBABILITY_FORMATS.join(', ')}, got "${probFormat}"`);
+  const batch = intOption(values.batch, 'batch', DEFAULT_PREDICT_BATCH)!;
   if (batch < 1) throw new UsageError(`--batch must be at least 1, got ${batch}`);
-  const memoryMb = numberOption(values.memory, 'memory', 1024)!;
-  if (!(memoryMb > 0)) throw new UsageError(`--memory must be a positive number of MB, got ${memoryMb}`);
+  return { outputs, probFormat, batch, memoryBytes: memoryBytesOption(values.memory) };
+}
+
+export async function predictCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommand(argv, PREDICT_OPTIONS, PREDICT_HELP);
+  if (positionals.length === 0) throw new UsageError('give at least one image or folder');
+  const zarrInputs = wantsZarr(values, positionals);
+  const outDir = zarrInputs ? (values.out ?? '') : requireOption(values.out, 'out');
+  const { outputs, probFormat, batch, memoryBytes } = predictRunOptions(values);
 
   if (values.model !== undefined && isModelPackage(values.model)) {
-    return predictPackageCommand(values.model, await collectImages(positionals), { outDir, outputs: values.outputs === undefined ? ['mask', 'overlay'] : outputs, ...(values.tile ? { tile: intOption(values.tile, 'tile')! } : {}) });
+    return predictPackageCommand(values.model, await collectImages(positionals, 'predict'), { outDir, outputs: values.outputs === undefined ? ['mask', 'overlay'] : outputs, ...(values.tile ? { tile: intOption(values.tile, 'tile')! } : {}) });
   }
   const modelDirs = (values.model === undefined ? [undefined] : values.model.split(',')).map((m) => resolveModelDir(m?.trim()));
   const modelDir = modelDirs.join(',');
   const decodeOptions = decodeOptionsFrom(values['max-pixels']);
-  const files = zarrInputs ? positionals : await collectImages(positionals);
+  const files = zarrInputs ? positionals : await collectImages(positionals, 'predict');
   if (!zarrInputs) checkOutputStems(files);
   const backend = await initBackend();
   const { models, metadata, metadatas } = await loadEnsemble(modelDirs);
@@ -139,15 +139,15 @@ export async function predictCommand(argv: string[]): Promise<number> {
   const stored = metadata.postprocess?.instances;
   if (values.watershed && values['no-watershed']) throw new UsageError('--watershed and --no-watershed contradict each other');
   const watershed = values['no-watershed'] ? false : (values.watershed ?? stored?.watershed ?? false);
-  const seedThreshold = numberOption(values['seed-threshold'], 'seed-threshold', stored?.seedThreshold ?? 0.9)!;
-  const minSize = intOption(values['min-size'], 'min-size', stored?.minSize ?? 0)!;
+  const seedThreshold = numberOption(values['seed-threshold'], 'seed-threshold', stored?.seedThreshold ?? DEFAULT_INSTANCE_OPTIONS.seedThreshold)!;
+  const minSize = intOption(values['min-size'], 'min-size', stored?.minSize ?? DEFAULT_INSTANCE_OPTIONS.minSize)!;
   const foregroundClasses = values.foreground?.split(',').map((s) => classIndex(s.trim(), metadata.classNames)) ?? stored?.foregroundClasses;
   const seedClasses = values.foreground === undefined ? stored?.seedClasses : undefined;
 
   // One predictor per tile size, built on first use (a rebuild copies the weights).
   const predictors = new Map<number, DisposablePredictor>();
   const predictorFor = (imageSize: Size2): DisposablePredictor => {
-    const size = tile ?? chooseTileSize(config, memoryMb * 2 ** 20, { batch, imageSize });
+    const size = tile ?? chooseTileSize(config, memoryBytes, { batch, imageSize });
     let p = predictors.get(size);
     if (!p) {
       p = disposableEnsemble(engines.map((e) => e.predictor(size)));
@@ -231,22 +231,6 @@ export function resolveModelDir(model: string | undefined): string {
     throw new UsageError(`no bundled model yet (looked for ${dir}); pass --model DIR with a folder written by unet train`);
   }
   return dir;
-}
-
-/** Files as given; folders contribute their readable images (not recursive), sorted. */
-async function collectImages(paths: readonly string[]): Promise<string[]> {
-  const files: string[] = [];
-  for (const p of paths) {
-    if (!existsSync(p)) throw new Error(`predict: ${p} does not exist`);
-    if (!statSync(p).isDirectory()) {
-      files.push(p);
-      continue;
-    }
-    const names = (await readdir(p)).filter((n) => READABLE.includes(extname(n).toLowerCase()) && !n.startsWith('.')).sort();
-    if (names.length === 0) throw new Error(`predict: ${p} holds no images (looked for ${READABLE.join(', ')})`);
-    files.push(...names.map((n) => join(p, n)));
-  }
-  return files;
 }
 
 /** A class given by index or by one of the model's class names. */

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { loadModel, saveModel } from '../../io/model-files.js';
-import { requireOption, startBackend } from '../args.js';
+import { parseFlags, requireOption, startBackend } from '../args.js';
 
 export const QUANTIZE_HELP = `unet quantize --model DIR --out DIR
 
@@ -8,11 +7,7 @@ Writes a copy of a model folder with its weights stored as float16 (half the siz
 expands them to float32 when loading). Score the copy before relying on it: unet evaluate.`;
 
 export async function quantizeCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { model: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
-  if (values.help) {
-    process.stdout.write(`${QUANTIZE_HELP}\n`);
-    return 0;
-  }
+  const values = parseFlags(argv, { model: { type: 'string' }, out: { type: 'string' } }, QUANTIZE_HELP);
   const modelDir = requireOption(values.model, 'model');
   const outDir = requireOption(values.out, 'out');
   await startBackend('quantize');

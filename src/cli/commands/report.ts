@@ -1,8 +1,7 @@
-import { parseArgs } from 'node:util';
 import { readModelMetadata } from '../../io/model-files.js';
 import { writeCurves } from '../../report/curves.js';
 import { historyFromMetadata, trainingReport } from '../../report/report.js';
-import { UsageError } from '../args.js';
+import { parseCommand, UsageError } from '../args.js';
 
 export const REPORT_HELP = `unet report MODEL_DIR [--out DIR]
 
@@ -12,11 +11,7 @@ learning rate against step) as curves.svg and curves.png.
   --out DIR    where to write the plots (default: MODEL_DIR)`;
 
 export async function reportCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { out: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-  if (values.help) {
-    process.stdout.write(`${REPORT_HELP}\n`);
-    return 0;
-  }
+  const { values, positionals } = parseCommand(argv, { out: { type: 'string' } }, REPORT_HELP);
   if (positionals.length !== 1) throw new UsageError(`give one model folder, got ${positionals.length}`);
   const dir = positionals[0]!;
   const metadata = await readModelMetadata(dir);

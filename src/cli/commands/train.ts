@@ -4,26 +4,27 @@ import { holdoutNames } from '../../train/holdout.js';
 import { startingPostprocess, tuneOnFiles } from '../../train/tune-files.js';
 import { tuneReport } from './tune.js';
 import { makeAugmenter } from '../../augment/augment.js';
-import { AUGMENT_FLAGS_HELP, AUGMENT_OPTIONS, augmentOptionsFrom } from './augment.js';
-import { decodeOptionsFrom, MAX_PIXELS_HELP, MAX_PIXELS_OPTION } from './decode-options.js';
-import { connectivityOption, labelModeFromOptions, LABEL_MODE_HELP, LABEL_MODE_OPTIONS } from './label-options.js';
 import { defaultInstancePostprocess } from '../../infer/instances.js';
 import { makeMetadata } from '../../io/model-format.js';
 import { readModelMetadata, saveModel, writeModelMetadata } from '../../io/model-files.js';
-import { describeNormalization, parseNormalization } from '../../io/normalize.js';
+import { describeNormalization } from '../../io/normalize.js';
 import { resolveConfig } from '../../model/config.js';
-import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
+import { defaultTileSize, invalidSizeMessage, isValidInputSize, PAPER_TILE } from '../../model/size.js';
 import { buildUNet } from '../../model/unet.js';
-import { train, type OptimizerKind, type ResumeFrom } from '../../train/train.js';
-import { CheckpointStore, latestCheckpoint, readCheckpoint } from '../../train/checkpoint-files.js';
+import { DEFAULT_HOLDOUT_FRACTION } from '../../train/holdout.js';
+import { train, TRAIN_DEFAULTS, type OptimizerKind, type ResumeFrom } from '../../train/train.js';
+import { CheckpointStore, DEFAULT_KEEP_LAST, latestCheckpoint, readCheckpoint } from '../../train/checkpoint-files.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { join } from 'node:path';
-import { givenOptions, intOption, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions, numberOption, requireOption, UsageError, startBackend } from '../args.js';
+import {
+  AUGMENT_FLAGS_HELP, AUGMENT_OPTIONS, augmentOptionsFrom, CONNECTIVITY_HELP, CONNECTIVITY_OPTION, connectivityOption, decodeOptionsFrom, givenOptions, intOption,
+  LABEL_MODE_HELP, LABEL_MODE_OPTIONS, labelModeFromOptions, MAX_PIXELS_HELP, MAX_PIXELS_OPTION, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions,
+  NORMALIZE_HELP, NORMALIZE_OPTION, normalizationOption, numberOption, optionLine, parseFlags, requireOption, UsageError, startBackend, WEIGHT_MAP_HELP, WEIGHT_MAP_OPTIONS, weightMapOptions,
+} from '../args.js';
 import { metricNotice, ProgressReporter, validationSummary, validationText } from '../progress.js';
 import { TILE_SAMPLINGS, type TileSampling } from '../../train/tiles.js';
 import { metricForLabelMode, type MetricScores, type ValidationEntry } from '../../train/validation-metric.js';
 import { writeCurves } from '../../report/curves.js';
-import { defaultTile } from './info.js';
 import { trainArgvWithPlan } from './plan.js';
 import { trainFolds } from './folds.js';
 import { initialModelForTile, loadInitialModel } from './init-from.js';
@@ -42,40 +43,40 @@ the run's original options and reaches the same weights as an uninterrupted run.
   --plan FILE          a plan written by unet plan (its flags first; flags given here override them).
                        Without --plan and without --depth/--filters/--tile/--padding, unet train plans
                        from the data itself and prints what it chose
-  --checkpoint-every N every N steps (100); the last --keep N are kept (3) plus 'best' by the
+  --checkpoint-every N every N steps (${TRAIN_DEFAULTS.checkpointEvery}); the last --keep N are kept (${DEFAULT_KEEP_LAST}) plus 'best' by the
                        validation metric (by the loss with --no-metric)
   --val-images DIR --val-labels DIR   validation pairs (loss every --validate-every steps)
   --holdout F          instance labels without validation pairs: hold out this fraction of the
-                       training images (seeded by --seed) for validation and tuning   (0.1)
+                       training images (seeded by --seed) for validation and tuning   (${DEFAULT_HOLDOUT_FRACTION})
   --init-from MODEL    fine-tune: start from a trained model's weights (a folder, or nuclei / isbi), with
                        its architecture, normalisation and class names (contradicting options are refused)
   --no-holdout         train on every image; no validation, no tuning
                        With instance labels, training ends by choosing the post-processing (watershed,
                        seed level, minimum size) that maximises F1 on the validation images (unet tune).
-  --validate-every N   validation loss and the task's metric every N steps (100): F1@0.5 and DSB mAP of
-                       the instances (untuned post-processing) for --label-mode instances, V_rand at
-                       threshold 0.5 for binary labels, mean IoU for classes; 'best' is kept by it
-  --no-metric          validation loss only ('best' by the loss)
-  --tile-sampling S    uniform (every pixel in as many training tiles, border or not; pixels outside
-                       the image weigh 0) | inside (tiles inside the image, the old way)   (uniform)
-  --tile N             input tile size (572 for depth 4, else the nearest valid size below)
-  --batch N            tiles per step (1)
-  --optimizer NAME     sgd (momentum, the paper's) | adam   (sgd)
-  --lr X               learning rate (0.001)
-  --momentum X         SGD momentum (0.99)
-  --normalize SPEC     dtype | range:MIN,MAX | minmax | percentile:LOW,HIGH | meanstd[:MEAN,STD]   (dtype:
-                       8-bit 0..255 and 16-bit 0..65535 map to 0..1)
+${optionLine('--validate-every N', "validation loss and the task's metric every N steps (and after the last); 0 = never", TRAIN_DEFAULTS.validateEvery)}
+                       The metric: F1@0.5 and DSB mAP of the instances (untuned post-processing) for
+                       --label-mode instances, V_rand at threshold 0.5 for binary labels, mean IoU for
+                       classes; 'best' is kept by it
+${optionLine('--no-metric', "validation loss only ('best' by the loss)")}
+${optionLine('--tile-sampling S', 'uniform (every pixel in as many training tiles, border or not; pixels outside', TRAIN_DEFAULTS.tileSampling)}
+                       the image weigh 0) | inside (tiles inside the image, the old way)
+${optionLine('--tile N', `input tile size (${PAPER_TILE} for depth 4, else the nearest valid size below)`)}
+${optionLine('--batch N', 'tiles per step', TRAIN_DEFAULTS.batchSize)}
+${optionLine('--optimizer NAME', "sgd (momentum, the paper's) | adam", TRAIN_DEFAULTS.optimizer)}
+${optionLine('--lr X', 'learning rate', TRAIN_DEFAULTS.learningRate)}
+${optionLine('--momentum X', 'SGD momentum', TRAIN_DEFAULTS.momentum)}
+${NORMALIZE_HELP}
   --class-names A,B    names of the classes (class0,class1,...)
   --no-augment         train on the tiles as cut (augmentation is on by default)
-  --w0 X --sigma X     border weight map of Sec. 3 (10, 5); --w0 0 = class balancing only
+${WEIGHT_MAP_HELP}
   --no-weights         all pixel weights 1 (no class balancing, no border term)
-  --connectivity 4|8   objects of binary labels for the weight map (4)
+${CONNECTIVITY_HELP}
 ${AUGMENT_FLAGS_HELP}
 ${MAX_PIXELS_HELP}
 ${LABEL_MODE_HELP}
 ${MODEL_HELP}`;
 
-const TRAIN_OPTIONS = {
+export const TRAIN_OPTIONS = {
       images: { type: 'string' },
       labels: { type: 'string' },
       out: { type: 'string' },
@@ -91,17 +92,15 @@ const TRAIN_OPTIONS = {
       optimizer: { type: 'string' },
       lr: { type: 'string' },
       momentum: { type: 'string' },
-      normalize: { type: 'string' },
+      ...NORMALIZE_OPTION,
       'class-names': { type: 'string' },
       'no-augment': { type: 'boolean' },
-      w0: { type: 'string' },
-      sigma: { type: 'string' },
+      ...WEIGHT_MAP_OPTIONS,
       'no-weights': { type: 'boolean' },
-      connectivity: { type: 'string' },
+      ...CONNECTIVITY_OPTION,
       ...AUGMENT_OPTIONS,
       ...LABEL_MODE_OPTIONS,
       ...MAX_PIXELS_OPTION,
-      help: { type: 'boolean', short: 'h' },
       resume: { type: 'string' },
       'checkpoint-every': { type: 'string' },
       holdout: { type: 'string' },
@@ -114,11 +113,7 @@ const TRAIN_OPTIONS = {
 } as const;
 
 export async function trainCommand(cliArgv: string[]): Promise<number> {
-  const first = parseArgs({ args: cliArgv, options: TRAIN_OPTIONS, strict: true }).values;
-  if (first.help) {
-    process.stdout.write(`${TRAIN_HELP}\n`);
-    return 0;
-  }
+  const first = parseFlags(cliArgv, TRAIN_OPTIONS, TRAIN_HELP);
   let argv = cliArgv;
   // A fine-tuning run takes its architecture from the model it starts from: nothing to plan.
   if (first.resume === undefined && first['init-from'] === undefined) {
@@ -144,25 +139,24 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   const iterations = intOption(requireOption(values.iterations, 'iterations'), 'iterations')!;
   const seed = intOption(requireOption(values.seed, 'seed'), 'seed')!;
   if ((values['val-images'] === undefined) !== (values['val-labels'] === undefined)) throw new UsageError('--val-images and --val-labels go together');
-  const optimizer = (values.optimizer ?? 'sgd') as OptimizerKind;
-  if (optimizer !== 'sgd' && optimizer !== 'adam') throw new UsageError(`--optimizer must be sgd or adam, got "${optimizer}"`);
+  const loop = trainLoopOptions(values);
   const labelMode = labelModeFromOptions(values);
   const asked = modelConfigFromOptions(values);
   const modeClasses = classesForLabelMode(labelMode);
   if (modeClasses !== undefined && asked.classes !== undefined && asked.classes !== modeClasses) {
     throw new UsageError(`--targets boundary trains ${modeClasses} classes (background, interior, boundary), not --classes ${asked.classes}`);
   }
-  const initial = values['init-from'] === undefined || resumeDir ? null : await loadInitialModel(values['init-from'], asked, values.normalize === undefined ? undefined : parseNormalization(values.normalize));
+  const initial = values['init-from'] === undefined || resumeDir ? null : await loadInitialModel(values['init-from'], asked, values.normalize === undefined ? undefined : normalizationOption(values.normalize));
   if (initial && modeClasses !== undefined && initial.config.classes !== modeClasses) {
     initial.model.dispose();
     throw new UsageError(`--init-from ${values['init-from']}: the model has ${initial.config.classes} classes, but --targets boundary trains ${modeClasses}`);
   }
   const config = initial?.config ?? resolveConfig({ ...asked, ...(modeClasses !== undefined ? { classes: modeClasses } : {}) });
-  const tile = intOption(values.tile, 'tile') ?? (initial ? initial.metadata.tileSize[0] : defaultTile(config));
+  const tile = intOption(values.tile, 'tile') ?? (initial ? initial.metadata.tileSize[0] : defaultTileSize(config));
   if (!isValidInputSize(tile, config)) throw new UsageError(invalidSizeMessage(tile, config, 'tile'));
-  const normalization = initial?.metadata.normalization ?? parseNormalization(values.normalize ?? 'dtype');
+  const normalization = initial?.metadata.normalization ?? normalizationOption(values.normalize);
   const augmentOptions = values['no-augment'] ? null : augmentOptionsFrom(values);
-  const weightMap = values['no-weights'] ? (false as const) : { w0: numberOption(values.w0, 'w0', 10)!, sigma: numberOption(values.sigma, 'sigma', 5)! };
+  const weightMap = values['no-weights'] ? (false as const) : weightMapOptions(values);
   const connectivity = connectivityOption(values.connectivity);
   const classNames = values['class-names']?.split(',') ?? initial?.metadata.classNames ?? (modeClasses !== undefined ? ['background', 'interior', 'boundary'] : undefined);
   if (classNames && classNames.length !== config.classes) throw new UsageError(`--class-names lists ${classNames.length} names for ${config.classes} classes`);
@@ -173,8 +167,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   const loaded = await loadDataset(imagesDir, labelsDir, dataOpts);
   // Instance training tunes its post-processing on validation images: without given ones, a
   // seeded fraction of the training images is held out (and said so).
-  const holdoutFraction = numberOption(values.holdout, 'holdout', 0.1)!;
-  if (!(holdoutFraction > 0 && holdoutFraction < 1)) throw new UsageError(`--holdout must be a fraction in (0, 1), got ${holdoutFraction}`);
+  const holdoutFraction = loop.holdout;
   if (values.holdout !== undefined && (values['no-holdout'] || values['val-images'] !== undefined)) throw new UsageError('--holdout applies only without --val-images and --no-holdout');
   const held = labelMode.mode === 'instances' && values['val-images'] === undefined && !values['no-holdout'] && loaded.length >= 2
     ? holdoutNames(loaded.map((s) => s.name), holdoutFraction, seed)
@@ -184,11 +177,8 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   const valSet = values['val-images'] ? await loadDataset(values['val-images'], values['val-labels']!, dataOpts) : loaded.filter((s) => held.has(s.name));
   if (held.size > 0) process.stderr.write(`unet train: holding out ${held.size} of ${loaded.length} images (seed ${seed}) for validation and tuning; --val-images/--val-labels choose them, --no-holdout trains on all\n`);
   process.stderr.write(`unet train: ${trainSet.length} training and ${valSet.length} validation images, tile ${tile}, backend ${backend.name}\n`);
-  const tileSampling = (values['tile-sampling'] ?? 'uniform') as TileSampling;
-  if (!TILE_SAMPLINGS.includes(tileSampling)) throw new UsageError(`--tile-sampling must be one of ${TILE_SAMPLINGS.join(', ')}, got "${tileSampling}"`);
-  const validateEvery = intOption(values['validate-every'], 'validate-every', 100)!;
-  const validationMetric = values['no-metric'] || valSet.length === 0 || validateEvery === 0 ? undefined : metricForLabelMode(labelMode);
-  if (validationMetric) process.stderr.write(`unet train: ${metricNotice(validationMetric, valSet.length, held.size > 0, validateEvery)}\n`);
+  const validationMetric = values['no-metric'] || valSet.length === 0 || loop.validateEvery === 0 ? undefined : metricForLabelMode(labelMode);
+  if (validationMetric) process.stderr.write(`unet train: ${metricNotice(validationMetric, valSet.length, held.size > 0, loop.validateEvery)}\n`);
 
   let model: tfl.LayersModel;
   let resume: ResumeFrom | undefined;
@@ -204,7 +194,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
       process.stderr.write(`unet train: starting from the weights of ${initial.dir}\n`);
     }
   }
-  const store = new CheckpointStore(join(outDir, 'checkpoints'), { keepLast: intOption(values.keep, 'keep', 3)! });
+  const store = new CheckpointStore(join(outDir, 'checkpoints'), { keepLast: loop.keepLast });
   const metadataFor = (state: Readonly<Record<string, unknown>> & { readonly losses: readonly number[] }): ReturnType<typeof makeMetadata> => {
     const { losses, ...rest } = state;
     return makeMetadata({
@@ -256,16 +246,16 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     {
       iterations,
       seed,
-      optimizer,
-      learningRate: numberOption(values.lr, 'lr', 0.001)!,
-      momentum: numberOption(values.momentum, 'momentum', 0.99)!,
-      batchSize: intOption(values.batch, 'batch', 1)!,
-      validateEvery,
-      tileSampling,
+      optimizer: loop.optimizer,
+      learningRate: loop.learningRate,
+      momentum: loop.momentum,
+      batchSize: loop.batchSize,
+      validateEvery: loop.validateEvery,
+      tileSampling: loop.tileSampling,
       ...(validationMetric ? { validationMetric } : {}),
       signal: abort.signal,
       ...(resume ? { resume } : {}),
-      checkpointEvery: intOption(values['checkpoint-every'], 'checkpoint-every', 100)!,
+      checkpointEvery: loop.checkpointEvery,
       onCheckpoint: async (c) => {
         // The generator states live in state.json; the metadata keeps the readable summary.
         await store.write(model, c, metadataFor({ ...c.state, rng: undefined, dropoutRng: undefined }));
@@ -294,4 +284,32 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   if (summary.validation.length > 0) process.stderr.write(`unet train: ${validationSummary(summary, store.best, join(outDir, 'checkpoints', 'best'))}\n`);
   process.stderr.write(`unet train: saved to ${outDir} after ${summary.iterations} iterations${summary.stoppedEarly ? ' (stopped early; --resume continues)' : ''} (final loss ${summary.finalLoss.toFixed(4)}, ${summary.seconds.toFixed(1)} s)\n`);
   return 0;
+}
+
+export type TrainValues = ReturnType<typeof parseFlags<typeof TRAIN_OPTIONS>>;
+
+/**
+ * The training loop's settings from unet train's flags: the library's defaults
+ * (TRAIN_DEFAULTS, DEFAULT_KEEP_LAST, DEFAULT_HOLDOUT_FRACTION) where a flag is absent.
+ */
+export function trainLoopOptions(values: Pick<TrainValues, 'optimizer' | 'lr' | 'momentum' | 'batch' | 'validate-every' | 'checkpoint-every' | 'keep' | 'holdout' | 'tile-sampling'>): {
+  optimizer: OptimizerKind; learningRate: number; momentum: number; batchSize: number; validateEvery: number; checkpointEvery: number; keepLast: number; holdout: number; tileSampling: TileSampling;
+} {
+  const optimizer = values.optimizer ?? TRAIN_DEFAULTS.optimizer;
+  if (optimizer !== 'sgd' && optimizer !== 'adam') throw new UsageError(`--optimizer must be sgd or adam, got "${optimizer}"`);
+  const holdout = numberOption(values.holdout, 'holdout', DEFAULT_HOLDOUT_FRACTION)!;
+  if (!(holdout > 0 && holdout < 1)) throw new UsageError(`--holdout must be a fraction in (0, 1), got ${holdout}`);
+  const tileSampling = (values['tile-sampling'] ?? TRAIN_DEFAULTS.tileSampling) as TileSampling;
+  if (!TILE_SAMPLINGS.includes(tileSampling)) throw new UsageError(`--tile-sampling must be one of ${TILE_SAMPLINGS.join(', ')}, got "${tileSampling}"`);
+  return {
+    optimizer,
+    learningRate: numberOption(values.lr, 'lr', TRAIN_DEFAULTS.learningRate)!,
+    momentum: numberOption(values.momentum, 'momentum', TRAIN_DEFAULTS.momentum)!,
+    batchSize: intOption(values.batch, 'batch', TRAIN_DEFAULTS.batchSize)!,
+    validateEvery: intOption(values['validate-every'], 'validate-every', TRAIN_DEFAULTS.validateEvery)!,
+    checkpointEvery: intOption(values['checkpoint-every'], 'checkpoint-every', TRAIN_DEFAULTS.checkpointEvery)!,
+    keepLast: intOption(values.keep, 'keep', DEFAULT_KEEP_LAST)!,
+    holdout,
+    tileSampling,
+  };
 }

@@ -1,10 +1,9 @@
-import { parseArgs } from 'node:util';
 import { pairByStem } from '../../io/dataset.js';
 import { loadModel, writeModelMetadata } from '../../io/model-files.js';
-import { startingPostprocess, tuneOnFiles } from '../../train/tune-files.js';
+import { DEFAULT_TUNE_METRIC, startingPostprocess, tuneOnFiles } from '../../train/tune-files.js';
 import type { InstancePostprocess } from '../../io/model-format.js';
 import type { TuneMetric, TuneResult } from '../../train/tune.js';
-import { numberOption, requireOption, startBackend, UsageError } from '../args.js';
+import { MEMORY_HELP, MEMORY_OPTION, memoryBytesOption, optionLine, parseFlags, requireOption, startBackend, UsageError } from '../args.js';
 import { ProgressReporter } from '../progress.js';
 
 export const TUNE_HELP = `unet tune --model DIR --images DIR --labels DIR [--metric f1|dsb-ap] [--memory MB] [--dry-run]
@@ -14,33 +13,26 @@ watershed on or off, its seed level, and the smallest object size, by the highes
 (or DSB 2018 mAP) over validation images with instance labels (16-bit ids, 0 = background), paired by
 file name. The network runs once per image; only the post-processing is searched. The choice is
 written into the model's unet.json (unless --dry-run), and predict uses it by default.
-Tune on validation images, never on the images you report scores for.`;
+Tune on validation images, never on the images you report scores for.
+${optionLine('--metric M', 'f1 | dsb-ap', DEFAULT_TUNE_METRIC)}
+${MEMORY_HELP}
+${optionLine('--dry-run', "print the choice, leave the model's unet.json as it is")}`;
 
 export async function tuneCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      images: { type: 'string' },
-      labels: { type: 'string' },
-      metric: { type: 'string' },
-      memory: { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(`${TUNE_HELP}\n`);
-    return 0;
-  }
+  const values = parseFlags(argv, {
+    model: { type: 'string' },
+    images: { type: 'string' },
+    labels: { type: 'string' },
+    metric: { type: 'string' },
+    ...MEMORY_OPTION,
+    'dry-run': { type: 'boolean' },
+  }, TUNE_HELP);
   const modelDir = requireOption(values.model, 'model');
   const imagesDir = requireOption(values.images, 'images');
   const labelsDir = requireOption(values.labels, 'labels');
-  const metric = (values.metric ?? 'f1') as TuneMetric;
+  const metric = (values.metric ?? DEFAULT_TUNE_METRIC) as TuneMetric;
   if (metric !== 'f1' && metric !== 'dsb-ap') throw new UsageError(`--metric must be f1 or dsb-ap, got "${metric}"`);
-  const memoryMb = numberOption(values.memory, 'memory', 1024)!;
-  if (!(memoryMb > 0)) throw new UsageError(`--memory must be a positive number of MB, got ${memoryMb}`);
+  const memoryBytes = memoryBytesOption(values.memory);
   await startBackend('tune');
   const { model, metadata } = await loadModel(modelDir);
   const progress = new ProgressReporter();
@@ -49,7 +41,7 @@ export async function tuneCommand(argv: string[]): Promise<number> {
   try {
     result = await tuneOnFiles(model, metadata, await pairByStem(imagesDir, labelsDir), {
       metric,
-      memoryBytes: memoryMb * 2 ** 20,
+      memoryBytes,
       onImage: (done, total, name) => progress.update({ done, total, text: `predicted ${name}`, etaMs: ((Date.now() - started) / done) * (total - done) }),
     });
   } finally {

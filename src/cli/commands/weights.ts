@@ -1,25 +1,24 @@
 import { mkdir } from 'node:fs/promises';
 import { join, parse } from 'node:path';
-import { parseArgs } from 'node:util';
 import { listImages, prepareLabels, readSingleImage } from '../../io/dataset.js';
 import { writeImage } from '../../io/image.js';
 import { checkOutputStems } from '../../infer/write-outputs.js';
 import { makeRaster, type Raster } from '../../io/raster.js';
-import type { WeightMapOptions } from '../../loss/weight-map.js';
-import { intOption, numberOption, requireOption } from '../args.js';
-import { decodeOptionsFrom, MAX_PIXELS_HELP, MAX_PIXELS_OPTION } from './decode-options.js';
-import { connectivityOption, labelModeFromOptions, LABEL_MODE_HELP, LABEL_MODE_OPTIONS } from './label-options.js';
+import { DEFAULT_WEIGHT_MAP, type WeightMapOptions } from '../../loss/weight-map.js';
+import {
+  CLASSES_HELP, CLASSES_OPTION, classesOption, CONNECTIVITY_HELP, CONNECTIVITY_OPTION, connectivityOption, decodeOptionsFrom, LABEL_MODE_HELP, LABEL_MODE_OPTIONS,
+  labelModeFromOptions, MAX_PIXELS_HELP, MAX_PIXELS_OPTION, numberOption, optionLine, parseFlags, requireOption, WEIGHT_MAP_HELP, WEIGHT_MAP_OPTIONS, weightMapOptions,
+} from '../args.js';
 
-export const WEIGHTS_HELP = `unet weights --labels DIR --out DIR [--w0 10 --sigma 5] [options]
+export const WEIGHTS_HELP = `unet weights --labels DIR --out DIR [--w0 X --sigma X] [options]
 
 Writes the border weight map of Sec. 3, Eq. (2) for every label image in DIR:
 STEM.weights.tif (float32 values) and STEM.weights.png (heat map, like Fig. 3d; blue = 0,
 red = the image's largest weight).
-  --w0 X               border weight (10)
-  --sigma X            border width in pixels (5)
-  --class-weights W    balanced | none | comma-separated weight per class (balanced)
-  --classes N          number of classes (2)
-  --connectivity 4|8   objects from binary/class labels are 4- or 8-connected components (4)
+${WEIGHT_MAP_HELP}
+${optionLine('--class-weights W', 'balanced | none | comma-separated weight per class', DEFAULT_WEIGHT_MAP.classWeights)}
+${CLASSES_HELP}
+${CONNECTIVITY_HELP}
 ${MAX_PIXELS_HELP}
 ${LABEL_MODE_HELP}`;
 
@@ -39,33 +38,23 @@ export function heatmap(w: Raster<Float32Array>): Raster<Uint8Array> {
 }
 
 export async function weightsCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      labels: { type: 'string' },
-      out: { type: 'string' },
-      w0: { type: 'string' },
-      sigma: { type: 'string' },
-      'class-weights': { type: 'string' },
-      classes: { type: 'string' },
-      connectivity: { type: 'string' },
-      ...LABEL_MODE_OPTIONS,
-      ...MAX_PIXELS_OPTION,
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(`${WEIGHTS_HELP}\n`);
-    return 0;
-  }
+  const values = parseFlags(argv, {
+    labels: { type: 'string' },
+    out: { type: 'string' },
+    ...WEIGHT_MAP_OPTIONS,
+    'class-weights': { type: 'string' },
+    ...CLASSES_OPTION,
+    ...CONNECTIVITY_OPTION,
+    ...LABEL_MODE_OPTIONS,
+    ...MAX_PIXELS_OPTION,
+  }, WEIGHTS_HELP);
   const labelsDir = requireOption(values.labels, 'labels');
   const outDir = requireOption(values.out, 'out');
-  const classes = intOption(values.classes, 'classes', 2)!;
+  const classes = classesOption(values.classes);
   const connectivity = connectivityOption(values.connectivity);
-  const cw = values['class-weights'] ?? 'balanced';
+  const cw = values['class-weights'] ?? DEFAULT_WEIGHT_MAP.classWeights;
   const classWeights: WeightMapOptions['classWeights'] = cw === 'balanced' ? 'balanced' : cw === 'none' ? 'none' : cw.split(',').map((s) => numberOption(s, 'class-weights')!);
-  const weightMap = { w0: numberOption(values.w0, 'w0', 10)!, sigma: numberOption(values.sigma, 'sigma', 5)!, classWeights };
+  const weightMap = { ...weightMapOptions(values), classWeights };
   const labelMode = labelModeFromOptions(values);
   const decodeOptions = decodeOptionsFrom(values['max-pixels']);
   const files = await listImages(labelsDir, 'unet weights --labels');
