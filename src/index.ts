@@ -8,7 +8,7 @@ export { predictFile, checkOutputStems, OUTPUT_KINDS, PROBABILITY_FORMATS, DEFAU
 export { readImage, writeImage, writeTiff } from './io/image.js';
 export { openOmeZarrImage, readOmeZarrInfo, writeOmeZarrImage, writeOmeZarrFromSources, type OmeZarrImage, type OmeZarrSelection } from './io/zarr.js';
 export { openTiffRegions, type TiffRegionImage } from './io/tiff-region.js';
-export { predictOmeZarr, mergeInstances, zarrLayout, type ZarrPredictOptions, type ZarrOutput } from './infer/zarr-predict.js';
+export { predictOmeZarr, mergeInstances, finalizeOmeZarr, zarrLayout, type ZarrPredictOptions, type ZarrOutput } from './infer/zarr-predict.js';
 export { parseChunkJob, jobChunks, chunkWindows, type ChunkJob } from './infer/chunks.js';
 export { rasterSource, normalizedSource, resolveNormalization, type RegionSource } from './infer/source.js';
 export {

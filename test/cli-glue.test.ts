@@ -245,7 +245,6 @@ test('every command that takes a shared option lists it with the same help text'
     ['--max-pixels', '5', MAX_PIXELS_HELP, ['augment', 'evaluate', 'predict', 'train', 'weights']],
     ['--normalize', 'dtype', NORMALIZE_HELP, ['augment', 'train']],
     ['--w0', '3', WEIGHT_MAP_HELP, ['train', 'weights']],
-    ['--connectivity', '4', CONNECTIVITY_HELP, ['train', 'weights']],
     ['--label-mode', 'binary', LABEL_MODE_HELP, ['augment', 'train', 'weights']],
     ['--elastic-std', '3', AUGMENT_FLAGS_HELP, ['augment', 'train']],
     ['--memory', '64', MEMORY_HELP, ['predict', 'tune']],
@@ -264,4 +263,12 @@ test('every command that takes a shared option lists it with the same help text'
   assert.deepEqual(classes.sort(), ['augment', 'evaluate', 'info', 'predict', 'train', 'weights']);
   for (const name of ['augment', 'info', 'train', 'weights']) assert.ok(COMMANDS[name]!.help.includes(CLASSES_HELP), `unet ${name} --help: ${CLASSES_HELP}`);
   assert.match(COMMANDS.evaluate!.help, /--classes N {11}number of classes \(default: largest value \+ 1\)/);
+  // --connectivity: the shared line where it is about the label images' objects (train, weights);
+  // predict's and merge-instances' is about the predicted objects, and says so.
+  const connectivity: string[] = [];
+  for (const name of Object.keys(COMMANDS)) if (await accepts(name, '--connectivity', '4')) connectivity.push(name);
+  assert.deepEqual(connectivity.sort(), ['merge-instances', 'predict', 'train', 'weights']);
+  for (const name of ['train', 'weights']) assert.ok(COMMANDS[name]!.help.includes(CONNECTIVITY_HELP), `unet ${name} --help: ${CONNECTIVITY_HELP}`);
+  assert.match(COMMANDS.predict!.help, /--connectivity 4\|8 +pixel neighbourhood of objects \(components and watershed\)/);
+  assert.match(COMMANDS['merge-instances']!.help, /--connectivity 4\|8 +must be the predict jobs' --connectivity/);
 });

@@ -1,6 +1,6 @@
 /** Shared test helpers: paths to ../shared/data and small numeric assertions. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { test } from 'node:test';
@@ -121,4 +121,17 @@ export function storeDigest(root: string): Record<string, string> {
   };
   walk(root);
   return out;
+}
+
+/** A Python interpreter (Debian's first) that imports `modules` (comma-separated), or null. */
+export function pythonWith(modules: string): string | null {
+  for (const py of ['/usr/bin/python3', 'python3']) {
+    try {
+      execFileSync(py, ['-c', `import ${modules}`], { stdio: 'ignore' });
+      return py;
+    } catch {
+      // try the next interpreter
+    }
+  }
+  return null;
 }

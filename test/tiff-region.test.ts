@@ -11,19 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { openTiffRegions } from '../src/io/tiff-region.js';
-import { skipUnless } from './helpers.js';
+import { pythonWith, skipUnless } from './helpers.js';
 
-function pythonWith(mods: string): string | null {
-  for (const py of ['/usr/bin/python3', 'python3']) {
-    try {
-      execFileSync(py, ['-c', `import ${mods}`], { stdio: 'ignore' });
-      return py;
-    } catch {
-      // next
-    }
-  }
-  return null;
-}
 const python = pythonWith('tifffile, numpy, PIL');
 const skip = skipUnless(python ? false : 'python3 with tifffile, numpy and PIL not found (Debian python3-tifffile, python3-pil)');
 let dir = '';

@@ -14,11 +14,12 @@ import { after, before, describe, test } from 'node:test';
 import * as zarr from 'zarrita';
 import FileSystemStore from '@zarrita/storage/fs';
 import { initBackend } from '../src/backend/index.js';
-import { jobChunks, parseChunkJob, UnionFind } from '../src/infer/chunks.js';
+import { jobChunks, numberSets, parseChunkJob, UnionFind, uniteAcross } from '../src/infer/chunks.js';
+import { instancesFromClassMask } from '../src/infer/instances.js';
 import { predict, predictBands } from '../src/infer/predict.js';
 import { unetPredictor, type TilePredictor } from '../src/infer/predictor.js';
 import { normalizedSource, rasterSource, resolveNormalization } from '../src/infer/source.js';
-import { mergeInstances, predictOmeZarr } from '../src/infer/zarr-predict.js';
+import { downsampleLabels, finalizeOmeZarr, mergeInstances, predictOmeZarr, pyramidLevels } from '../src/infer/zarr-predict.js';
 import { normalize } from '../src/io/normalize.js';
 import type { Raster } from '../src/io/raster.js';
 import { openOmeZarrImage, writeOmeZarrImage } from '../src/io/zarr.js';
@@ -27,7 +28,7 @@ import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
 import { labelComponents } from '../src/util/components.js';
 import { Rng } from '../src/util/rng.js';
-import { skipUnless, storeDigest } from './helpers.js';
+import { pythonWith, skipUnless, storeDigest } from './helpers.js';
 
 const CONFIG = resolveConfig({ depth: 2, baseFilters: 4, classes: 2, inputChannels: 1, padding: 'valid', dropout: 0 });
 let dir = '';
@@ -65,17 +66,39 @@ test('parseChunkJob and jobChunks: I/N blocks partition the chunks', () => {
   }
 });
 
-test('UnionFind.relabel numbers sets by their smallest member, whatever the union order', () => {
+test('numberSets numbers sets by their first pixel, whatever the union order, and drops small ones', () => {
+  const size = [0, 1, 2, 1, 4, 1, 3];
+  const first = [0, 50, 3, 9, 20, 7, 60];
   const a = new UnionFind(6);
   a.union(5, 2);
   a.union(6, 4);
-  a.union(4, 5);
   const b = new UnionFind(6);
-  b.union(2, 6);
-  b.union(4, 2);
-  b.union(5, 4);
-  assert.deepEqual(Array.from(a.relabel()), [0, 1, 2, 3, 2, 2, 2]);
-  assert.deepEqual(Array.from(b.relabel()), Array.from(a.relabel()));
+  b.union(4, 6);
+  b.union(2, 5);
+  // Sets {2,5} (first 3), {3} (9), {4,6} (20), {1} (50).
+  assert.deepEqual(Array.from(numberSets(a, size, first).ids), [0, 4, 1, 2, 3, 1, 3]);
+  assert.deepEqual(Array.from(numberSets(b, size, first).ids), Array.from(numberSets(a, size, first).ids));
+  const big = numberSets(a, size, first, 3);
+  assert.deepEqual([Array.from(big.ids), big.count], [[0, 0, 1, 0, 2, 1, 2], 2], 'sets under 3 pixels dropped, the rest renumbered');
+});
+
+test('uniteAcross: 8-connectivity joins diagonals across a border (with the line offset), 4 does not', () => {
+  for (const [connectivity, joined] of [[4, false], [8, true]] as const) {
+    const u = new UnionFind(2);
+    // b[0] lies next to a[1] (shift 1); a[2], diagonal to it, holds object 1.
+    uniteAcross(u, [0, 0, 1, 0, 0], [2, 0], connectivity, 1);
+    assert.equal(u.find(2) === u.find(1), joined, `${connectivity}-connectivity`);
+  }
+  const straight = new UnionFind(2);
+  uniteAcross(straight, [0, 0, 1, 0, 0], [0, 2], 4, 1);
+  assert.equal(straight.find(2), straight.find(1), 'b[1] next to a[2]: joined under 4-connectivity too');
+});
+
+test('downsampleLabels: the mode of each 2 x 2 block, ties to the first, edge blocks from what they have', () => {
+  assert.deepEqual(Array.from(downsampleLabels(Uint8Array.of(0, 5, 5, 0, 0, 7), 2, 3)), [0, 5]);
+  assert.deepEqual(Array.from(downsampleLabels(Uint32Array.of(9, 9, 1, 1, 2, 9, 1, 3, 4, 4, 4, 4), 3, 4)), [9, 1, 4, 4]);
+  assert.equal(pyramidLevels(45, 70, 16), 4);
+  assert.equal(pyramidLevels(16, 16, 16), 1);
 });
 
 test('predictBands on a region source, one region at a time, equals whole-image prediction bit for bit', async () => {
@@ -183,6 +206,24 @@ for (const format of [2, 3] as const) {
   });
 }
 
+/** A pointwise stub with alignment 4: class-1 probability = the input (clipped to [0, 1]), so the image draws the probability map. */
+const passThrough: TilePredictor = {
+  inputShape: [12, 12],
+  outputShape: [8, 8],
+  channels: 1,
+  classes: 2,
+  alignment: 4,
+  predictBatch(tiles, n) {
+    const out = new Float32Array(n * 64 * 2);
+    for (let b = 0; b < n; b++) for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) {
+      const v = Math.min(1, Math.max(0, tiles[b * 144 + (y + 2) * 12 + x + 2]!));
+      out[(b * 64 + y * 8 + x) * 2] = 1 - v;
+      out[(b * 64 + y * 8 + x) * 2 + 1] = v;
+    }
+    return Promise.resolve(out);
+  },
+};
+
 /** A pointwise stub with alignment 4: class 1 where the input is above 0.5 (objects are where the image is bright). */
 const threshold: TilePredictor = {
   inputShape: [12, 12],
@@ -212,9 +253,9 @@ describe('chunk-parallel prediction into OME-Zarr', () => {
       const r1 = await predictOmeZarr(one, {}, () => net, opts);
       assert.deepEqual([r1.chunks, r1.computed, r1.skipped], [15, 15, 0], '45 x 70 in 16 px chunks: 3 x 5 chunks');
       for (let i = 0; i < 3; i++) await predictOmeZarr(three, {}, () => net, { ...opts, job: { index: i, count: 3 } });
-      await mergeInstances(one);
-      await mergeInstances(three);
-      assert.deepEqual(storeDigest(three), storeDigest(one), 'the store after 3 jobs + merge equals the store after 1 job + merge, file for file');
+      await finalizeOmeZarr(one);
+      await finalizeOmeZarr(three);
+      assert.deepEqual(storeDigest(three), storeDigest(one), 'the store after 3 jobs + finalize equals the store after 1 job + finalize, file for file');
 
       // Equal to in-memory whole-image prediction.
       const whole = await predict(normalize(raw, { kind: 'dtype' }), net, { batchSize: 1 });
@@ -227,6 +268,12 @@ describe('chunk-parallel prediction into OME-Zarr', () => {
       const prob = await zarr.get(probArr, [1, null, null]);
       const fg = Float32Array.from({ length: 45 * 70 }, (_, i) => whole.probabilities!.data[i * 2 + 1]!);
       assert.deepEqual(Array.from(prob.data as Float32Array), Array.from(fg), 'class-1 probabilities equal whole-image predict bit for bit');
+      const instArr = await open(zarr.root(store).resolve('labels/unet_instances/0'), { kind: 'array' });
+      const inst = (await zarr.get(instArr, [null, null])).data as Uint32Array;
+      const ref = instancesFromClassMask(whole.mask!.data, null, 45, 70, { foregroundClasses: [1], watershed: false, seedThreshold: 0.9, minSize: 0 });
+      assert.deepEqual(Array.from(inst), Array.from(ref.labels), 'instance ids equal whole-image instances, id for id');
+      const level1 = (await zarr.get(await open(zarr.root(store).resolve('labels/unet_mask/1'), { kind: 'array' }), [null, null])).data as Uint8Array;
+      assert.deepEqual(Array.from(level1), Array.from(downsampleLabels(whole.mask!.data as Uint8Array, 45, 70)), 'mask level 1 is the 2 x 2 mode of level 0');
 
       // Rerun: nothing computed. Lost chunk: only it is recomputed, to the same bytes.
       const again = await predictOmeZarr(three, {}, () => net, { ...opts, job: { index: 1, count: 3 } });
@@ -244,52 +291,82 @@ describe('chunk-parallel prediction into OME-Zarr', () => {
       await assert.rejects(predictOmeZarr(killed, {}, () => net, { ...opts, signal: ac.signal, onChunk: (p) => (p.done === 2 ? ac.abort() : undefined) }), /aborted/);
       const resumed = await predictOmeZarr(killed, {}, () => net, opts);
       assert.deepEqual([resumed.computed, resumed.skipped], [13, 2]);
-      await mergeInstances(killed);
+      await finalizeOmeZarr(killed);
       assert.deepEqual(storeDigest(killed), storeDigest(one), 'aborted + rerun equals one uninterrupted run');
     });
   }
 
-  test('merge-instances gives objects across chunk edges and corners one id (same partition as whole-image components)', async () => {
+  for (const [connectivity, minSize] of [[4, 0], [8, 0], [8, 10]] as const) {
+    test(`merge-instances, ${connectivity}-connectivity, min size ${minSize}: objects across chunk edges and corners get the whole-image ids`, async () => {
+      const H = 48;
+      const W = 56;
+      const img = new Uint8Array(H * W);
+      const put = (y0: number, x0: number, y1: number, x1: number): void => {
+        for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) img[y * W + x] = 255;
+      };
+      // Chunks of 16 px: borders at 16, 32 and 48 on both axes.
+      put(12, 12, 20, 20); // across the corner of 4 chunks
+      put(30, 1, 34, 40); // a bar across a horizontal border and two vertical ones
+      put(40, 30, 48, 33); // across a vertical border, touching the image bottom
+      put(2, 36, 10, 40); // inside one chunk
+      put(33, 47, 47, 49); // across a vertical border
+      put(15, 2, 16, 4); // 2 pixels, above the border at 16 ...
+      img[16 * W + 4] = 255; // ... and one diagonally below it: one object under 8-connectivity
+      // A diagonal line through the corner at (16, 48): 4-separate pixels, one 8-connected object.
+      for (let k = 0; k < 8; k++) img[(12 + k) * W + 44 + k] = 255;
+      const path = join(dir, `objects-${connectivity}-${minSize}.ome.zarr`);
+      await writeOmeZarrImage(path, [{ data: img, height: H, width: W, channels: 1 }], { chunk: 16 });
+      await predictOmeZarr(path, {}, () => threshold, { outputs: ['mask', 'instances'], normalization: { kind: 'dtype' }, classNames: ['bg', 'obj'], chunkSize: 16, job: { index: 0, count: 1 }, instances: { connectivity, minSize } });
+      const merged = await mergeInstances(path);
+      const arr = await zarr.open.v2(zarr.root(new FileSystemStore(path)).resolve('labels/unet_instances/0'), { kind: 'array' });
+      const ids = (await zarr.get(arr, [null, null])).data as Uint32Array;
+      const ref = instancesFromClassMask(Uint8Array.from(img, (v) => (v ? 1 : 0)), null, H, W, { foregroundClasses: [1], watershed: false, seedThreshold: 0.9, minSize }, connectivity);
+      assert.equal(merged.objects[0], ref.count, `mergeInstances: ${merged.objects[0]} objects, whole image ${ref.count}`);
+      assert.equal(ref.count, ({ '4-0': 15, '8-0': 7, '8-10': 5 } as Record<string, number>)[`${connectivity}-${minSize}`], 'the reference counts the objects this test is about');
+      assert.deepEqual(Array.from(ids), Array.from(ref.labels), 'merged ids equal the whole-image ids, pixel for pixel');
+      if (connectivity === 4) await assert.rejects(mergeInstances(path, {}, 'unet', { connectivity: 8 }), /labelled with 4-connectivity/);
+      const labels = JSON.parse(await readFile(join(path, 'labels/.zattrs'), 'utf8')) as { labels: string[] };
+      assert.deepEqual(labels.labels, ['unet_mask', 'unet_instances']);
+    });
+  }
+
+  test('watershed across chunk borders and corners: touching objects stay apart, ids equal whole-image watershed; a halo too small is an error', async () => {
     const H = 48;
     const W = 56;
     const img = new Uint8Array(H * W);
-    const put = (y0: number, x0: number, y1: number, x1: number): void => {
-      for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) img[y * W + x] = 255;
+    // A cell: rim value (foreground, no seed), interior value (a seed, p >= 0.9).
+    const cell = (y0: number, x0: number, y1: number, x1: number, rim = 160, inner = 250): void => {
+      for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) img[y * W + x] = y === y0 || y === y1 - 1 || x === x0 || x === x1 - 1 ? rim : inner;
     };
-    // Chunks of 16 px: borders at 16, 32 and 48 on both axes.
-    put(12, 12, 20, 20); // across the corner of 4 chunks
-    put(30, 1, 34, 40); // a bar across a horizontal border and two vertical ones
-    put(40, 30, 48, 33); // across a vertical border, touching the image bottom
-    put(2, 36, 10, 40); // inside one chunk
-    put(33, 47, 47, 49); // across a vertical border
-    // A diagonal line through the corner at (16, 48): 4-separate pixels, which must stay separate.
-    for (let k = 0; k < 8; k++) img[(12 + k) * W + 44 + k] = 255;
-    const path = join(dir, 'objects.ome.zarr');
+    cell(3, 9, 11, 16); // two cells touching at the vertical border x = 16
+    cell(3, 16, 11, 23);
+    for (const [y, x] of [[10, 26], [10, 32], [16, 26], [16, 32]] as const) cell(y, x, y + 6, x + 6); // four cells meeting at the corner (16, 32)
+    cell(28, 41, 34, 49); // one cell across the borders y = 32 and x = 48
+    cell(34, 41, 38, 49); // touching it from below
+    cell(40, 10, 47, 21, 180, 180); // no seed at all: a foreground region of its own, across x = 16
+    cell(24, 4, 26, 6, 250, 250); // 4 pixels, dropped by the min size
+    const path = join(dir, 'watershed.ome.zarr');
     await writeOmeZarrImage(path, [{ data: img, height: H, width: W, channels: 1 }], { chunk: 16 });
-    await predictOmeZarr(path, {}, () => threshold, { outputs: ['mask', 'instances'], normalization: { kind: 'dtype' }, classNames: ['bg', 'obj'], chunkSize: 16, job: { index: 0, count: 1 } });
-    const merged = await mergeInstances(path);
+    const instances = { watershed: true, seedThreshold: 0.9, minSize: 5, halo: 4, maxHalo: 8 };
+    const opts = { outputs: ['mask', 'instances'] as const, normalization: { kind: 'dtype' } as const, classNames: ['bg', 'cell'], chunkSize: 16, instances };
+    for (let i = 0; i < 3; i++) await predictOmeZarr(path, {}, () => passThrough, { ...opts, job: { index: i, count: 3 } });
+    const done = await finalizeOmeZarr(path);
     const arr = await zarr.open.v2(zarr.root(new FileSystemStore(path)).resolve('labels/unet_instances/0'), { kind: 'array' });
     const ids = (await zarr.get(arr, [null, null])).data as Uint32Array;
-    const ref = labelComponents(img, H, W, 4);
-    assert.equal(merged.objects[0], ref.count, `mergeInstances: ${merged.objects[0]} objects, whole-image 4-connected components ${ref.count}`);
-    const fwd = new Map<number, number>();
-    const back = new Map<number, number>();
-    for (let i = 0; i < H * W; i++) {
-      const a = ids[i]!;
-      const b = ref.labels[i]!;
-      assert.equal(a === 0, b === 0, `pixel ${i}: foreground differs`);
-      if (a === 0) continue;
-      if ((fwd.get(a) ?? b) !== b || (back.get(b) ?? a) !== a) assert.fail(`mergeInstances: pixel (${Math.floor(i / W)}, ${i % W}) breaks the one-to-one map between merged ids and whole-image components`);
-      fwd.set(a, b);
-      back.set(b, a);
-    }
-    assert.equal(ids[12 * W + 12], ids[19 * W + 19], 'the square across a 4-chunk corner has one id');
-    const labels = JSON.parse(await readFile(join(path, 'labels/.zattrs'), 'utf8')) as { labels: string[] };
-    assert.deepEqual(labels.labels, ['unet_mask', 'unet_instances']);
+    const whole = await predict(normalize({ data: img, height: H, width: W, channels: 1 }, { kind: 'dtype' }), passThrough, { batchSize: 1, outputs: { probabilities: false, foregroundClasses: [1] } });
+    const ref = instancesFromClassMask(whole.mask!.data, whole.foreground!.data, H, W, { foregroundClasses: [1], watershed: true, seedThreshold: 0.9, minSize: 5 });
+    assert.equal(ref.count, 9, 'whole image: 2 + 4 + 2 cells and the unseeded region (the 4-pixel cell dropped)');
+    assert.ok(labelComponents(whole.mask!.data, H, W, 4).count < ref.count, 'the touching cells are single foreground components: adjacency would merge them');
+    assert.deepEqual(done.objects, [ref.count]);
+    assert.deepEqual(Array.from(ids), Array.from(ref.labels), 'chunked watershed ids equal the whole-image watershed ids, pixel for pixel');
+
+    const tight = join(dir, 'watershed-tight.ome.zarr');
+    await writeOmeZarrImage(tight, [{ data: img, height: H, width: W, channels: 1 }], { chunk: 16 });
+    await assert.rejects(predictOmeZarr(tight, {}, () => passThrough, { ...opts, instances: { ...instances, maxHalo: 4 } }), /reaches beyond a 4-pixel halo/);
   });
 });
 
-test('a rerun asking for more outputs recomputes the chunks; one with another tile is refused', async () => {
+test('a rerun asking for more outputs recomputes the chunks and keeps what was done; one with another tile is refused', async () => {
   const img = noise(new Rng(77), 20, 20);
   const path = join(dir, 'more.ome.zarr');
   await writeOmeZarrImage(path, [img], { chunk: 8 });
@@ -302,32 +379,40 @@ test('a rerun asking for more outputs recomputes the chunks; one with another ti
   assert.equal(merged.objects[0], labelComponents(Uint8Array.from(img.data, (v) => (v / 255 > 0.5 ? 1 : 0)), 20, 20, 4).count);
   const c = await predictOmeZarr(path, {}, () => threshold, { ...base, outputs: ['instances'] });
   assert.deepEqual([c.computed, c.skipped], [0, 9]);
+  const d = await predictOmeZarr(path, {}, () => threshold, { ...base, outputs: ['prob'] });
+  assert.deepEqual([d.computed, d.skipped], [9, 0]);
+  const after = await finalizeOmeZarr(path);
+  assert.deepEqual(after.objects, merged.objects, "a prob-only rerun leaves the chunks' mask and instances done, their object data kept");
   const otherTile: TilePredictor = { ...threshold, inputShape: [16, 16], outputShape: [12, 12], predictBatch: () => Promise.reject(new Error('must not run')) };
   await assert.rejects(predictOmeZarr(path, {}, () => otherTile, { ...base, outputs: ['mask'] }), /ensureDocument: .*labels\/unet_mask\/\.zattrs exists with other contents/);
 });
 
-function pythonWithZarr(): string | null {
-  for (const py of ['/usr/bin/python3', 'python3']) {
-    try {
-      execFileSync(py, ['-c', 'import zarr'], { stdio: 'ignore' });
-      return py;
-    } catch {
-      // try the next interpreter
-    }
-  }
-  return null;
-}
-const python = pythonWithZarr();
+const python = pythonWith('zarr');
 
-test('python3-zarr (independent reader) opens the NGFF 0.4 labels and probabilities we write', { skip: skipUnless(python ? false : 'python3 with zarr not found (install Debian python3-zarr)') }, async () => {
+test('python3-zarr (independent reader) opens the NGFF 0.4 labels, their pyramid levels and the probabilities we write', { skip: skipUnless(python ? false : 'python3 with zarr not found (install Debian python3-zarr)') }, async () => {
   const raw = noise(new Rng(9), 37, 41);
   const path = join(dir, 'py.ome.zarr');
   await writeOmeZarrImage(path, [raw], { chunk: 16 });
   await predictOmeZarr(path, {}, () => net, { outputs: ['mask', 'prob', 'instances'], normalization: { kind: 'dtype' }, classNames: ['bg', 'cell'], chunkSize: 16, probDtype: 'uint16' });
-  await mergeInstances(path);
+  await finalizeOmeZarr(path);
   const whole = await predict(normalize(raw, { kind: 'dtype' }), net, { batchSize: 1 });
   const script = `
 import json, sys, zarr
+def mode2(a):
+    # The next pyramid level, computed independently: the most frequent label of each 2 x 2 block, ties to the first.
+    h, w = a.shape
+    out = [[0] * ((w + 1) // 2) for _ in range((h + 1) // 2)]
+    for y in range(0, h, 2):
+        for x in range(0, w, 2):
+            vals = [int(v) for v in a[y:y + 2, x:x + 2].ravel()]
+            out[y // 2][x // 2] = max(vals, key=vals.count)
+    return out
+def pyramid(group):
+    ds = group.attrs['multiscales'][0]['datasets']
+    levels = [group[d['path']][:] for d in ds]
+    return {'paths': [d['path'] for d in ds], 'scales': [d['coordinateTransformations'][0]['scale'] for d in ds],
+            'shapes': [list(l.shape) for l in levels], 'modeOk': all(levels[k + 1].tolist() == mode2(levels[k]) for k in range(len(levels) - 1)),
+            'top': levels[-1].ravel().tolist(), 'nonzero': [int((l != 0).sum()) for l in levels]}
 root = zarr.open_group(sys.argv[1], mode='r')
 labels = root['labels']
 m = labels['unet_mask']
@@ -337,7 +422,8 @@ p = root['unet_prob']['0']
 i = labels['unet_instances']['0']
 print(json.dumps({'labels': labels.attrs['labels'], 'imageLabel': m.attrs['image-label'], 'axes': [x['name'] for x in ms['axes']],
   'shape': list(a.shape), 'chunks': list(a.chunks), 'compressor': a.compressor.codec_id, 'mask': a[:].ravel().tolist(),
-  'probDtype': str(p.dtype), 'prob1': p[1].ravel().tolist(), 'instDtype': str(i.dtype), 'instMax': int(i[:].max())}))
+  'probDtype': str(p.dtype), 'prob1': p[1].ravel().tolist(), 'instDtype': str(i.dtype), 'instMax': int(i[:].max()),
+  'maskPyramid': pyramid(m), 'instPyramid': pyramid(labels['unet_instances'])}))
 `;
   const got = JSON.parse(execFileSync(python!, ['-c', script, path], { encoding: 'utf8' })) as Record<string, unknown>;
   assert.deepEqual(got.labels, ['unet_mask', 'unet_instances']);
@@ -351,4 +437,26 @@ print(json.dumps({'labels': labels.attrs['labels'], 'imageLabel': m.attrs['image
   const q = Array.from({ length: 37 * 41 }, (_, k) => Math.round(Math.min(1, Math.max(0, whole.probabilities!.data[k * 2 + 1]!)) * 65535));
   assert.deepEqual(got.prob1, q, 'uint16-quantised class-1 probabilities');
   assert.equal(got.instDtype, 'uint32');
-});
+  for (const [key, pyr] of [['mask', got.maskPyramid], ['instances', got.instPyramid]] as const) {
+    const p = pyr as { paths: string[]; scales: number[][]; shapes: number[][]; modeOk: boolean; nonzero: number[] };
+    assert.deepEqual(p.paths, ['0', '1', '2'], `${key}: 37 x 41 in 16 px chunks halves twice`);
+    assert.deepEqual(p.scales, [[1, 1], [2, 2], [4, 4]]);
+    assert.deepEqual(p.shapes, [[37, 41], [19, 21], [10, 11]]);
+    assert.equal(p.modeOk, true, `${key}: each level is the 2 x 2 mode of the one below (python's own computation)`);
+  }
+
+  // Big objects (the threshold stub on blobs), so that the upper levels hold labels too.
+  const blobs = new Uint8Array(37 * 41);
+  for (let y = 0; y < 37; y++) for (let x = 0; x < 41; x++) if ((y - 12) ** 2 + (x - 12) ** 2 < 64 || (y > 22 && x > 15 && x < 38)) blobs[y * 41 + x] = 255;
+  const blobPath = join(dir, 'py-blobs.ome.zarr');
+  await writeOmeZarrImage(blobPath, [{ data: blobs, height: 37, width: 41, channels: 1 }], { chunk: 16 });
+  await predictOmeZarr(blobPath, {}, () => threshold, { outputs: ['mask', 'instances'], normalization: { kind: 'dtype' }, classNames: ['bg', 'obj'], chunkSize: 16 });
+  await finalizeOmeZarr(blobPath);
+  const blobGot = JSON.parse(execFileSync(python!, ['-c', script.split('\nroot =')[0] + `
+root = zarr.open_group(sys.argv[1], mode='r')
+print(json.dumps([pyramid(root['labels'][n]) for n in ['unet_mask', 'unet_instances']]))
+`, blobPath], { encoding: 'utf8' })) as { modeOk: boolean; nonzero: number[] }[];
+  for (const p of blobGot) {
+    assert.equal(p.modeOk, true);
+    assert.ok(p.nonzero.every((n) => n > 0), `every level holds labels (${p.nonzero.join(', ')} non-zero pixels)`);
+  }});

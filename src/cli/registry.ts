@@ -22,7 +22,7 @@ export const COMMANDS: Record<string, { run: Command; help: string; summary: str
   weights: { run: weightsCommand, help: WEIGHTS_HELP, summary: 'border weight maps (Eq. 2) as float TIFF and PNG heat map' },
   predict: { run: predictCommand, help: PREDICT_HELP, summary: 'segment images of any size (overlap-tile), write masks, probabilities, instances, overlays' },
   evaluate: { run: evaluateCommand, help: EVALUATE_HELP, summary: 'score predictions: ISBI 2012 V_rand/V_info, instance F1/AP/SEG, per-class IoU' },
-  'merge-instances': { run: mergeInstancesCommand, help: MERGE_INSTANCES_HELP, summary: 'one id per object across the chunks of an OME-Zarr prediction (after predict --chunks)' },
+  'merge-instances': { run: mergeInstancesCommand, help: MERGE_INSTANCES_HELP, summary: 'after predict --chunks: one id per object across the chunks of an OME-Zarr prediction, and the label pyramids' },
   quantize: { run: quantizeCommand, help: QUANTIZE_HELP, summary: 'copy a model with float16 weights (half the size)' },
   tune: { run: tuneCommand, help: TUNE_HELP, summary: 'choose the instance post-processing on validation images (stored in the model)' },
   report: { run: reportCommand, help: REPORT_HELP, summary: 'training summary of a model folder, and its curves as SVG/PNG' },

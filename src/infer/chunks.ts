@@ -114,36 +114,58 @@ export class UnionFind {
     if (ra < rb) this.parent[rb] = ra;
     else if (rb < ra) this.parent[ra] = rb;
   }
-  /**
-   * Final ids 1..m: each set gets the next id in the order of its smallest member, so the
-   * numbering depends only on the sets, not on the order unions happened in.
-   *
-   * @example const u = new UnionFind(4); u.union(2, 4); u.relabel() // [0, 1, 2, 3, 2]
-   */
-  relabel(): Uint32Array {
-    const n = this.parent.length - 1;
-    const out = new Uint32Array(n + 1);
-    let next = 0;
-    for (let i = 1; i <= n; i++) {
-      const r = this.find(i);
-      out[i] = r === i ? ++next : out[r]!;
-    }
-    return out;
+}
+
+/**
+ * Final ids 1..m of the sets of `u`, numbered in raster order of each set's first pixel and
+ * dropping sets of fewer than `minSize` pixels (and sets without pixels): exactly the ids a
+ * whole-image labelling followed by the same size filter gives (src/infer/instances.ts).
+ * `size[i]` and `first[i]` are provisional id i's pixel count and first raster index
+ * (Infinity when it has no pixel of its own).
+ *
+ * @example const u = new UnionFind(3); u.union(1, 3);
+ *   numberSets(u, [0, 2, 5, 1], [0, 40, 7, 9]).ids // [0, 2, 1, 2]: set {1, 3} starts at 9 > 7
+ *   numberSets(u, [0, 2, 5, 1], [0, 40, 7, 9], 4).ids // [0, 0, 1, 0]: {1, 3} has 3 pixels
+ */
+export function numberSets(u: UnionFind, size: ArrayLike<number>, first: ArrayLike<number>, minSize = 0): { ids: Uint32Array; count: number } {
+  const n = u.parent.length - 1;
+  const setSize = new Float64Array(n + 1);
+  const setFirst = new Float64Array(n + 1).fill(Infinity);
+  for (let i = 1; i <= n; i++) {
+    const r = u.find(i);
+    setSize[r] = setSize[r]! + size[i]!;
+    if (first[i]! < setFirst[r]!) setFirst[r] = first[i]!;
   }
+  const roots: number[] = [];
+  for (let i = 1; i <= n; i++) if (u.find(i) === i && setSize[i]! >= Math.max(1, minSize)) roots.push(i);
+  roots.sort((a, b) => setFirst[a]! - setFirst[b]!);
+  const final = new Uint32Array(n + 1);
+  roots.forEach((r, k) => (final[r] = k + 1));
+  const ids = new Uint32Array(n + 1);
+  for (let i = 1; i <= n; i++) ids[i] = final[u.find(i)]!;
+  return { ids, count: roots.length };
 }
 
 /**
  * Unions the ids that touch across a chunk border: `a` and `b` are the two pixel lines on
- * either side (same length, global provisional ids, 0 background); pixels at the same
- * position are 4-neighbours.
+ * either side (global provisional ids, 0 background); `b[i]` lies next to `a[i + shift]`,
+ * and under 8-connectivity also next to `a[i + shift - 1]` and `a[i + shift + 1]` (the
+ * diagonals across the border, corners of the chunk included).
  *
  * @example uniteAcross(u, [0, 3, 3], [5, 5, 0]) // unites 3 and 5
+ * @example uniteAcross(u, [3, 0, 0], [0, 5, 0], 8) // unites 3 and 5 (diagonal); with 4 they stay apart
  */
-export function uniteAcross(u: UnionFind, a: ArrayLike<number>, b: ArrayLike<number>): void {
-  if (a.length !== b.length) throw new Error(`uniteAcross: border lines differ in length (${a.length} vs ${b.length})`);
-  for (let i = 0; i < a.length; i++) {
-    const p = a[i]!;
+export function uniteAcross(u: UnionFind, a: ArrayLike<number>, b: ArrayLike<number>, connectivity: 4 | 8 = 4, shift = 0): void {
+  if (shift < 0 || shift + b.length > a.length) throw new Error(`uniteAcross: a line of ${b.length} at ${shift} does not fit the other side's ${a.length}`);
+  const reach = connectivity === 8 ? 1 : 0;
+  for (let i = 0; i < b.length; i++) {
     const q = b[i]!;
-    if (p !== 0 && q !== 0) u.union(p, q);
+    if (q === 0) continue;
+    for (let d = -reach; d <= reach; d++) {
+      const j = i + shift + d;
+      if (j < 0 || j >= a.length) continue;
+      const p = a[j]!;
+      if (p !== 0) u.union(p, q);
+    }
   }
 }

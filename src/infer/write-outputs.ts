@@ -19,7 +19,9 @@ import { checkStems } from '../io/dataset.js';
 import { readImage, writeImage, writeTiff } from '../io/image.js';
 import { normalize, type Normalization } from '../io/normalize.js';
 import { toModelChannels, type Raster } from '../io/raster.js';
+import { openTiffRegions } from '../io/tiff-region.js';
 import { DEFAULT_INSTANCE_OPTIONS, instancesFromClassMask, type InstanceOptions } from './instances.js';
+import { predictTiffByRegion, readsByRegion, type RegionOutput } from './region-predict.js';
 import { predict, type PredictOptions, type PredictProgress } from './predict.js';
 import type { TilePredictor } from './predictor.js';
 import type { Size2 } from './tiling.js';
@@ -61,6 +63,10 @@ export interface FileResult {
   readonly written: readonly string[];
   /** Instances per page, when instances were requested. */
   readonly instanceCounts?: readonly number[];
+  /** True when the file was read by region (a big TIFF, see src/infer/region-predict.ts). */
+  readonly byRegion?: boolean;
+  /** Requested outputs not written, with why (the overlay of an image read by region). */
+  readonly notWritten?: readonly string[];
 }
 
 /**
@@ -71,8 +77,14 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
   const kinds = new Set(options.outputs);
   for (const k of kinds) if (!OUTPUT_KINDS.includes(k)) throw new Error(`predictFile: unknown output "${String(k)}"; choose from ${OUTPUT_KINDS.join(', ')}`);
   if (kinds.size === 0) throw new Error('predictFile: no outputs requested');
-  const pages = await readImage(file, options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels });
   const predictorFor = typeof predictor === 'function' ? predictor : (): TilePredictor => predictor;
+  if (/\.tiff?$/i.test(file)) {
+    // Big (tiled, BigTIFF, pyramidal or huge) TIFFs are read band by band and written strip by strip.
+    const tiff = await openTiffRegions(file).catch(() => null);
+    if (tiff && readsByRegion(tiff)) return predictFileByRegion(file, tiff, predictorFor, kinds, options);
+    await tiff?.close();
+  }
+  const pages = await readImage(file, options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels });
   const first = predictorFor([pages[0]!.height, pages[0]!.width]);
   const K = first.classes;
   if (options.classNames.length !== K) throw new Error(`predictFile: ${options.classNames.length} class names for ${K} classes`);
@@ -158,6 +170,42 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
       if (kinds.has('overlay')) await write(`${base}_overlay.png`, instanceMap ? overlay(raw, instanceMap, { mode: 'instances' }) : overlay(raw, mask, { mode: 'classes' }));
     }
   }
+}
+
+/** predictFile for a TIFF read by region: mask and prob as strip-written TIFFs; instances are refused, the overlay left out. */
+async function predictFileByRegion(
+  file: string,
+  tiff: Awaited<ReturnType<typeof openTiffRegions>>,
+  predictorFor: (imageSize: Size2) => TilePredictor,
+  kinds: ReadonlySet<OutputKind>,
+  options: PredictFileOptions,
+): Promise<FileResult> {
+  const why = `${file} is read by region (tiled, BigTIFF, pyramidal or over 32 MP)`;
+  try {
+    if (kinds.has('instances')) throw new Error(`predict: ${why}; its instances need the whole plane here: predict it with --ome-zarr (objects merged across chunks, watershed and --min-size included)`);
+    if (kinds.has('prob') && (options.probFormat ?? DEFAULT_PROBABILITY_FORMAT) !== 'tif') throw new Error(`predict: ${why}; its probabilities are written as one float32 TIFF (--prob-format tif), not per-class PNGs`);
+  } catch (e) {
+    await tiff.close();
+    throw e;
+  }
+  const outputs = (['mask', 'prob'] as const).filter((k) => kinds.has(k)) as RegionOutput[];
+  const notWritten = kinds.has('overlay') ? [`overlay not written: ${why}, and the overlay needs the whole plane`] : [];
+  const written = outputs.length
+    ? await predictTiffByRegion(
+        file,
+        predictorFor,
+        {
+          outDir: options.outDir,
+          outputs,
+          normalization: options.normalization,
+          batchSize: options.batchSize ?? 1,
+          ...(options.signal ? { signal: options.signal } : {}),
+          onProgress: (p) => options.onProgress?.({ ...p, file }),
+        },
+        tiff,
+      )
+    : (await tiff.close(), []);
+  return { file, pages: tiff.pages.length, written, byRegion: true, notWritten };
 }
 
 /**

@@ -29,6 +29,8 @@ export interface TiffLevel {
   readonly float: boolean;
   readonly compression: number;
   readonly predictor: number;
+  /** Tiles (true) or strips. */
+  readonly tiled: boolean;
   /** Tile (or strip) size: strips are tiles as wide as the image. */
   readonly tileWidth: number;
   readonly tileHeight: number;
@@ -38,6 +40,8 @@ export interface TiffLevel {
 
 export interface TiffRegionImage {
   readonly path: string;
+  /** BigTIFF (64-bit offsets) rather than classic TIFF. */
+  readonly bigTiff: boolean;
   /** Levels of each page: [page][level]. */
   readonly pages: readonly (readonly TiffLevel[])[];
   /** A region source for page `page` at `level`. */
@@ -124,7 +128,7 @@ export async function openTiffRegions(path: string): Promise<TiffRegionImage> {
       if (!offsets || !byteCounts || offsets.length !== expected || byteCounts.length !== expected) {
         throw new Error(`openTiffRegions: ${path} ${where}: expected ${expected} ${tiled ? 'tile' : 'strip'} offsets and byte counts, got ${offsets?.length ?? 0} and ${byteCounts?.length ?? 0}`);
       }
-      return { width, height, samples, bits, float, compression, predictor, tileWidth, tileHeight, offsets, byteCounts };
+      return { width, height, samples, bits, float, compression, predictor, tiled, tileWidth, tileHeight, offsets, byteCounts };
     };
 
     const pages: TiffLevel[][] = [];
@@ -142,6 +146,7 @@ export async function openTiffRegions(path: string): Promise<TiffRegionImage> {
 
     return {
       path,
+      bigTiff: big,
       pages,
       source(page = 0, lv = 0): RegionSource {
         const L = pages[page]?.[lv];

@@ -10,7 +10,7 @@ import { parseChunkJob, type ChunkJob } from '../../infer/chunks.js';
 import type { TilePredictor } from '../../infer/predictor.js';
 import type { Size2 } from '../../infer/tiling.js';
 import { DEFAULT_PREDICT_BATCH } from '../../infer/predict.js';
-import { mergeInstances, predictOmeZarr, ZARR_OUTPUTS, type ProbabilityDtype, type ZarrOutput } from '../../infer/zarr-predict.js';
+import { finalizeOmeZarr, predictOmeZarr, ZARR_OUTPUTS, type ProbabilityDtype, type ZarrInstanceOptions, type ZarrOutput } from '../../infer/zarr-predict.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { readImage } from '../../io/image.js';
 import type { Normalization } from '../../io/normalize.js';
@@ -28,6 +28,7 @@ export const ZARR_OPTIONS = {
   'prob-dtype': { type: 'string' },
   'ome-zarr': { type: 'boolean' },
   'zarr-format': { type: 'string' },
+  'max-halo': { type: 'string' },
 } as const;
 
 export const ZARR_HELP = `OME-Zarr (NGFF 0.4 / Zarr v2 and 0.5 / v3; a folder IMAGE.zarr is read by region, never whole):
@@ -40,8 +41,11 @@ export const ZARR_HELP = `OME-Zarr (NGFF 0.4 / Zarr v2 and 0.5 / v3; a folder IM
   --prob-dtype D       float32 | uint8 | uint16 probabilities   (float32)
   --ome-zarr           for PNG/TIFF inputs: write OUT/<stem>.ome.zarr (image + results) instead of files
   --zarr-format 2|3    format of --ome-zarr stores   (2, NGFF 0.4)
-  instances across chunks get their global ids from: unet merge-instances IMAGE.zarr (run after all jobs;
-  without --chunks predict runs it itself)`;
+  --max-halo N         watershed: the largest context a chunk grows to so that each foreground region it
+                       meets lies whole in it (else an error)   (the chunk size)
+  instances (connected components or the watershed, --min-size, as for whole images, the same ids) and the
+  label pyramids' levels above 0 come from: unet merge-instances IMAGE.zarr (run after all jobs; without
+  --chunks predict runs it itself)`;
 
 /** A folder holding Zarr group metadata (v3 zarr.json or v2 .zattrs). */
 export function isOmeZarr(path: string): boolean {
@@ -88,8 +92,8 @@ export interface ZarrRun {
   readonly inputs: readonly string[];
   readonly outDir: string | undefined;
   readonly modelDirs: readonly string[];
-  /** The model stores an instance post-processing (watershed, min size), which applies to whole images only. */
-  readonly storedPostprocess?: boolean;
+  /** The instance post-processing (the model's stored one, or the options'). */
+  readonly instances?: ZarrInstanceOptions;
   readonly normalization: Normalization;
   readonly classNames: readonly string[];
   readonly foregroundClasses?: readonly number[];
@@ -101,7 +105,6 @@ export interface ZarrRun {
 /** Runs predict for OME-Zarr inputs (and --ome-zarr conversions); returns the exit code. */
 export async function predictZarrCommand(run: ZarrRun): Promise<number> {
   const { values } = run;
-  if (values.watershed || values['min-size'] !== undefined) throw new UsageError('--watershed and --min-size work on whole images; with OME-Zarr, objects are the connected components merged across chunks');
   const outputs = ((values.outputs as string | undefined) ?? 'mask').split(',').map((s) => s.trim()) as ZarrOutput[];
   for (const o of outputs) if (!ZARR_OUTPUTS.includes(o)) throw new UsageError(`--outputs: "${o}" is not available for OME-Zarr; choose from ${ZARR_OUTPUTS.join(', ')}`);
   const probDtype = ((values['prob-dtype'] as string | undefined) ?? 'float32') as ProbabilityDtype;
@@ -119,7 +122,9 @@ export async function predictZarrCommand(run: ZarrRun): Promise<number> {
   if (format !== 2 && format !== 3) throw new UsageError(`--zarr-format must be 2 or 3, got ${format}`);
   const select = selectionFromOptions(values);
   const provenance = { model: modelDigest(run.modelDirs), normalization: run.normalization, tta: run.tta };
-  if (run.storedPostprocess && outputs.includes('instances')) run.log("unet predict: note: the model's stored instance post-processing (watershed, min size) is for whole images; OME-Zarr instances are connected components merged across chunks");
+  const maxHalo = intOption(values['max-halo'] as string | undefined, 'max-halo');
+  if (maxHalo !== undefined && maxHalo < 1) throw new UsageError(`--max-halo must be positive, got ${maxHalo}`);
+  const instances = { ...run.instances, ...(maxHalo !== undefined ? { maxHalo } : {}) };
 
   for (const input of run.inputs) {
     let path = input;
@@ -145,14 +150,16 @@ export async function predictZarrCommand(run: ZarrRun): Promise<number> {
       chunkSize,
       batchSize: intOption(values.batch as string | undefined, 'batch', DEFAULT_PREDICT_BATCH)!,
       provenance,
+      instances,
       ...(job ? { job } : {}),
       ...(run.foregroundClasses ? { foregroundClasses: run.foregroundClasses } : {}),
     });
     const share = job ? ` (job ${job.index}/${job.count})` : '';
     let line = `${path}: ${result.computed} chunk(s) computed, ${result.skipped} already done${share}; ${result.arrays.join(' ')}`;
-    if (outputs.includes('instances')) {
-      if (job && job.count > 1) line += `; after all ${job.count} jobs: unet merge-instances ${path}`;
-      else line += `; ${(await mergeInstances(path, storeSelect)).objects.join(', ')} object(s) in labels/unet_instances`;
+    if (job && job.count > 1) line += `; after all ${job.count} jobs: unet merge-instances ${path}`;
+    else {
+      const done = await finalizeOmeZarr(path, storeSelect);
+      line += done.objects ? `; ${done.objects.join(', ')} object(s) in labels/unet_instances` : '; label pyramid written';
     }
     process.stdout.write(`${line}\n`);
   }

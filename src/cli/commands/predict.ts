@@ -15,7 +15,7 @@ import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
 import { initBackend } from '../../backend/index.js';
 import { isModelPackage } from '../../io/bioimageio.js';
 import { predictPackageCommand } from './predict-package.js';
-import { decodeOptionsFrom, intOption, MAX_PIXELS_HELP, MAX_PIXELS_OPTION, MEMORY_HELP, MEMORY_OPTION, memoryBytesOption, numberOption, optionLine, parseCommand, requireOption, UsageError } from '../args.js';
+import { CONNECTIVITY_OPTION, connectivityOption, decodeOptionsFrom, intOption, MAX_PIXELS_HELP, MAX_PIXELS_OPTION, MEMORY_HELP, MEMORY_OPTION, memoryBytesOption, numberOption, optionLine, parseCommand, requireOption, UsageError } from '../args.js';
 import { ProgressReporter } from '../progress.js';
 import { EVALUATE_OPTIONS, evaluationOptions, runEvaluation } from './evaluate.js';
 import { predictZarrCommand, wantsZarr, ZARR_HELP, ZARR_OPTIONS } from './predict-zarr.js';
@@ -24,6 +24,8 @@ export const PREDICT_HELP = `unet predict [--model DIR|NAME] --out DIR [options]
 
 Segments images of any size by overlap-tile prediction (mirrored context at the borders).
 Reads PNG, JPEG and TIFF (multi-page stacks slice by slice; outputs get _zNNN).
+Big TIFFs (tiled, BigTIFF, pyramidal, or over 32 MP a page) are read band by band, never whole:
+mask and prob go to strip-written <stem>_mask.tif and <stem>_prob.tif (no overlay; instances: --ome-zarr).
 Every input is processed; each output is written atomically and the --out folder is created
 with the first one. Inputs that fail are listed at the end and the exit status is 1. Two
 inputs with the same file stem are refused before anything runs (their outputs would clash).
@@ -49,6 +51,7 @@ the end of training); without one, connected components of the foreground. These
   --no-watershed       connected components only, even if the model stores a watershed
 ${optionLine('--seed-threshold P', 'watershed seeds: probability >= P', `stored, else ${DEFAULT_INSTANCE_OPTIONS.seedThreshold}`)}
 ${optionLine('--min-size N', 'drop objects smaller than N pixels', `stored, else ${DEFAULT_INSTANCE_OPTIONS.minSize}`)}
+${optionLine('--connectivity 4|8', 'pixel neighbourhood of objects (components and watershed)', DEFAULT_INSTANCE_OPTIONS.connectivity)}
   --evaluate LABELS    then score this run's outputs against the label folder LABELS, as
                        \`unet evaluate --pred OUT --truth LABELS\`; evaluate's options apply (--mode,
                        --json, --csv, --warping-threshold, ...); membrane mode adds prob (png16)
@@ -84,6 +87,7 @@ export const PREDICT_OPTIONS = {
   'no-watershed': { type: 'boolean' },
   'seed-threshold': { type: 'string' },
   'min-size': { type: 'string' },
+  ...CONNECTIVITY_OPTION,
   evaluate: { type: 'string' },
   ...EVALUATE_OPTIONS,
   ...MAX_PIXELS_OPTION,
@@ -143,6 +147,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
   const minSize = intOption(values['min-size'], 'min-size', stored?.minSize ?? DEFAULT_INSTANCE_OPTIONS.minSize)!;
   const foregroundClasses = values.foreground?.split(',').map((s) => classIndex(s.trim(), metadata.classNames)) ?? stored?.foregroundClasses;
   const seedClasses = values.foreground === undefined ? stored?.seedClasses : undefined;
+  const connectivity = connectivityOption(values.connectivity);
 
   // One predictor per tile size, built on first use (a rebuild copies the weights).
   const predictors = new Map<number, DisposablePredictor>();
@@ -161,7 +166,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
       return await predictZarrCommand({
         values, inputs: files, outDir: values.out, modelDirs, normalization: metadata.normalization, classNames: metadata.classNames,
         predictorFor: tilePredictor, tta: values.tta ?? false, log: (l) => process.stderr.write(`${l}\n`), ...(foregroundClasses ? { foregroundClasses } : {}),
-        storedPostprocess: stored !== undefined && values['no-watershed'] !== true,
+        instances: { watershed, seedThreshold, minSize, connectivity, ...(seedClasses ? { seedClasses } : {}) },
       });
     } finally {
       for (const p of predictors.values()) p.dispose();
@@ -186,7 +191,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
           ...decodeOptions,
           batchSize: batch,
           watershed,
-          instanceOptions: watershed ? { minSize, seedThreshold } : { minSize },
+          instanceOptions: watershed ? { minSize, seedThreshold, connectivity } : { minSize, connectivity },
           ...(foregroundClasses ? { foregroundClasses } : {}),
           ...(seedClasses ? { seedClasses } : {}),
           onProgress: (p) => {
@@ -205,6 +210,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
       written.push(...result.written);
       const counts = result.instanceCounts ? ` (${result.instanceCounts.join(', ')} objects)` : '';
       process.stdout.write(`${file}: ${result.written.join(' ')}${counts}\n`);
+      for (const n of result.notWritten ?? []) process.stderr.write(`unet predict: note: ${n}\n`);
     }
   } finally {
     for (const p of predictors.values()) p.dispose();
