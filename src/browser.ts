@@ -33,7 +33,8 @@ export {
   type TrainSummary,
   type OptimizerKind,
 } from './train/train.js';
-export { cutTile, randomOutputOrigin, coveringOrigins, type Tile, type TileGeometry, type TrainingSample } from './train/tiles.js';
+export { cutTile, randomOutputOrigin, uniformCoverageOrigin, placeOutputWindow, zeroWeightsOutside, coveringOrigins, TILE_SAMPLINGS, type Tile, type TileGeometry, type TileSampling, type TrainingSample } from './train/tiles.js';
+export { evaluateMetric, metricName, isBetterValidation, bestValidation, type ValidationMetric, type MetricScores, type ValidationEntry } from './train/validation-metric.js';
 export { makeRaster, channel, toModelChannels, type Raster, type PixelArray, type LabelMap } from './io/raster.js';
 export { normalize, parseNormalization, describeNormalization, DEFAULT_NORMALIZATION, NORMALIZATION_SPECS, type Normalization } from './io/normalize.js';
 export {

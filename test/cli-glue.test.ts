@@ -68,6 +68,7 @@ test('unet train without flags gets the library training defaults, and --help pr
     checkpointEvery: TRAIN_DEFAULTS.checkpointEvery,
     keepLast: DEFAULT_KEEP_LAST,
     holdout: DEFAULT_HOLDOUT_FRACTION,
+    tileSampling: TRAIN_DEFAULTS.tileSampling,
   });
   // The values a user gets: periodic validation and checkpoints in the library as in the CLI.
   assert.equal(TRAIN_DEFAULTS.validateEvery, 100);
@@ -77,6 +78,7 @@ test('unet train without flags gets the library training defaults, and --help pr
   assert.equal(helpDefault(TRAIN_HELP, '--lr X'), String(TRAIN_DEFAULTS.learningRate));
   assert.equal(helpDefault(TRAIN_HELP, '--momentum X'), String(TRAIN_DEFAULTS.momentum));
   assert.equal(helpDefault(TRAIN_HELP, '--optimizer NAME'), TRAIN_DEFAULTS.optimizer);
+  assert.equal(helpDefault(TRAIN_HELP, '--tile-sampling S'), TRAIN_DEFAULTS.tileSampling);
   assert.match(TRAIN_HELP, new RegExp(`--checkpoint-every N every N steps \\(${TRAIN_DEFAULTS.checkpointEvery}\\); the last --keep N are kept \\(${DEFAULT_KEEP_LAST}\\)`));
   assert.match(TRAIN_HELP, new RegExp(`for validation and tuning   \\(${DEFAULT_HOLDOUT_FRACTION}\\)`));
   assert.throws(() => trainLoopOptions({ optimizer: 'rmsprop' }), /--optimizer must be sgd or adam, got "rmsprop"/);

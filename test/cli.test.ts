@@ -51,7 +51,7 @@ test('unet train trains on PNG folders and saves a loadable model with metadata'
   const r = unet('train', '--images', images, '--labels', labels, '--val-images', images, '--val-labels', labels, `--out=${out}`,
     '--iterations=3', '--seed', '1', '--depth=2', '--filters', '4', '--tile=60', '--validate-every', '2', '--class-names=background,disc');
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /^3\/3 loss \d+\.\d+ val \d+\.\d+ ETA/m, 'plain progress lines when not on a TTY');
+  assert.match(r.stderr, /^3\/3 loss \d+\.\d+ val \d+\.\d+ V_rand \d\.\d{3} ETA/m, 'plain progress lines when not on a TTY, with the validation metric');
   const meta = JSON.parse(await readFile(join(out, 'unet.json'), 'utf8'));
   assert.equal(meta.training.iterations, 3);
   assert.equal(meta.training.seed, 1);

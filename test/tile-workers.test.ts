@@ -34,8 +34,8 @@ test('streamSeed and planStep: the jobs of step i depend only on the seed and i,
   assert.notEqual(streamSeed(1, 7), streamSeed(1, 8));
   assert.notEqual(streamSeed(1, 7), streamSeed(2, 7));
   const s = samples();
-  const forward = [1, 2, 3, 4, 5].map((i) => planStep(3, i, 2, s, geo));
-  const backward = [5, 4, 3, 2, 1].map((i) => planStep(3, i, 2, s, geo)).reverse();
+  const forward = [1, 2, 3, 4, 5].map((i) => planStep(3, i, 2, s, geo, 'uniform'));
+  const backward = [5, 4, 3, 2, 1].map((i) => planStep(3, i, 2, s, geo, 'uniform')).reverse();
   assert.deepEqual(forward, backward);
   assert.equal(new Set(forward.flat().map((j) => j.seed)).size, 10, 'every tile has its own augmentation seed');
   assert.ok(forward.flat().some((j) => j.sample === 0) && forward.flat().some((j) => j.sample === 1), 'both samples are drawn');
@@ -50,16 +50,16 @@ test('startTileWorkers: worker threads make the same tiles, bit for bit, as the 
     const local = inThreadProducer(s, geo, 1, makeAugmenter(augmentOptions));
     const steps = [1, 2, 3, 4, 5, 6];
     // All requested at once: replies from two workers may arrive in any order.
-    const remote = await Promise.all(steps.map((i) => workers.make(planStep(9, i, 2, s, geo))));
+    const remote = await Promise.all(steps.map((i) => workers.make(planStep(9, i, 2, s, geo, 'uniform'))));
     for (const [k, i] of steps.entries()) {
-      const mine = await local.make(planStep(9, i, 2, s, geo));
+      const mine = await local.make(planStep(9, i, 2, s, geo, 'uniform'));
       assert.deepEqual(remote[k], mine, `the tiles of step ${i}`);
     }
-    await assert.rejects(workers.make([{ sample: 5, outTop: 0, outLeft: 0, seed: 1 }]), /tile worker: makeTile: job names sample 5, there are 2/);
+    await assert.rejects(workers.make([{ sample: 5, outTop: 0, outLeft: 0, seed: 1, zeroOutside: false }]), /tile worker: makeTile: job names sample 5, there are 2/);
   } finally {
     await workers.close();
   }
-  await assert.rejects(workers.make(planStep(9, 1, 1, s, geo)), /after close/);
+  await assert.rejects(workers.make(planStep(9, 1, 1, s, geo, 'uniform')), /after close/);
 });
 
 test("train: with tile workers and in-thread (the browser's fallback), the same seed gives the same weights bit for bit", async () => {

@@ -159,9 +159,10 @@ export interface AugmentSource {
  * coordinates, so a rotated or deformed window reads the real pixels around it; mirroring
  * happens only where the map leaves the source (its true borders, as overlap-tile inference
  * mirrors). Image with cubic (or linear) interpolation, labels with nearest neighbour, weights
- * with linear interpolation, all through the same map; then the gray-value variation.
+ * with linear interpolation, all through the same map; then the gray-value variation. With
+ * `zeroOutside`, pixels whose source position (nearest pixel) lies outside the source get weight 0.
  */
-export function augmentWindow(source: AugmentSource, top: number, left: number, height: number, width: number, channels: number, rng: Rng, options: AugmentOptions = {}): Tile {
+export function augmentWindow(source: AugmentSource, top: number, left: number, height: number, width: number, channels: number, rng: Rng, options: AugmentOptions = {}, zeroOutside = false): Tile {
   const o = { ...DEFAULT_AUGMENT, ...options } as Required<AugmentOptions>;
   checkOptions(o);
   const n = source.height * source.width;
@@ -178,6 +179,13 @@ export function augmentWindow(source: AugmentSource, top: number, left: number, 
   const image = resample(source.image, source.height, source.width, channels, map, o.interpolation);
   const labels = Int32Array.from(resample(source.labels, source.height, source.width, 1, map, 'nearest'));
   const weights = source.weights ? resample(source.weights, source.height, source.width, 1, map, 'linear') : new Float32Array(height * width).fill(1);
+  if (zeroOutside) {
+    for (let i = 0; i < weights.length; i++) {
+      const y = Math.round(map.sy[i]!);
+      const x = Math.round(map.sx[i]!);
+      if (y < 0 || y >= source.height || x < 0 || x >= source.width) weights[i] = 0;
+    }
+  }
   grayValueVariation(image, rng, o);
   return { image, labels, weights };
 }
@@ -201,11 +209,11 @@ export function augmentTile(tile: Tile, height: number, width: number, channels:
  */
 export function makeAugmenter(options: AugmentOptions = {}): TileAugmenter {
   checkOptions({ ...DEFAULT_AUGMENT, ...options } as Required<AugmentOptions>);
-  return (sample, geometry, outTop, outLeft, channels, rng) => {
+  return (sample, geometry, outTop, outLeft, channels, rng, zeroOutside = false) => {
     const [inH, inW] = geometry.input;
     const top = outTop - (inH - geometry.output[0]) / 2;
     const left = outLeft - (inW - geometry.output[1]) / 2;
     const source = { image: sample.image.data, labels: sample.labels.data, height: sample.image.height, width: sample.image.width, ...(sample.weights ? { weights: sample.weights.data } : {}) };
-    return augmentWindow(source, top, left, inH, inW, channels, rng, options);
+    return augmentWindow(source, top, left, inH, inW, channels, rng, options, zeroOutside);
   };
 }

@@ -269,7 +269,9 @@ function makeSample(name: string, img: Raster, raw: Raster, imageSource: string,
   const prepared = prepareLabels(raw, opts, labelSource);
   const empty = allBackground(prepared.labels, raw, opts.labelMode);
   if (empty) opts.onWarning?.(`dataset: ${labelSource}: ${empty}`);
-  return { name, image, ...prepared };
+  // The ids as drawn (no separating line cut), the truth `unet evaluate` and the tuning score against.
+  const instances = opts.labelMode.mode === 'instances' ? instanceIds(raw, { ...opts.labelMode, separate: false }, labelSource) : undefined;
+  return { name, image, ...prepared, ...(instances ? { instances } : {}) };
 }
 
 /**

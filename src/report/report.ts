@@ -22,7 +22,8 @@ export function historyFromMetadata(metadata: ModelMetadata): TrainingHistory | 
     })
     : [];
   const lr = num(t.learningRate);
-  return { losses: (t.lossCurve as unknown[]).map((v) => Number(v)), lossStride: 10, firstStep: 1, validation, ...(lr === undefined ? {} : { learningRate: lr }) };
+  const metricName = typeof t.metricName === 'string' ? t.metricName : undefined;
+  return { losses: (t.lossCurve as unknown[]).map((v) => Number(v)), lossStride: 10, firstStep: 1, validation, ...(metricName ? { metricName } : {}), ...(lr === undefined ? {} : { learningRate: lr }) };
 }
 
 /** Text lines summarising a model folder's metadata (no trailing newline). */
@@ -48,6 +49,13 @@ export function trainingReport(metadata: ModelMetadata, dir: string): string {
   if (val.length) {
     const best = val.reduce((a, b) => (b.loss < a.loss ? b : a));
     lines.push(`validation loss: ${val.map((v) => `${v.iteration}: ${fmt(v.loss)}`).join(', ')} (best ${fmt(best.loss)} at step ${best.iteration})`);
+    const scored = val.filter((v) => v.metric !== undefined);
+    if (scored.length) {
+      const name = h?.metricName ?? 'validation metric';
+      const top = scored.reduce((a, b) => (b.metric! > a.metric! ? b : a));
+      const secs = num(t.metricSeconds);
+      lines.push(`${name}: ${scored.map((v) => `${v.iteration}: ${fmt(v.metric, 3)}`).join(', ')} (best ${fmt(top.metric, 3)} at step ${top.iteration}${secs === undefined ? '' : `; ${secs.toFixed(1)} s computing it`})`);
+    }
   } else {
     lines.push('validation loss: none recorded');
   }

@@ -26,6 +26,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { loadModel, saveModel } from '../io/model-files.js';
 import type { ModelMetadata } from '../io/model-format.js';
 import type { NamedTensor, TrainCheckpoint, TrainState } from './train.js';
+import { isBetterValidation, type ValidationEntry } from './validation-metric.js';
 
 const PREFIX = 'iter-';
 const BEST = 'best';
@@ -51,8 +52,8 @@ export interface CheckpointStoreOptions {
 
 export class CheckpointStore {
   private readonly keepLast: number;
-  /** Validation loss of `best`; read from disk on the first write, so a resumed run keeps the bar. */
-  private bestLoss: number | null = null;
+  /** Validation entry of `best`; read from disk on the first write, so a resumed run keeps the bar. */
+  private bestEntry: ValidationEntry | null | undefined = undefined;
   private recovered = false;
 
   constructor(
@@ -63,7 +64,17 @@ export class CheckpointStore {
     if (!Number.isInteger(this.keepLast) || this.keepLast < 1) throw new Error(`CheckpointStore: keepLast must be a positive integer, got ${this.keepLast}`);
   }
 
-  /** Writes one checkpoint, rotates old ones and refreshes `best`; returns the checkpoint folder. */
+  /** The validation entry of the `best` folder as of the last write (null: none yet). */
+  get best(): ValidationEntry | null {
+    return this.bestEntry ?? null;
+  }
+
+  /**
+   * Writes one checkpoint, rotates old ones and refreshes `best`: a checkpoint validated at its
+   * own step replaces `best` when it is better by the validation metric, or by the validation
+   * loss where the entries carry no metric (src/train/validation-metric.ts isBetterValidation).
+   * Returns the checkpoint folder.
+   */
   async write(model: tfl.LayersModel, checkpoint: TrainCheckpoint, metadata: ModelMetadata): Promise<string> {
     await mkdir(this.root, { recursive: true });
     if (!this.recovered) {
@@ -82,15 +93,15 @@ export class CheckpointStore {
     const final = join(this.root, name);
     await replaceDir(this.root, tmp, name);
 
-    this.bestLoss ??= await bestLossOnDisk(this.root);
+    if (this.bestEntry === undefined) this.bestEntry = await bestEntryOnDisk(this.root);
     const lastVal = checkpoint.state.validation.at(-1);
-    if (lastVal && lastVal.iteration === checkpoint.state.iteration && lastVal.loss < this.bestLoss) {
+    if (lastVal && lastVal.iteration === checkpoint.state.iteration && (this.bestEntry === null || isBetterValidation(lastVal, this.bestEntry))) {
       const bestTmp = join(this.root, `.tmp-${BEST}-${process.pid}`);
       await rm(bestTmp, { recursive: true, force: true });
       await cp(final, bestTmp, { recursive: true });
       await fsyncTree(bestTmp);
       await replaceDir(this.root, bestTmp, BEST);
-      this.bestLoss = lastVal.loss;
+      this.bestEntry = lastVal;
     }
     const all = await listCheckpoints(this.root);
     for (const old of all.slice(0, Math.max(0, all.length - this.keepLast))) await rm(join(this.root, old), { recursive: true, force: true });
@@ -169,13 +180,13 @@ async function fsyncTree(dir: string): Promise<void> {
 }
 
 /**
- * Validation loss recorded in `<root>/best/state.json` (or its `.old-best` during a
- * replacement), or Infinity when there is no best yet. Throws, naming the file, when
- * the folder exists but its state is unreadable or records no validation loss.
+ * The validation entry recorded in `<root>/best/state.json` (or its `.old-best` during a
+ * replacement), or null when there is no best yet. Throws, naming the file, when the
+ * folder exists but its state is unreadable or records no validation loss.
  */
-async function bestLossOnDisk(root: string): Promise<number> {
+async function bestEntryOnDisk(root: string): Promise<ValidationEntry | null> {
   const dir = await bestCheckpoint(root);
-  if (dir === null) return Infinity;
+  if (dir === null) return null;
   const file = join(dir, 'state.json');
   let text: string;
   let state: Partial<TrainState>;
@@ -185,11 +196,11 @@ async function bestLossOnDisk(root: string): Promise<number> {
   } catch (e) {
     throw new Error(`CheckpointStore: ${file} is unreadable (${(e as Error).message}); 'best' was left as is and not compared; move ${dir} away to let a new best be chosen`, { cause: e });
   }
-  const loss = Array.isArray(state.validation) ? state.validation.at(-1)?.loss : undefined;
-  if (typeof loss !== 'number' || Number.isNaN(loss)) {
+  const entry = Array.isArray(state.validation) ? state.validation.at(-1) : undefined;
+  if (typeof entry?.loss !== 'number' || Number.isNaN(entry.loss)) {
     throw new Error(`CheckpointStore: ${file} records no validation loss (validation: ${JSON.stringify(state.validation)}); 'best' was left as is and not compared; move ${dir} away to let a new best be chosen`);
   }
-  return loss;
+  return entry;
 }
 
 /** The `best` checkpoint folder under `root` (or its `.old-best` copy if a crash left it aside), or null. */

@@ -9,14 +9,19 @@
  * Browser-safe: no Node imports here.
  */
 import { Rng, streamSeed } from '../util/rng.js';
-import { cutTile, randomOutputOrigin, type Tile, type TileAugmenter, type TileGeometry, type TrainingSample } from './tiles.js';
+import { cutTile, placeOutputWindow, type Tile, type TileAugmenter, type TileGeometry, type TileSampling, type TrainingSample } from './tiles.js';
 
-/** One tile to make: the index of its sample, its output window's origin, and its augmentation's seed. */
+/**
+ * One tile to make: the index of its sample, its output window's origin, its augmentation's
+ * seed, and whether output pixels outside the image get weight 0 (the 'uniform' placement, whose
+ * windows may reach past the image: src/train/tiles.ts placeOutputWindow).
+ */
 export interface TileJob {
   readonly sample: number;
   readonly outTop: number;
   readonly outLeft: number;
   readonly seed: number;
+  readonly zeroOutside: boolean;
 }
 
 /**
@@ -32,18 +37,19 @@ export interface TileProducer {
 
 /**
  * The jobs of training step `step` (1-based) of a run seeded with `seed`: per tile, a sample
- * drawn uniformly, a window placed by randomOutputOrigin, and a 32-bit augmentation seed.
+ * drawn uniformly, a window placed by placeOutputWindow with `placement`, and a 32-bit
+ * augmentation seed.
  *
- * @example planStep(1, 5, 2, samples, geo) // the same two jobs in every run with seed 1, whatever ran before
+ * @example planStep(1, 5, 2, samples, geo, 'uniform') // the same two jobs in every run with seed 1, whatever ran before
  */
-export function planStep(seed: number, step: number, batchSize: number, samples: readonly TrainingSample[], geo: TileGeometry): TileJob[] {
+export function planStep(seed: number, step: number, batchSize: number, samples: readonly TrainingSample[], geo: TileGeometry, placement: TileSampling): TileJob[] {
   const rng = new Rng(streamSeed(seed, step));
   const jobs: TileJob[] = [];
   for (let b = 0; b < batchSize; b++) {
     const sample = rng.int(0, samples.length - 1);
     const s = samples[sample]!;
-    const [outTop, outLeft] = randomOutputOrigin(rng, [s.image.height, s.image.width], geo.output);
-    jobs.push({ sample, outTop, outLeft, seed: rng.nextUint32() });
+    const [outTop, outLeft] = placeOutputWindow(rng, [s.image.height, s.image.width], geo.output, placement);
+    jobs.push({ sample, outTop, outLeft, seed: rng.nextUint32(), zeroOutside: placement === 'uniform' });
   }
   return jobs;
 }
@@ -52,7 +58,9 @@ export function planStep(seed: number, step: number, batchSize: number, samples:
 export function makeTile(samples: readonly TrainingSample[], job: TileJob, geo: TileGeometry, channels: number, augment?: TileAugmenter): Tile {
   const sample = samples[job.sample];
   if (!sample) throw new Error(`makeTile: job names sample ${job.sample}, there are ${samples.length}`);
-  return augment ? augment(sample, geo, job.outTop, job.outLeft, channels, new Rng(job.seed)) : cutTile(sample, geo, job.outTop, job.outLeft);
+  return augment
+    ? augment(sample, geo, job.outTop, job.outLeft, channels, new Rng(job.seed), job.zeroOutside)
+    : cutTile(sample, geo, job.outTop, job.outLeft, job.zeroOutside);
 }
 
 /** The producer that makes tiles in the calling thread when asked (browsers, or no worker threads). */

@@ -13,7 +13,8 @@ import { Rng, type RngState } from '../util/rng.js';
 import { installLeanBackprop } from './lean-backprop.js';
 import { InPlaceAdamOptimizer, InPlaceMomentumOptimizer } from './optimizers.js';
 import { inThreadProducer, planStep, type TileJob, type TileProducer } from './tile-jobs.js';
-import { coveringOrigins, cutTile, type Tile, type TileAugmenter, type TileGeometry, type TrainingSample } from './tiles.js';
+import { coveringOrigins, cutTile, TILE_SAMPLINGS, type Tile, type TileAugmenter, type TileGeometry, type TileSampling, type TrainingSample } from './tiles.js';
+import { bestValidation, evaluateMetric, metricName, type MetricScores, type ValidationEntry, type ValidationMetric } from './validation-metric.js';
 
 export type OptimizerKind = 'sgd' | 'adam';
 
@@ -36,6 +37,7 @@ export const TRAIN_DEFAULTS = {
   batchSize: 1,
   validateEvery: 100,
   checkpointEvery: 100,
+  tileSampling: 'uniform',
 } as const satisfies Partial<Record<keyof TrainOptions, unknown>>;
 
 /** An optimizer slot as TF.js' Optimizer.getWeights() returns it. */
@@ -60,8 +62,16 @@ export interface TrainOptions {
   readonly momentum?: number;
   /** Tiles per step. Default TRAIN_DEFAULTS.batchSize (1, Sec. 3). */
   readonly batchSize?: number;
-  /** Validation loss every N steps (and after the last); 0 = never. Default TRAIN_DEFAULTS.validateEvery (100). */
+  /** Validation loss (and `validationMetric`) every N steps (and after the last); 0 = never. Default TRAIN_DEFAULTS.validateEvery (100). */
   readonly validateEvery?: number;
+  /**
+   * The task's metric computed with the validation loss by overlap-tile prediction of the
+   * validation images (src/train/validation-metric.ts); recorded in the history, passed to
+   * onProgress, and what `best` checkpoints are chosen by. Absent: the loss only.
+   */
+  readonly validationMetric?: ValidationMetric;
+  /** Where tiles are placed in an image (src/train/tiles.ts TileSampling). Default TRAIN_DEFAULTS.tileSampling ('uniform'). */
+  readonly tileSampling?: TileSampling;
   /**
    * Cuts and jointly augments one input window (image, labels and weights together) from the
    * sample, drawing randomness only from `rng` (makeAugmenter in src/augment/augment.ts).
@@ -101,7 +111,13 @@ export interface TrainState {
   readonly rng: RngState;
   readonly dropoutRng: RngState;
   readonly losses: readonly number[];
-  readonly validation: readonly { iteration: number; loss: number }[];
+  readonly validation: readonly ValidationEntry[];
+  /** Name of the validation metric of the entries that carry one. */
+  readonly metricName?: string;
+  /** Wall-clock seconds spent validating (loss and metric, summed over resumes), and of them on the metric. */
+  readonly validationSeconds?: number;
+  readonly metricSeconds?: number;
+  readonly tileSampling?: TileSampling;
   readonly optimizer: OptimizerKind;
   readonly learningRate: number;
   readonly momentum: number;
@@ -129,6 +145,10 @@ export interface TrainProgress {
   readonly etaMs: number;
   /** Present on steps where validation ran. */
   readonly validationLoss?: number;
+  /** Present on steps where the validation metric ran. */
+  readonly metric?: MetricScores;
+  /** Seconds this step's validation took (loss and metric), on steps where it ran. */
+  readonly validationSeconds?: number;
 }
 
 export interface TrainSummary {
@@ -144,7 +164,14 @@ export interface TrainSummary {
   /** Mean training loss over the last min(50, iterations) steps. */
   readonly recentLoss: number;
   readonly losses: number[];
-  readonly validation: { iteration: number; loss: number }[];
+  readonly validation: ValidationEntry[];
+  /** The validation entry with the best metric (the lowest loss without one); null without validation. */
+  readonly best: ValidationEntry | null;
+  readonly metricName?: string;
+  /** Of `seconds`, those spent validating (loss and metric), and of them on the metric. */
+  readonly validationSeconds: number;
+  readonly metricSeconds: number;
+  readonly tileSampling: TileSampling;
   readonly seconds: number;
   /**
    * Seconds of this run the training thread spent making or waiting for tiles (the data
@@ -193,6 +220,11 @@ export async function train(
   const batchSize = options.batchSize ?? TRAIN_DEFAULTS.batchSize;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`train: batchSize must be a positive integer, got ${batchSize}`);
   const validateEvery = options.validateEvery ?? TRAIN_DEFAULTS.validateEvery;
+  const placement: TileSampling = options.tileSampling ?? TRAIN_DEFAULTS.tileSampling;
+  if (!TILE_SAMPLINGS.includes(placement)) throw new Error(`train: tileSampling must be one of ${TILE_SAMPLINGS.join(', ')}, got ${String(placement)}`);
+  // Pixels outside the image get weight 0 under 'uniform' (they are mirror copies of inside ones).
+  const metric = options.validationMetric;
+  const metricLabel = metric ? metricName(metric) : undefined;
   const kind: OptimizerKind = options.optimizer ?? TRAIN_DEFAULTS.optimizer;
   const learningRate = options.learningRate ?? TRAIN_DEFAULTS.learningRate;
   const momentum = options.momentum ?? TRAIN_DEFAULTS.momentum;
@@ -202,14 +234,16 @@ export async function train(
   checkSamples(validationSet, channels, 'train (validation)');
 
   const resume = options.resume;
-  if (resume) checkResume(resume.state, { iterations, seed: options.seed, kind, learningRate, momentum, batchSize });
+  if (resume) checkResume(resume.state, { iterations, seed: options.seed, kind, learningRate, momentum, batchSize, placement });
   const rng = resume ? Rng.fromState(resume.state.rng) : new Rng(options.seed);
   const dropoutRng = resume ? Rng.fromState(resume.state.dropoutRng) : rng.fork();
   const optimizer = makeOptimizer(kind, learningRate, momentum);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   if (resume) await optimizer.setWeights(resume.optimizerWeights);
   const losses: number[] = resume ? [...resume.state.losses] : [];
-  const validation: { iteration: number; loss: number }[] = resume ? [...resume.state.validation] : [];
+  const validation: ValidationEntry[] = resume ? [...resume.state.validation] : [];
+  let validationSeconds = resume?.state.validationSeconds ?? 0;
+  let metricSeconds = resume?.state.metricSeconds ?? 0;
   const firstStep = resume ? resume.state.iteration + 1 : 1;
   const priorSeconds = resume ? resume.state.seconds : 0;
   const checkpointEvery = options.checkpointEvery ?? TRAIN_DEFAULTS.checkpointEvery;
@@ -227,6 +261,10 @@ export async function train(
       dropoutRng: dropoutRng.state(),
       losses: [...losses],
       validation: [...validation],
+      ...(metricLabel ? { metricName: metricLabel } : {}),
+      validationSeconds,
+      metricSeconds,
+      tileSampling: placement,
       optimizer: kind,
       learningRate,
       momentum,
@@ -244,7 +282,7 @@ export async function train(
   setDropoutSeedSource(model, () => dropoutRng.nextUint32());
   const producer = options.tiles ?? inThreadProducer(trainSet, geo, channels, options.augment);
   const request = (step: number): { jobs: TileJob[]; tiles: Promise<Tile[]> } => {
-    const jobs = planStep(options.seed, step, batchSize, trainSet, geo);
+    const jobs = planStep(options.seed, step, batchSize, trainSet, geo, placement);
     const tiles = producer.make(jobs);
     // Awaited at its step; a run that ends first (stop, error) never awaits it.
     tiles.catch(() => undefined);
@@ -276,9 +314,18 @@ export async function train(
       losses.push(loss);
 
       let validationLoss: number | undefined;
+      let scores: MetricScores | undefined;
+      let stepValidationSeconds: number | undefined;
       if (validationSet.length > 0 && validateEvery > 0 && (it % validateEvery === 0 || it === iterations)) {
+        const t0 = Date.now();
         validationLoss = evaluateLoss(model, validationSet);
-        validation.push({ iteration: it, loss: validationLoss });
+        if (metric) {
+          scores = await evaluateMetric(model, validationSet, metric, { batchSize });
+          metricSeconds += scores.seconds;
+        }
+        validation.push({ iteration: it, loss: validationLoss, ...(scores ? { metric: scores.value, scores: scores.scores } : {}) });
+        stepValidationSeconds = (Date.now() - t0) / 1000;
+        validationSeconds += stepValidationSeconds;
       }
       const elapsedMs = Date.now() - start;
       options.onProgress?.({
@@ -287,7 +334,8 @@ export async function train(
         loss,
         elapsedMs,
         etaMs: (elapsedMs / (it - firstStep + 1)) * (iterations - it),
-        ...(validationLoss === undefined ? {} : { validationLoss }),
+        ...(validationLoss === undefined ? {} : { validationLoss, validationSeconds: stepValidationSeconds! }),
+        ...(scores ? { metric: scores } : {}),
       });
       // Let signal handlers, timers and (in a browser) rendering run between steps.
       await yieldToEventLoop();
@@ -317,6 +365,11 @@ export async function train(
     recentLoss: recent.reduce((a, b) => a + b, 0) / recent.length,
     losses,
     validation,
+    best: bestValidation(validation),
+    ...(metricLabel ? { metricName: metricLabel } : {}),
+    validationSeconds,
+    metricSeconds,
+    tileSampling: placement,
     seconds: priorSeconds + (Date.now() - start) / 1000,
     dataSeconds: dataMs / 1000,
     stoppedEarly,
@@ -435,7 +488,7 @@ function checkSamples(samples: readonly TrainingSample[], channels: number, call
 
 function checkResume(
   state: TrainState,
-  now: { iterations: number; seed: number; kind: OptimizerKind; learningRate: number; momentum: number; batchSize: number },
+  now: { iterations: number; seed: number; kind: OptimizerKind; learningRate: number; momentum: number; batchSize: number; placement: TileSampling },
 ): void {
   const mismatches: string[] = [];
   if (state.seed !== now.seed) mismatches.push(`seed ${state.seed} vs ${now.seed}`);
@@ -443,6 +496,8 @@ function checkResume(
   if (state.learningRate !== now.learningRate) mismatches.push(`learning rate ${state.learningRate} vs ${now.learningRate}`);
   if (state.momentum !== now.momentum) mismatches.push(`momentum ${state.momentum} vs ${now.momentum}`);
   if (state.batchSize !== now.batchSize) mismatches.push(`batch size ${state.batchSize} vs ${now.batchSize}`);
+  // Checkpoints from before the placement was recorded continue with the current one.
+  if (state.tileSampling !== undefined && state.tileSampling !== now.placement) mismatches.push(`tile sampling ${state.tileSampling} vs ${now.placement}`);
   if (mismatches.length) throw new Error(`train: the checkpoint was made with other settings (${mismatches.join(', ')}); resume with the original ones`);
   if (state.iteration > now.iterations) throw new Error(`train: the checkpoint is at iteration ${state.iteration}, past the requested ${now.iterations}`);
 }

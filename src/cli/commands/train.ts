@@ -22,7 +22,9 @@ import {
   LABEL_MODE_HELP, LABEL_MODE_OPTIONS, labelModeFromOptions, MAX_PIXELS_HELP, MAX_PIXELS_OPTION, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions,
   NORMALIZE_HELP, NORMALIZE_OPTION, normalizationOption, numberOption, optionLine, parseFlags, requireOption, UsageError, startBackend, WEIGHT_MAP_HELP, WEIGHT_MAP_OPTIONS, weightMapOptions,
 } from '../args.js';
-import { ProgressReporter } from '../progress.js';
+import { metricNotice, ProgressReporter, validationSummary, validationText } from '../progress.js';
+import { TILE_SAMPLINGS, type TileSampling } from '../../train/tiles.js';
+import { metricForLabelMode, type MetricScores, type ValidationEntry } from '../../train/validation-metric.js';
 import { writeCurves } from '../../report/curves.js';
 import { trainArgvWithPlan } from './plan.js';
 import { trainFolds } from './folds.js';
@@ -42,7 +44,8 @@ the run's original options and reaches the same weights as an uninterrupted run.
   --plan FILE          a plan written by unet plan (its flags first; flags given here override them).
                        Without --plan and without --depth/--filters/--tile/--padding, unet train plans
                        from the data itself and prints what it chose
-  --checkpoint-every N every N steps (${TRAIN_DEFAULTS.checkpointEvery}); the last --keep N are kept (${DEFAULT_KEEP_LAST}) plus 'best' by validation loss
+  --checkpoint-every N every N steps (${TRAIN_DEFAULTS.checkpointEvery}); the last --keep N are kept (${DEFAULT_KEEP_LAST}) plus 'best' by the
+                       validation metric (by the loss with --no-metric)
   --val-images DIR --val-labels DIR   validation pairs (loss every --validate-every steps)
   --holdout F          instance labels without validation pairs: hold out this fraction of the
                        training images (seeded by --seed) for validation and tuning   (${DEFAULT_HOLDOUT_FRACTION})
@@ -51,7 +54,13 @@ the run's original options and reaches the same weights as an uninterrupted run.
   --no-holdout         train on every image; no validation, no tuning
                        With instance labels, training ends by choosing the post-processing (watershed,
                        seed level, minimum size) that maximises F1 on the validation images (unet tune).
-${optionLine('--validate-every N', 'validation loss every N steps (and after the last); 0 = never', TRAIN_DEFAULTS.validateEvery)}
+${optionLine('--validate-every N', "validation loss and the task's metric every N steps (and after the last); 0 = never", TRAIN_DEFAULTS.validateEvery)}
+                       The metric: F1@0.5 and DSB mAP of the instances (untuned post-processing) for
+                       --label-mode instances, V_rand at threshold 0.5 for binary labels, mean IoU for
+                       classes; 'best' is kept by it
+${optionLine('--no-metric', "validation loss only ('best' by the loss)")}
+${optionLine('--tile-sampling S', 'uniform (every pixel in as many training tiles, border or not; pixels outside', TRAIN_DEFAULTS.tileSampling)}
+                       the image weigh 0) | inside (tiles inside the image, the old way)
 ${optionLine('--tile N', `input tile size (${PAPER_TILE} for depth 4, else the nearest valid size below)`)}
 ${optionLine('--batch N', 'tiles per step', TRAIN_DEFAULTS.batchSize)}
 ${optionLine('--optimizer NAME', "sgd (momentum, the paper's) | adam", TRAIN_DEFAULTS.optimizer)}
@@ -78,6 +87,8 @@ export const TRAIN_OPTIONS = {
       'val-images': { type: 'string' },
       'val-labels': { type: 'string' },
       'validate-every': { type: 'string' },
+      'no-metric': { type: 'boolean' },
+      'tile-sampling': { type: 'string' },
       tile: { type: 'string' },
       batch: { type: 'string' },
       optimizer: { type: 'string' },
@@ -166,10 +177,13 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   const held = labelMode.mode === 'instances' && values['val-images'] === undefined && !values['no-holdout'] && loaded.length >= 2
     ? holdoutNames(loaded.map((s) => s.name), holdoutFraction, seed)
     : new Set<string>();
-  const trainSet = loaded.filter((s) => !held.has(s.name));
+  // Instance ids are the validation metric's truth: training tiles need only the class labels.
+  const trainSet = loaded.filter((s) => !held.has(s.name)).map(({ instances: _ids, ...s }) => s);
   const valSet = values['val-images'] ? await loadDataset(values['val-images'], values['val-labels']!, dataOpts) : loaded.filter((s) => held.has(s.name));
   if (held.size > 0) process.stderr.write(`unet train: holding out ${held.size} of ${loaded.length} images (seed ${seed}) for validation and tuning; --val-images/--val-labels choose them, --no-holdout trains on all\n`);
   process.stderr.write(`unet train: ${trainSet.length} training and ${valSet.length} validation images, tile ${tile}, backend ${backend.name}\n`);
+  const validationMetric = values['no-metric'] || valSet.length === 0 || loop.validateEvery === 0 ? undefined : metricForLabelMode(labelMode);
+  if (validationMetric) process.stderr.write(`unet train: ${metricNotice(validationMetric, valSet.length, held.size > 0, loop.validateEvery)}\n`);
 
   let model: tfl.LayersModel;
   let resume: ResumeFrom | undefined;
@@ -220,11 +234,12 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   const progress = new ProgressReporter();
   let lastVal: number | undefined;
+  let lastMetric: MetricScores | undefined;
   // curves.svg / curves.png follow the run at every checkpoint (the last one included); a plotting failure must not end training.
   let curvesWarned = false;
-  const updateCurves = async (h: { losses: readonly number[]; validation: readonly { iteration: number; loss: number }[]; learningRate: number }): Promise<void> => {
+  const updateCurves = async (h: { losses: readonly number[]; validation: readonly ValidationEntry[]; learningRate: number; metricName?: string }): Promise<void> => {
     try {
-      await writeCurves(outDir, { losses: h.losses, validation: h.validation, learningRate: h.learningRate }, `Training curves: ${outDir}`);
+      await writeCurves(outDir, { losses: h.losses, validation: h.validation, learningRate: h.learningRate, ...(h.metricName ? { metricName: h.metricName } : {}) }, `Training curves: ${outDir}`);
     } catch (e) {
       if (!curvesWarned) process.stderr.write(`unet train: could not write the curves (${(e as Error).message}); training goes on\n`);
       curvesWarned = true;
@@ -243,6 +258,8 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
       momentum: loop.momentum,
       batchSize: loop.batchSize,
       validateEvery: loop.validateEvery,
+      tileSampling: loop.tileSampling,
+      ...(validationMetric ? { validationMetric } : {}),
       signal: abort.signal,
       ...(resume ? { resume } : {}),
       checkpointEvery: loop.checkpointEvery,
@@ -255,8 +272,8 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
       ...(tileWorkers ? { tiles: tileWorkers } : {}),
       onProgress: (p) => {
         if (p.validationLoss !== undefined) lastVal = p.validationLoss;
-        const val = lastVal === undefined ? '' : ` val ${lastVal.toFixed(4)}`;
-        progress.update({ done: p.iteration, total: p.iterations, text: `loss ${p.loss.toFixed(4)}${val}`, etaMs: p.etaMs }, p.validationLoss !== undefined);
+        if (p.metric) lastMetric = p.metric;
+        progress.update({ done: p.iteration, total: p.iterations, text: `loss ${p.loss.toFixed(4)}${validationText(lastVal, lastMetric, held.size > 0)}`, etaMs: p.etaMs }, p.validationLoss !== undefined);
       },
     },
     valSet,
@@ -272,6 +289,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     metadata = { ...metadata, postprocess: { ...metadata.postprocess, instances: tuned.best } };
     await writeModelMetadata(outDir, metadata);
   }
+  if (summary.validation.length > 0) process.stderr.write(`unet train: ${validationSummary(summary, store.best, join(outDir, 'checkpoints', 'best'))}\n`);
   process.stderr.write(`unet train: saved to ${outDir} after ${summary.iterations} iterations${summary.stoppedEarly ? ' (stopped early; --resume continues)' : ''} (final loss ${summary.finalLoss.toFixed(4)}, ${summary.seconds.toFixed(1)} s)\n`);
   return 0;
 }
@@ -282,13 +300,15 @@ export type TrainValues = ReturnType<typeof parseFlags<typeof TRAIN_OPTIONS>>;
  * The training loop's settings from unet train's flags: the library's defaults
  * (TRAIN_DEFAULTS, DEFAULT_KEEP_LAST, DEFAULT_HOLDOUT_FRACTION) where a flag is absent.
  */
-export function trainLoopOptions(values: Pick<TrainValues, 'optimizer' | 'lr' | 'momentum' | 'batch' | 'validate-every' | 'checkpoint-every' | 'keep' | 'holdout'>): {
-  optimizer: OptimizerKind; learningRate: number; momentum: number; batchSize: number; validateEvery: number; checkpointEvery: number; keepLast: number; holdout: number;
+export function trainLoopOptions(values: Pick<TrainValues, 'optimizer' | 'lr' | 'momentum' | 'batch' | 'validate-every' | 'checkpoint-every' | 'keep' | 'holdout' | 'tile-sampling'>): {
+  optimizer: OptimizerKind; learningRate: number; momentum: number; batchSize: number; validateEvery: number; checkpointEvery: number; keepLast: number; holdout: number; tileSampling: TileSampling;
 } {
   const optimizer = values.optimizer ?? TRAIN_DEFAULTS.optimizer;
   if (optimizer !== 'sgd' && optimizer !== 'adam') throw new UsageError(`--optimizer must be sgd or adam, got "${optimizer}"`);
   const holdout = numberOption(values.holdout, 'holdout', DEFAULT_HOLDOUT_FRACTION)!;
   if (!(holdout > 0 && holdout < 1)) throw new UsageError(`--holdout must be a fraction in (0, 1), got ${holdout}`);
+  const tileSampling = (values['tile-sampling'] ?? TRAIN_DEFAULTS.tileSampling) as TileSampling;
+  if (!TILE_SAMPLINGS.includes(tileSampling)) throw new UsageError(`--tile-sampling must be one of ${TILE_SAMPLINGS.join(', ')}, got "${tileSampling}"`);
   return {
     optimizer,
     learningRate: numberOption(values.lr, 'lr', TRAIN_DEFAULTS.learningRate)!,
@@ -298,5 +318,6 @@ export function trainLoopOptions(values: Pick<TrainValues, 'optimizer' | 'lr' | 
     checkpointEvery: intOption(values['checkpoint-every'], 'checkpoint-every', TRAIN_DEFAULTS.checkpointEvery)!,
     keepLast: intOption(values.keep, 'keep', DEFAULT_KEEP_LAST)!,
     holdout,
+    tileSampling,
   };
 }
