@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,4 +86,35 @@ test('unet train --resume refuses extra options and a folder without checkpoints
     assert.equal(none.status, 1, `unet train ${args.join(' ')}: ${none.stderr}`);
     assert.match(none.stderr, /no checkpoint under .*nothing\/checkpoints; nothing to resume/, `unet train ${args.join(' ')}`);
   }
+});
+
+test('unet train stopped by SIGTERM saves the model, exits 143, and --folds stops instead of going on to the next fold', async () => {
+  // Two images, so that two folds exist; the copy of a.png under another stem is enough.
+  const foldImages = join(dir, 'fold-images');
+  const foldLabels = join(dir, 'fold-labels');
+  await mkdir(foldImages);
+  await mkdir(foldLabels);
+  for (const stem of ['a', 'b']) {
+    await writeFile(join(foldImages, `${stem}.png`), await readFile(join(images, 'a.png')));
+    await writeFile(join(foldLabels, `${stem}.png`), await readFile(join(labels, 'a.png')));
+  }
+  const out = join(dir, 'cv-stopped');
+  const args = ['train', '--folds', '2', '--images', foldImages, '--labels', foldLabels, '--out', out, '--iterations', '100000', '--seed', '4',
+    '--depth', '2', '--filters', '4', '--tile', '60', '--checkpoint-every', '4', '--validate-every', '1000'];
+  const child = spawn(process.execPath, node(args), { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const marker = join(out, 'fold-0', 'checkpoints', 'iter-0000004');
+  while (!existsSync(marker) && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGTERM');
+  // Before the fix the run went on to fold 1 (100000 steps): give it a minute, then fail.
+  const deadline = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const code = await exited;
+  clearTimeout(deadline);
+  assert.ok(!existsSync(join(out, 'fold-1')), 'no second fold was started after the stop');
+  assert.equal(code, 143, `unet train --folds: exit status after SIGTERM (128 + 15); stderr: ${stderr.slice(-600)}`);
+  assert.match(stderr, /SIGTERM: stopping after this step and saving the model/);
+  assert.ok(existsSync(join(out, 'fold-0', 'weights.bin')), 'the stopped fold saved its model (--resume continues it)');
+  assert.ok(!existsSync(join(out, 'folds.json')), 'no cross-validation summary from a stopped run');
 });

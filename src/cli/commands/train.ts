@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { classesForLabelMode, loadDataset, pairByStem } from '../../io/dataset.js';
 import { holdoutNames } from '../../train/holdout.js';
@@ -226,8 +227,13 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     });
   };
   const abort = new AbortController();
-  const onSignal = (): void => {
-    process.stderr.write('\nunet train: stopping after this step and saving the model\n');
+  // The signal that stopped the run decides the exit status (128 + its number, as a shell
+  // reports it), so whatever drives unet train (--folds, a workflow engine, a script with
+  // set -e) stops too instead of taking the saved partial model for a finished one.
+  let stoppedBy: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    stoppedBy = signal;
+    process.stderr.write(`\nunet train: ${signal}: stopping after this step and saving the model\n`);
     abort.abort();
   };
   process.once('SIGINT', onSignal);
@@ -291,7 +297,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   }
   if (summary.validation.length > 0) process.stderr.write(`unet train: ${validationSummary(summary, store.best, join(outDir, 'checkpoints', 'best'))}\n`);
   process.stderr.write(`unet train: saved to ${outDir} after ${summary.iterations} iterations${summary.stoppedEarly ? ' (stopped early; --resume continues)' : ''} (final loss ${summary.finalLoss.toFixed(4)}, ${summary.seconds.toFixed(1)} s)\n`);
-  return 0;
+  return stoppedBy ? 128 + osConstants.signals[stoppedBy] : 0;
 }
 
 export type TrainValues = ReturnType<typeof parseFlags<typeof TRAIN_OPTIONS>>;
