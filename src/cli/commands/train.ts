@@ -37,8 +37,9 @@ unet train --resume MODEL_DIR
 
 Trains a U-Net on image/label pairs matched by file name and saves it to MODEL_DIR.
 Checkpoints (weights, optimizer state, RNG state, loss history) go to MODEL_DIR/checkpoints
-every --checkpoint-every steps and on Ctrl-C/SIGTERM; --resume continues the newest one with
-the run's original options and reaches the same weights as an uninterrupted run.
+every --checkpoint-every steps and on Ctrl-C/SIGTERM (the model is saved, and the exit status is
+130/143, so --folds and scripts stop too); --resume continues the newest one with the run's
+original options and reaches the same weights as an uninterrupted run.
   --folds K            K-fold cross-validation: K models in MODEL_DIR/fold-<i> on a split seeded by
                        --seed, each scored on its held-out fold (unet predict --evaluate); prints and
                        writes MODEL_DIR/folds.json (mean and spread); the fold models form an ensemble
