@@ -206,41 +206,31 @@ for (const format of [2, 3] as const) {
   });
 }
 
-/** A pointwise stub with alignment 4: class-1 probability = the input (clipped to [0, 1]), so the image draws the probability map. */
-const passThrough: TilePredictor = {
-  inputShape: [12, 12],
-  outputShape: [8, 8],
-  channels: 1,
-  classes: 2,
-  alignment: 4,
-  predictBatch(tiles, n) {
-    const out = new Float32Array(n * 64 * 2);
-    for (let b = 0; b < n; b++) for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) {
-      const v = Math.min(1, Math.max(0, tiles[b * 144 + (y + 2) * 12 + x + 2]!));
-      out[(b * 64 + y * 8 + x) * 2] = 1 - v;
-      out[(b * 64 + y * 8 + x) * 2 + 1] = v;
-    }
-    return Promise.resolve(out);
-  },
-};
+/** A pointwise stub with alignment 4 (12 -> 8 tiles): class-1 probability = `foreground` of the input pixel. */
+function pointwiseStub(foreground: (v: number) => number): TilePredictor {
+  return {
+    inputShape: [12, 12],
+    outputShape: [8, 8],
+    channels: 1,
+    classes: 2,
+    alignment: 4,
+    predictBatch(tiles, n) {
+      const out = new Float32Array(n * 64 * 2);
+      for (let b = 0; b < n; b++) for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) {
+        const v = foreground(tiles[b * 144 + (y + 2) * 12 + x + 2]!);
+        out[(b * 64 + y * 8 + x) * 2] = 1 - v;
+        out[(b * 64 + y * 8 + x) * 2 + 1] = v;
+      }
+      return Promise.resolve(out);
+    },
+  };
+}
 
-/** A pointwise stub with alignment 4: class 1 where the input is above 0.5 (objects are where the image is bright). */
-const threshold: TilePredictor = {
-  inputShape: [12, 12],
-  outputShape: [8, 8],
-  channels: 1,
-  classes: 2,
-  alignment: 4,
-  predictBatch(tiles, n) {
-    const out = new Float32Array(n * 64 * 2);
-    for (let b = 0; b < n; b++) for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) {
-      const v = tiles[b * 144 + (y + 2) * 12 + x + 2]! > 0.5 ? 1 : 0;
-      out[(b * 64 + y * 8 + x) * 2] = 1 - v;
-      out[(b * 64 + y * 8 + x) * 2 + 1] = v;
-    }
-    return Promise.resolve(out);
-  },
-};
+/** Class-1 probability = the input (clipped to [0, 1]), so the image draws the probability map. */
+const passThrough = pointwiseStub((v) => Math.min(1, Math.max(0, v)));
+
+/** Class 1 where the input is above 0.5 (objects are where the image is bright). */
+const threshold = pointwiseStub((v) => (v > 0.5 ? 1 : 0));
 
 describe('chunk-parallel prediction into OME-Zarr', () => {
   for (const format of [2, 3] as const) {
