@@ -40,15 +40,23 @@ export function extractWindow<T extends Pixels, O extends Pixels = T>(
 ): O {
   const Ctor = data.constructor as new (n: number) => O;
   const dst = out ?? new Ctor(height * width * channels);
+  const rows = new Int32Array(height);
+  for (let y = 0; y < height; y++) rows[y] = reflectIndex(top + y, imageH);
   const cols = new Int32Array(width);
   for (let x = 0; x < width; x++) cols[x] = reflectIndex(left + x, imageW);
-  for (let y = 0; y < height; y++) {
-    const srcRow = reflectIndex(top + y, imageH) * imageW;
+  return copyPixels(data, imageW, channels, rows, cols, dst);
+}
+
+/** dst[y][x] = src[rows[y]][cols[x]] for every channel: the copy both window cutters share. */
+function copyPixels<O extends Pixels>(src: Pixels, srcW: number, channels: number, rows: Int32Array, cols: Int32Array, dst: O): O {
+  const width = cols.length;
+  for (let y = 0; y < rows.length; y++) {
+    const srcRow = rows[y]! * srcW;
     const dstRow = y * width;
     for (let x = 0; x < width; x++) {
       const s = (srcRow + cols[x]!) * channels;
       const d = (dstRow + x) * channels;
-      for (let c = 0; c < channels; c++) dst[d + c] = data[s + c]!;
+      for (let c = 0; c < channels; c++) dst[d + c] = src[s + c]!;
     }
   }
   return dst;
@@ -86,18 +94,13 @@ export function extractWindowFromRegion(
     if (c < 0 || c >= regionW) throw new Error(`extractWindowFromRegion: column ${left + x} mirrors to ${c + regionLeft}, outside the region's columns [${regionLeft}, ${regionLeft + regionW})`);
     cols[x] = c;
   }
+  const rows = new Int32Array(height);
   for (let y = 0; y < height; y++) {
     const r = reflectIndex(top + y, imageH) - regionTop;
     if (r < 0 || r >= regionH) throw new Error(`extractWindowFromRegion: row ${top + y} mirrors to ${r + regionTop}, outside the region's rows [${regionTop}, ${regionTop + regionH})`);
-    const srcRow = r * regionW;
-    const dstRow = y * width;
-    for (let x = 0; x < width; x++) {
-      const s = (srcRow + cols[x]!) * channels;
-      const d = (dstRow + x) * channels;
-      for (let c = 0; c < channels; c++) out[d + c] = region[s + c]!;
-    }
+    rows[y] = r;
   }
-  return out;
+  return copyPixels(region, regionW, channels, rows, cols, out);
 }
 
 /**
