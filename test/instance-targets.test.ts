@@ -12,7 +12,7 @@ import { initBackend } from '../src/backend/index.js';
 import { prepareLabels, toClassIndices } from '../src/io/dataset.js';
 import { readImage } from '../src/io/image.js';
 import { makeMetadata, type InstancePostprocess } from '../src/io/model-format.js';
-import { readModelMetadata, saveModel } from '../src/io/model-files.js';
+import { readModelMetadata, saveModel, writeModelMetadata } from '../src/io/model-files.js';
 import { writePng } from '../src/io/png.js';
 import { defaultInstancePostprocess, instancesFromProbabilities } from '../src/infer/instances.js';
 import { BOUNDARY, boundaryTargets, INTERIOR } from '../src/loss/targets.js';
@@ -121,7 +121,7 @@ test('tuneInstancePostprocess picks the known best values and reports the start'
     data[2 * i + 1] = p;
   });
   const start: InstancePostprocess = defaultInstancePostprocess({ targets: 'separated' });
-  const grid = { watershed: [false, true], seedThresholds: [0.5, 0.8, 0.96], minSizes: [0, 3] };
+  const grid = { foregroundThresholds: [null], watershed: [false, true], seedThresholds: [0.5, 0.8, 0.96], minSizes: [0, 3] };
   const r = tuneInstancePostprocess([{ name: 'bar', probabilities: { data, height, width, channels: 2 }, truth }], start, grid);
   // Seeds >= 0.8 part the bar at the dip; 0.5 keeps it whole, 0.96 finds no seed. Min size 3 drops the speck.
   assert.deepEqual({ watershed: r.best.watershed, seedThreshold: r.best.seedThreshold, minSize: r.best.minSize }, { watershed: true, seedThreshold: 0.8, minSize: 3 }, 'tune: best post-processing');
@@ -131,6 +131,42 @@ test('tuneInstancePostprocess picks the known best values and reports the start'
   assert.equal(r.startScore, 0.5, `tune: start F1 ${r.startScore}`);
   assert.equal(r.rows.length, (1 + 3) * 2, 'tune: one row per (watershed, seed level, min size), a single level without the watershed');
   assert.equal(r.best.tuned?.metric, 'f1');
+  assert.equal(r.best.foregroundThreshold, undefined, 'tune: the argmax (null) chosen stores no threshold');
+});
+
+test('tuneInstancePostprocess picks the foreground level that fits the objects, and predict-side instances use it', () => {
+  // A blurred disc of radius 6 on 24 x 24: probability 0.95 inside radius 4, 0.6 in the ring 4..6, 0.2 beyond.
+  // The truth is the radius-4 disc, so only a level between 0.6 and 0.95 gives IoU 1; the argmax (0.5) takes the ring too.
+  const height = 24;
+  const width = 24;
+  const data = new Float32Array(height * width * 2);
+  const truth = new Int32Array(height * width);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const r = Math.hypot(y - 12, x - 12);
+      const p = r <= 4 ? 0.95 : r <= 6 ? 0.6 : 0.2;
+      data[2 * (y * width + x)] = 1 - p;
+      data[2 * (y * width + x) + 1] = p;
+      if (r <= 4) truth[y * width + x] = 1;
+    }
+  }
+  const probabilities = { data, height, width, channels: 2 };
+  const start: InstancePostprocess = defaultInstancePostprocess({ targets: 'separated' });
+  const grid = { foregroundThresholds: [null, 0.4, 0.7, 0.97], watershed: [false], seedThresholds: [0.9], minSizes: [0] };
+  const r = tuneInstancePostprocess([{ name: 'disc', probabilities, truth }], start, grid, 'dsb-ap');
+  assert.equal(r.best.foregroundThreshold, 0.7, `tune: foreground level 0.7 (between the ring's 0.6 and the core's 0.95), got ${r.best.foregroundThreshold}`);
+  assert.equal(r.bestScore, 1, `tune: IoU 1 at every DSB threshold with level 0.7, mAP ${r.bestScore}`);
+  assert.ok(r.startScore < 1, `tune: the argmax start includes the ring (mAP < 1), got ${r.startScore}`);
+  assert.deepEqual(r.rows.map((row) => row.foregroundThreshold), [null, 0.4, 0.7, 0.97], 'tune: one row per level, in grid order');
+  // 0.97 is above every pixel: no object at all.
+  assert.equal(r.rows[3]!.score, 0, `tune: level 0.97 finds nothing, score ${r.rows[3]!.score}`);
+  const inst = instancesFromProbabilities(probabilities, r.best);
+  let area = 0;
+  for (const l of inst.labels) if (l !== 0) area++;
+  let trueArea = 0;
+  for (const l of truth) if (l !== 0) trueArea++;
+  assert.equal(inst.count, 1, `instancesFromProbabilities with the tuned level: one object, got ${inst.count}`);
+  assert.equal(area, trueArea, `instancesFromProbabilities with the tuned level: the object is the radius-4 disc (${trueArea} px), got ${area} px`);
 });
 
 test('withoutSmall drops objects under the size and keeps the rest', () => {
@@ -167,6 +203,18 @@ test('the stored post-processing round-trips through unet.json and unet predict 
     const [inst] = await readImage(join(dir, 'b', 'img_instances.png'));
     assert.ok(inst!.data.every((v) => v === 1), 'the one object covers the image');
     assert.ok((await readFile(join(dir, 'model', 'unet.json'), 'utf8')).includes('"minSize": 1000'));
+    // Every pixel has probability 0.9933 of class 1: a stored foreground level above it leaves no object,
+    // --foreground-threshold overrides it, and argmax turns it off.
+    await writeModelMetadata(join(dir, 'model'), { ...(await readModelMetadata(join(dir, 'model'))), postprocess: { instances: { ...stored, minSize: 0, foregroundThreshold: 0.995 } } });
+    for (const [extra, objects] of [[[], 0], [['--foreground-threshold', '0.99'], 1], [['--foreground-threshold', 'argmax'], 1]] as const) {
+      const out = join(dir, `level-${objects}-${extra.length}`);
+      const r = await runCli(['predict', '--model', join(dir, 'model'), '--out', out, '--outputs', 'instances', ...extra, join(dir, 'img.png')]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`\\(${objects} objects\\)`), `predict ${extra.join(' ') || 'with the stored level 0.995'}: ${objects} object(s) expected: ${r.stdout}`);
+    }
+    const badLevel = await runCli(['predict', '--model', join(dir, 'model'), '--out', join(dir, 'bad'), '--outputs', 'instances', '--foreground-threshold', '1.5', join(dir, 'img.png')]);
+    assert.equal(badLevel.code, 2, `--foreground-threshold 1.5 is a usage error: ${badLevel.stderr}`);
+    assert.match(badLevel.stderr, /--foreground-threshold must be a probability in \[0, 1\) or argmax, got "1\.5"/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

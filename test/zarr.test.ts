@@ -350,6 +350,25 @@ describe('chunk-parallel prediction into OME-Zarr', () => {
     assert.deepEqual(done.objects, [ref.count]);
     assert.deepEqual(Array.from(ids), Array.from(ref.labels), 'chunked watershed ids equal the whole-image watershed ids, pixel for pixel');
 
+    // A foreground level above the rims (160/255 = 0.63) makes objects of the interiors and the unseeded
+    // region (180/255 = 0.71) only: chunked ids equal whole-image ids again, with and without the watershed.
+    const fgLevel = 0.65;
+    for (const watershed of [true, false]) {
+      const leveled = join(dir, `level-${watershed}.ome.zarr`);
+      await writeOmeZarrImage(leveled, [{ data: img, height: H, width: W, channels: 1 }], { chunk: 16 });
+      for (let i = 0; i < 3; i++) await predictOmeZarr(leveled, {}, () => passThrough, { ...opts, instances: { ...instances, watershed, foregroundThreshold: fgLevel }, job: { index: i, count: 3 } });
+      await finalizeOmeZarr(leveled);
+      const a = await zarr.open.v2(zarr.root(new FileSystemStore(leveled)).resolve('labels/unet_instances/0'), { kind: 'array' });
+      const got = (await zarr.get(a, [null, null])).data as Uint32Array;
+      const refL = instancesFromClassMask(whole.mask!.data, whole.foreground!.data, H, W, { foregroundClasses: [1], watershed, seedThreshold: 0.9, minSize: 5, foregroundThreshold: fgLevel }, 4, whole.foreground!.data);
+      let objectPixels = 0;
+      for (const l of refL.labels) if (l) objectPixels++;
+      let before = 0;
+      for (const l of ref.labels) if (l) before++;
+      assert.ok(objectPixels < before, `foreground level ${fgLevel} (watershed ${watershed}): fewer object pixels than the argmax (${objectPixels} vs ${before})`);
+      assert.deepEqual(Array.from(got), Array.from(refL.labels), `foreground level ${fgLevel} (watershed ${watershed}): chunked ids equal whole-image ids`);
+    }
+
     const tight = join(dir, 'watershed-tight.ome.zarr');
     await writeOmeZarrImage(tight, [{ data: img, height: H, width: W, channels: 1 }], { chunk: 16 });
     await assert.rejects(predictOmeZarr(tight, {}, () => passThrough, { ...opts, instances: { ...instances, maxHalo: 4 } }), /reaches beyond a 4-pixel halo/);

@@ -238,6 +238,8 @@ export interface PredictOutputs {
   readonly mask?: boolean;
   /** Keep the summed probability of these classes as an H x W map (e.g. [1] for foreground). */
   readonly foregroundClasses?: readonly number[];
+  /** Keep a second such map, of these classes (the watershed's seeds when they differ from the foreground). */
+  readonly seedClasses?: readonly number[];
 }
 
 export interface Prediction {
@@ -246,6 +248,8 @@ export interface Prediction {
   readonly mask?: Raster<Uint8Array | Uint16Array>;
   /** Summed probability of `foregroundClasses`. */
   readonly foreground?: Raster<Float32Array>;
+  /** Summed probability of `seedClasses`. */
+  readonly seed?: Raster<Float32Array>;
   readonly grid: TileGrid;
 }
 
@@ -259,10 +263,12 @@ export async function predict(image: Raster<Float32Array>, predictor: TilePredic
   const K = predictor.classes;
   const want = options.outputs ?? {};
   const fgClasses = want.foregroundClasses;
-  for (const c of fgClasses ?? []) if (!Number.isInteger(c) || c < 0 || c >= K) throw new Error(`predict: foreground class ${c} is not one of the model's classes 0..${K - 1}`);
+  const seedClasses = want.seedClasses;
+  for (const c of [...(fgClasses ?? []), ...(seedClasses ?? [])]) if (!Number.isInteger(c) || c < 0 || c >= K) throw new Error(`predict: foreground or seed class ${c} is not one of the model's classes 0..${K - 1}`);
   const probs = want.probabilities === false ? null : new Float32Array(H * W * K);
   const mask = want.mask === false ? null : K <= 256 ? new Uint8Array(H * W) : new Uint16Array(H * W);
   const fg = fgClasses ? new Float32Array(H * W) : null;
+  const seed = seedClasses ? new Float32Array(H * W) : null;
   const grid = await predictBands(
     image,
     predictor,
@@ -271,13 +277,8 @@ export async function predict(image: Raster<Float32Array>, predictor: TilePredic
       probs?.set(band.data, o * K);
       const n = band.height * W;
       if (mask) for (let i = 0; i < n; i++) mask[o + i] = argmax(band.data, i * K, K);
-      if (fg) {
-        for (let i = 0; i < n; i++) {
-          let s = 0;
-          for (const c of fgClasses!) s += band.data[i * K + c]!;
-          fg[o + i] = s;
-        }
-      }
+      if (fg) summedProbability(band.data, K, fgClasses!, fg.subarray(o, o + n));
+      if (seed) summedProbability(band.data, K, seedClasses!, seed.subarray(o, o + n));
     },
     options,
   );
@@ -285,8 +286,19 @@ export async function predict(image: Raster<Float32Array>, predictor: TilePredic
     ...(probs ? { probabilities: { data: probs, height: H, width: W, channels: K } } : {}),
     ...(mask ? { mask: { data: mask, height: H, width: W, channels: 1 } } : {}),
     ...(fg ? { foreground: { data: fg, height: H, width: W, channels: 1 } } : {}),
+    ...(seed ? { seed: { data: seed, height: H, width: W, channels: 1 } } : {}),
     grid,
   };
+}
+
+/** The summed probability of `classes` per pixel of an H x W x K map, summed in the order given (the same floats everywhere). */
+export function summedProbability(data: ArrayLike<number>, K: number, classes: readonly number[], out: Float32Array = new Float32Array(data.length / K)): Float32Array {
+  for (let i = 0; i < out.length; i++) {
+    let s = 0;
+    for (const c of classes) s += data[i * K + c]!;
+    out[i] = s;
+  }
+  return out;
 }
 
 /** Index of the largest of `values[offset .. offset + n)`, the first on ties. */

@@ -49,6 +49,8 @@ export interface PredictFileOptions extends Omit<PredictOptions, 'onProgress'> {
   readonly watershed?: boolean;
   /** Classes whose summed probability seeds and guides the watershed. Default: `foregroundClasses`. */
   readonly seedClasses?: readonly number[];
+  /** Object pixels: summed foreground probability above this (objectPixels in src/infer/instances.ts). Default: the argmax. */
+  readonly foregroundThreshold?: number;
   readonly instanceOptions?: Omit<InstanceOptions, 'probability'>;
   /** Largest image (pixels per page) accepted when reading; default DEFAULT_MAX_PIXELS (src/io/raster.ts). */
   readonly maxPixels?: number;
@@ -126,7 +128,8 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
         outputs: {
           probabilities: kinds.has('prob'),
           mask: true,
-          ...(needInstances && options.watershed ? { foregroundClasses: options.seedClasses ?? fgClasses } : {}),
+          ...(needInstances && options.foregroundThreshold !== undefined ? { foregroundClasses: fgClasses } : {}),
+          ...(needInstances && options.watershed ? { seedClasses: options.seedClasses ?? fgClasses } : {}),
         },
       });
       const mask = result.mask!;
@@ -159,8 +162,14 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
       let instanceMap: Raster<Int32Array> | null = null;
       if (needInstances) {
         const io = options.instanceOptions ?? {};
-        const pp = { foregroundClasses: fgClasses, watershed: options.watershed ?? false, seedThreshold: io.seedThreshold ?? DEFAULT_INSTANCE_OPTIONS.seedThreshold, minSize: io.minSize ?? DEFAULT_INSTANCE_OPTIONS.minSize };
-        const inst = instancesFromClassMask(mask.data, result.foreground?.data ?? null, mask.height, mask.width, pp, io.connectivity);
+        const pp = {
+          foregroundClasses: fgClasses,
+          watershed: options.watershed ?? false,
+          seedThreshold: io.seedThreshold ?? DEFAULT_INSTANCE_OPTIONS.seedThreshold,
+          minSize: io.minSize ?? DEFAULT_INSTANCE_OPTIONS.minSize,
+          ...(options.foregroundThreshold !== undefined ? { foregroundThreshold: options.foregroundThreshold } : {}),
+        };
+        const inst = instancesFromClassMask(mask.data, result.seed?.data ?? null, mask.height, mask.width, pp, io.connectivity, result.foreground?.data ?? null);
         counts.push(inst.count);
         instanceMap = { data: inst.labels, height: mask.height, width: mask.width, channels: 1 };
         if (inst.count <= 65535) await write(`${base}_instances.png`, { data: Uint16Array.from(inst.labels), height: mask.height, width: mask.width, channels: 1 });

@@ -52,8 +52,8 @@ import {
 } from '../io/zarr.js';
 import { labelComponents, type Connectivity } from '../util/components.js';
 import { alignedChunkSide, chunkGridShape, chunkWindows, jobChunks, numberSets, UnionFind, uniteAcross, type Chunk, type ChunkJob } from './chunks.js';
-import { DEFAULT_INSTANCE_OPTIONS, instancesFromClassMask } from './instances.js';
-import { argmax, DEFAULT_PREDICT_BATCH, predictBands } from './predict.js';
+import { DEFAULT_INSTANCE_OPTIONS, instancesFromClassMask, objectPixels } from './instances.js';
+import { argmax, DEFAULT_PREDICT_BATCH, predictBands, summedProbability } from './predict.js';
 import type { TilePredictor } from './predictor.js';
 import { quantizeProbability, labelColour } from './render.js';
 import { normalizedSource, resolveNormalization } from './source.js';
@@ -97,6 +97,8 @@ export interface ZarrInstanceOptions {
   readonly seedClasses?: readonly number[];
   /** Default 0.9. */
   readonly seedThreshold?: number;
+  /** Object pixels: summed foreground probability above this (objectPixels in src/infer/instances.ts). Default: the argmax. */
+  readonly foregroundThreshold?: number;
   /** Objects with fewer pixels (over the whole image) are dropped. Default 0. */
   readonly minSize?: number;
   /** Default 4. */
@@ -115,6 +117,7 @@ interface InstanceSettings {
   readonly seedThreshold: number;
   readonly minSize: number;
   readonly connectivity: Connectivity;
+  readonly foregroundThreshold?: number;
 }
 
 export interface ZarrPredictResult {
@@ -288,7 +291,9 @@ function instanceSettings(o: ZarrInstanceOptions, fg: readonly number[], K: numb
   if (!Number.isInteger(minSize) || minSize < 0) throw new Error(`predictOmeZarr: minSize must be a non-negative integer, got ${minSize}`);
   const connectivity = o.connectivity ?? DEFAULT_INSTANCE_OPTIONS.connectivity;
   if (connectivity !== 4 && connectivity !== 8) throw new Error(`predictOmeZarr: connectivity must be 4 or 8, got ${String(connectivity)}`);
-  return { foregroundClasses: [...fg], watershed: o.watershed ?? false, seedClasses: [...seedClasses], seedThreshold, minSize, connectivity };
+  const t = o.foregroundThreshold;
+  if (t !== undefined && !(t >= 0 && t < 1)) throw new Error(`predictOmeZarr: foregroundThreshold must be in [0, 1), got ${t}`);
+  return { foregroundClasses: [...fg], watershed: o.watershed ?? false, seedClasses: [...seedClasses], seedThreshold, minSize, connectivity, ...(t !== undefined ? { foregroundThreshold: t } : {}) };
 }
 
 /** A chunk's objects: ids of its own pixels (1..objects) and, for the watershed, its labels of the ring. */
@@ -307,18 +312,11 @@ interface ChunkObjects {
 function watershedChunk(probs: Float32Array, E: Window, w: Window, K: number, s: InstanceSettings, H: number, W: number): ChunkObjects | null {
   const n = E.height * E.width;
   const mask = new Uint16Array(n);
-  const seed = new Float32Array(n);
-  const isFg = new Uint8Array(K);
-  for (const c of s.foregroundClasses) isFg[c] = 1;
-  const fg = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    mask[i] = argmax(probs, i * K, K);
-    fg[i] = isFg[mask[i]!]!;
-    // The summation order of src/infer/predict.ts' foreground map, so the values are the same floats.
-    let v = 0;
-    for (const c of s.seedClasses) v += probs[i * K + c]!;
-    seed[i] = v;
-  }
+  for (let i = 0; i < n; i++) mask[i] = argmax(probs, i * K, K);
+  // The summation order of src/infer/predict.ts' maps, so the values are the same floats.
+  const seed = summedProbability(probs, K, s.seedClasses);
+  const fgProbability = s.foregroundThreshold !== undefined ? summedProbability(probs, K, s.foregroundClasses) : null;
+  const fg = objectPixels(mask, fgProbability, s);
   const comps = labelComponents(fg, E.height, E.width, s.connectivity);
   const open = new Uint8Array(comps.count + 1);
   const mark = (i: number): void => {
@@ -333,7 +331,7 @@ function watershedChunk(probs: Float32Array, E: Window, w: Window, K: number, s:
   for (let y = Math.max(0, w.top - 1); y < w.top + w.height; y++) {
     for (let x = Math.max(0, w.left - 1); x <= Math.min(W - 1, w.left + w.width); x++) if (open[comps.labels[at(y, x)]!]) return null;
   }
-  const labels = instancesFromClassMask(mask, seed, E.height, E.width, { foregroundClasses: s.foregroundClasses, watershed: true, seedThreshold: s.seedThreshold, minSize: 0 }, s.connectivity).labels;
+  const labels = instancesFromClassMask(mask, seed, E.height, E.width, { ...s, watershed: true, minSize: 0 }, s.connectivity, fgProbability).labels;
   let max = 0;
   for (const l of labels) if (l > max) max = l;
   const map = new Uint32Array(max + 1);
@@ -371,10 +369,8 @@ export async function predictOmeZarr(
   if (options.classNames.length !== K) throw new Error(`predictOmeZarr: ${options.classNames.length} class names for ${K} classes`);
   if (K > 256) throw new Error(`predictOmeZarr: ${K} classes do not fit the uint8 label mask`);
   const fgClasses = options.foregroundClasses ?? Array.from({ length: K - 1 }, (_, i) => i + 1);
-  const isFg = new Uint8Array(K);
   for (const c of fgClasses) {
     if (!Number.isInteger(c) || c < 0 || c >= K) throw new Error(`predictOmeZarr: foreground class ${c} is not one of 0..${K - 1}`);
-    isFg[c] = 1;
   }
   const chunkSide = alignedChunkSide(options.chunkSize ?? 1024, predictor.alignment);
   const settings = options.outputs.includes('instances') ? instanceSettings(options.instances ?? {}, fgClasses, K) : null;
@@ -448,8 +444,7 @@ export async function predictOmeZarr(
       await writeBlock(out.prob, selection(out.probAxes!, t, z, w, K), data, [K, w.height, w.width]);
     }
     if (out.local && !objects) {
-      const fg = new Uint8Array(n2);
-      for (let i = 0; i < n2; i++) fg[i] = isFg[mask[i]!]!;
+      const fg = objectPixels(mask, settings!.foregroundThreshold !== undefined ? summedProbability(probs, K, settings!.foregroundClasses) : null, settings!);
       const comp = labelComponents(fg, w.height, w.width, settings!.connectivity);
       objects = { ids: Uint32Array.from(comp.labels), objects: comp.count };
     }

@@ -46,7 +46,9 @@ export interface ModelMetadata {
  * Instances from the class probabilities (src/infer/instances.ts): the pixels whose most likely
  * class is one of `foregroundClasses` are objects; with `watershed`, the summed probability of
  * `seedClasses` seeds a marker-controlled watershed where it is >= `seedThreshold` and is the
- * landscape the seeds flood; objects under `minSize` pixels are dropped. `tuned` records the
+ * landscape the seeds flood; objects under `minSize` pixels are dropped. With
+ * `foregroundThreshold`, object pixels are instead those whose summed `foregroundClasses`
+ * probability exceeds it (objectPixels in src/infer/instances.ts says why). `tuned` records the
  * search that chose the values (src/train/tune.ts), when one did.
  */
 export interface InstancePostprocess {
@@ -55,6 +57,8 @@ export interface InstancePostprocess {
   readonly seedClasses: readonly number[];
   readonly seedThreshold: number;
   readonly minSize: number;
+  /** Absent: the argmax decides (the most likely class is a foreground class). */
+  readonly foregroundThreshold?: number;
   readonly tuned?: Readonly<Record<string, unknown>>;
 }
 
@@ -109,6 +113,7 @@ export function parseMetadata(json: unknown, source: string): ModelMetadata {
     if (typeof pp.watershed !== 'boolean') throw new Error(`${source}: postprocess.instances.watershed must be true or false`);
     if (!(pp.seedThreshold >= 0 && pp.seedThreshold <= 1)) throw new Error(`${source}: postprocess.instances.seedThreshold must be in [0, 1], got ${String(pp.seedThreshold)}`);
     if (!Number.isInteger(pp.minSize) || pp.minSize < 0) throw new Error(`${source}: postprocess.instances.minSize must be an integer >= 0, got ${String(pp.minSize)}`);
+    if (pp.foregroundThreshold !== undefined && !(pp.foregroundThreshold >= 0 && pp.foregroundThreshold < 1)) throw new Error(`${source}: postprocess.instances.foregroundThreshold must be in [0, 1), got ${String(pp.foregroundThreshold)}`);
   }
   return { ...(m as ModelMetadata), config };
 }

@@ -1,12 +1,13 @@
 /**
- * Post-processing chosen on validation images, not guessed: the watershed switch, the seed level
- * and the smallest object size that maximise the mean F1 at IoU 0.5 (or the DSB 2018 mAP) of
+ * Post-processing chosen on validation images, not guessed: the level that makes a pixel an object
+ * pixel, the watershed switch, the seed level and the smallest object size that maximise the mean F1 at IoU 0.5 (or the DSB 2018 mAP) of
  * the instances a model's probabilities give. The search only re-runs the post-processing; the
  * network's probabilities are computed once per image (as StarDist's optimize_thresholds does).
  */
 import type { InstancePostprocess } from '../io/model-format.js';
 import type { Raster } from '../io/raster.js';
-import { instancesFromProbabilities, type Instances } from '../infer/instances.js';
+import { instancesFromClassMask, instancesFromProbabilities, type Instances } from '../infer/instances.js';
+import { argmax, summedProbability } from '../infer/predict.js';
 import { dsbAveragePrecision, instanceOverlaps, matchOverlaps } from '../metrics/instances.js';
 
 /** One validation image: the model's H x W x K probabilities and the true instance ids (0 = background). */
@@ -17,14 +18,23 @@ export interface TuneCase {
 }
 
 export interface TuneGrid {
+  /**
+   * Object pixels: null = the argmax (the start's rule when it has no threshold), a number = the
+   * summed foreground probability above it (objectPixels in src/infer/instances.ts says why).
+   */
+  readonly foregroundThresholds: readonly (number | null)[];
   readonly watershed: readonly boolean[];
   /** Seed levels tried with the watershed (ignored without it). */
   readonly seedThresholds: readonly number[];
   readonly minSizes: readonly number[];
 }
 
-/** 2 x 8 x 7 post-processings; the network is not re-run for any of them. */
+/**
+ * 7 x (1 + 8) x 7 post-processings; the network is not re-run for any of them. The argmax comes
+ * first so that it wins ties; 0.5 is left out as it is the argmax of two classes.
+ */
 export const DEFAULT_TUNE_GRID: TuneGrid = {
+  foregroundThresholds: [null, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9],
   watershed: [false, true],
   seedThresholds: [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
   minSizes: [0, 5, 10, 20, 30, 50, 80],
@@ -33,6 +43,8 @@ export const DEFAULT_TUNE_GRID: TuneGrid = {
 export type TuneMetric = 'f1' | 'dsb-ap';
 
 export interface TuneRow {
+  /** null: the argmax. */
+  readonly foregroundThreshold: number | null;
   readonly watershed: boolean;
   readonly seedThreshold: number;
   readonly minSize: number;
@@ -85,18 +97,30 @@ export function tuneInstancePostprocess(cases: readonly TuneCase[], start: Insta
     const n = c.probabilities.height * c.probabilities.width;
     if (c.truth.length !== n) throw new Error(`tuneInstancePostprocess: ${c.name}: truth has ${c.truth.length} pixels, the probabilities ${n}`);
   }
+  // The maps every post-processing reads, computed once per image.
+  const maps = cases.map((c) => {
+    const { data, height, width, channels: K } = c.probabilities;
+    const mask = new Uint16Array(height * width);
+    for (let i = 0; i < mask.length; i++) mask[i] = argmax(data, i * K, K);
+    return { mask, seed: summedProbability(data, K, start.seedClasses), foreground: summedProbability(data, K, start.foregroundClasses) };
+  });
+  const { foregroundThreshold: _startThreshold, ...base } = start;
   const rows: TuneRow[] = [];
-  for (const watershed of grid.watershed) {
-    // Without the watershed the seed level plays no part: one entry, at the start's level.
-    for (const seedThreshold of watershed ? grid.seedThresholds : [start.seedThreshold]) {
-      const sums = new Float64Array(grid.minSizes.length);
-      for (const c of cases) {
-        const inst = instancesFromProbabilities(c.probabilities, { ...start, watershed, seedThreshold, minSize: 0 });
-        grid.minSizes.forEach((minSize, k) => {
-          sums[k]! += scoreOf(c.truth, withoutSmall(inst, minSize), metric);
+  for (const foregroundThreshold of grid.foregroundThresholds) {
+    for (const watershed of grid.watershed) {
+      // Without the watershed the seed level plays no part: one entry, at the start's level.
+      for (const seedThreshold of watershed ? grid.seedThresholds : [start.seedThreshold]) {
+        const pp = { ...base, watershed, seedThreshold, minSize: 0, ...(foregroundThreshold === null ? {} : { foregroundThreshold }) };
+        const sums = new Float64Array(grid.minSizes.length);
+        cases.forEach((c, i) => {
+          const { height, width } = c.probabilities;
+          const inst = instancesFromClassMask(maps[i]!.mask, maps[i]!.seed, height, width, pp, 4, maps[i]!.foreground);
+          grid.minSizes.forEach((minSize, k) => {
+            sums[k]! += scoreOf(c.truth, withoutSmall(inst, minSize), metric);
+          });
         });
+        grid.minSizes.forEach((minSize, k) => rows.push({ foregroundThreshold, watershed, seedThreshold, minSize, score: sums[k]! / cases.length }));
       }
-      grid.minSizes.forEach((minSize, k) => rows.push({ watershed, seedThreshold, minSize, score: sums[k]! / cases.length }));
     }
   }
   let best = rows[0]!;
@@ -106,10 +130,11 @@ export function tuneInstancePostprocess(cases: readonly TuneCase[], start: Insta
   startScore /= cases.length;
   return {
     best: {
-      ...start,
+      ...base,
       watershed: best.watershed,
       seedThreshold: best.seedThreshold,
       minSize: best.minSize,
+      ...(best.foregroundThreshold === null ? {} : { foregroundThreshold: best.foregroundThreshold }),
       tuned: { metric, images: cases.length, score: best.score, startScore, searched: rows.length },
     },
     bestScore: best.score,

@@ -50,6 +50,7 @@ the end of training); without one, connected components of the foreground. These
   --watershed          split touching objects by a watershed on the foreground (or seed-class) probability
   --no-watershed       connected components only, even if the model stores a watershed
 ${optionLine('--seed-threshold P', 'watershed seeds: probability >= P', `stored, else ${DEFAULT_INSTANCE_OPTIONS.seedThreshold}`)}
+${optionLine('--foreground-threshold P', 'object pixels: summed foreground probability > P; argmax: the most likely class', 'stored, else argmax')}
 ${optionLine('--min-size N', 'drop objects smaller than N pixels', `stored, else ${DEFAULT_INSTANCE_OPTIONS.minSize}`)}
 ${optionLine('--connectivity 4|8', 'pixel neighbourhood of objects (components and watershed)', DEFAULT_INSTANCE_OPTIONS.connectivity)}
   --evaluate LABELS    then score this run's outputs against the label folder LABELS, as
@@ -86,6 +87,7 @@ export const PREDICT_OPTIONS = {
   watershed: { type: 'boolean' },
   'no-watershed': { type: 'boolean' },
   'seed-threshold': { type: 'string' },
+  'foreground-threshold': { type: 'string' },
   'min-size': { type: 'string' },
   ...CONNECTIVITY_OPTION,
   evaluate: { type: 'string' },
@@ -145,6 +147,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
   const watershed = values['no-watershed'] ? false : (values.watershed ?? stored?.watershed ?? false);
   const seedThreshold = numberOption(values['seed-threshold'], 'seed-threshold', stored?.seedThreshold ?? DEFAULT_INSTANCE_OPTIONS.seedThreshold)!;
   const minSize = intOption(values['min-size'], 'min-size', stored?.minSize ?? DEFAULT_INSTANCE_OPTIONS.minSize)!;
+  const foregroundThreshold = foregroundThresholdOption(values['foreground-threshold'], stored?.foregroundThreshold);
   const foregroundClasses = values.foreground?.split(',').map((s) => classIndex(s.trim(), metadata.classNames)) ?? stored?.foregroundClasses;
   const seedClasses = values.foreground === undefined ? stored?.seedClasses : undefined;
   const connectivity = connectivityOption(values.connectivity);
@@ -166,7 +169,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
       return await predictZarrCommand({
         values, inputs: files, outDir: values.out, modelDirs, normalization: metadata.normalization, classNames: metadata.classNames,
         predictorFor: tilePredictor, tta: values.tta ?? false, log: (l) => process.stderr.write(`${l}\n`), ...(foregroundClasses ? { foregroundClasses } : {}),
-        instances: { watershed, seedThreshold, minSize, connectivity, ...(seedClasses ? { seedClasses } : {}) },
+        instances: { watershed, seedThreshold, minSize, connectivity, ...(seedClasses ? { seedClasses } : {}), ...(foregroundThreshold !== undefined ? { foregroundThreshold } : {}) },
       });
     } finally {
       for (const p of predictors.values()) p.dispose();
@@ -194,6 +197,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
           instanceOptions: watershed ? { minSize, seedThreshold, connectivity } : { minSize, connectivity },
           ...(foregroundClasses ? { foregroundClasses } : {}),
           ...(seedClasses ? { seedClasses } : {}),
+          ...(foregroundThreshold !== undefined ? { foregroundThreshold } : {}),
           onProgress: (p) => {
             const page = p.pages > 1 ? ` page ${p.page + 1}/${p.pages}` : '';
             progress.update({ done: p.tilesDone, total: p.tiles, text: `tiles ${file}${page}`, etaMs: p.etaMs });
@@ -237,6 +241,21 @@ export function resolveModelDir(model: string | undefined): string {
     throw new UsageError(`no bundled model yet (looked for ${dir}); pass --model DIR with a folder written by unet train`);
   }
   return dir;
+}
+
+/**
+ * --foreground-threshold: a level in [0, 1), or `argmax` (none); absent: the model's stored one.
+ *
+ * @example foregroundThresholdOption('0.7', undefined) === 0.7
+ * @example foregroundThresholdOption('argmax', 0.7) === undefined
+ * @example foregroundThresholdOption(undefined, 0.7) === 0.7
+ */
+export function foregroundThresholdOption(text: string | undefined, stored: number | undefined): number | undefined {
+  if (text === undefined) return stored;
+  if (text.trim() === 'argmax') return undefined;
+  const t = Number(text);
+  if (text.trim() === '' || !(t >= 0 && t < 1)) throw new UsageError(`--foreground-threshold must be a probability in [0, 1) or argmax, got "${text}"`);
+  return t;
 }
 
 /** A class given by index or by one of the model's class names. */

@@ -54,7 +54,7 @@ original options and reaches the same weights as an uninterrupted run.
   --init-from MODEL    fine-tune: start from a trained model's weights (a folder, or nuclei / isbi), with
                        its architecture, normalisation and class names (contradicting options are refused)
   --no-holdout         train on every image; no validation, no tuning
-                       With instance labels, training ends by choosing the post-processing (watershed,
+                       With instance labels, training ends by choosing the post-processing (foreground level, watershed,
                        seed level, minimum size) that maximises F1 on the validation images (unet tune).
 ${optionLine('--validate-every N', "validation loss and the task's metric every N steps (and after the last); 0 = never", TRAIN_DEFAULTS.validateEvery)}
                        The metric: F1@0.5 and DSB mAP of the instances (untuned post-processing) for

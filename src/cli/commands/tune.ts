@@ -9,7 +9,8 @@ import { ProgressReporter } from '../progress.js';
 export const TUNE_HELP = `unet tune --model DIR --images DIR --labels DIR [--metric f1|dsb-ap] [--memory MB] [--dry-run]
 
 Chooses how \`unet predict --outputs instances\` turns the model's probabilities into objects: the
-watershed on or off, its seed level, and the smallest object size, by the highest mean F1 at IoU 0.5
+level above which a pixel is an object pixel (or the argmax), the watershed on or off, its seed level,
+and the smallest object size, by the highest mean F1 at IoU 0.5
 (or DSB 2018 mAP) over validation images with instance labels (16-bit ids, 0 = background), paired by
 file name. The network runs once per image; only the post-processing is searched. The choice is
 written into the model's unet.json (unless --dry-run), and predict uses it by default.
@@ -57,14 +58,15 @@ export async function tuneCommand(argv: string[]): Promise<number> {
 
 /** The five best post-processings, the one started from and the one chosen, as lines of text. */
 export function tuneReport(result: TuneResult, start: InstancePostprocess): string {
-  const describe = (w: boolean, t: number, m: number): string => `${w ? `watershed, seeds >= ${t}` : 'connected components'}, min size ${m}`;
+  const describe = (f: number | null | undefined, w: boolean, t: number, m: number): string =>
+    `${f === null || f === undefined ? 'argmax' : `foreground > ${f}`}, ${w ? `watershed, seeds >= ${t}` : 'connected components'}, min size ${m}`;
   const b = result.best;
   const top = [...result.rows].sort((x, y) => y.score - x.score).slice(0, 5);
   return [
     `mean ${String(b.tuned?.metric)} over ${String(b.tuned?.images)} validation images:`,
-    ...top.map((r) => `  ${r.score.toFixed(4)}  ${describe(r.watershed, r.seedThreshold, r.minSize)}`),
-    `before: ${result.startScore.toFixed(4)} (${describe(start.watershed, start.seedThreshold, start.minSize)})`,
-    `chosen: ${result.bestScore.toFixed(4)} (${describe(b.watershed, b.seedThreshold, b.minSize)})`,
+    ...top.map((r) => `  ${r.score.toFixed(4)}  ${describe(r.foregroundThreshold, r.watershed, r.seedThreshold, r.minSize)}`),
+    `before: ${result.startScore.toFixed(4)} (${describe(start.foregroundThreshold, start.watershed, start.seedThreshold, start.minSize)})`,
+    `chosen: ${result.bestScore.toFixed(4)} (${describe(b.foregroundThreshold, b.watershed, b.seedThreshold, b.minSize)})`,
     '',
   ].join('\n');
 }
