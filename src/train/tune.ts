@@ -62,6 +62,13 @@ export interface TuneResult {
   readonly rows: readonly TuneRow[];
 }
 
+/** `pp` without a foreground level (the argmax decides). */
+function withoutLevel(pp: InstancePostprocess): InstancePostprocess {
+  const out = { ...pp };
+  delete (out as { foregroundThreshold?: number }).foregroundThreshold;
+  return out;
+}
+
 /** The mean-over-images score of one image's instances against its truth. */
 function scoreOf(truth: ArrayLike<number>, pred: Int32Array, metric: TuneMetric): number {
   if (metric === 'dsb-ap') return dsbAveragePrecision(truth, pred).ap;
@@ -104,7 +111,8 @@ export function tuneInstancePostprocess(cases: readonly TuneCase[], start: Insta
     for (let i = 0; i < mask.length; i++) mask[i] = argmax(data, i * K, K);
     return { mask, seed: summedProbability(data, K, start.seedClasses), foreground: summedProbability(data, K, start.foregroundClasses) };
   });
-  const { foregroundThreshold: _startThreshold, ...base } = start;
+  // The grid decides the level: the start's own is left out of every candidate (null: the argmax).
+  const base: InstancePostprocess = withoutLevel(start);
   const rows: TuneRow[] = [];
   for (const foregroundThreshold of grid.foregroundThresholds) {
     for (const watershed of grid.watershed) {
