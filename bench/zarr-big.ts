@@ -11,7 +11,12 @@
  * Env: BENCH_SIZE (4096), BENCH_MEMORY_MB (1024: predict --memory, the activation budget),
  * BENCH_RSS_BUDGET_MB (2048: the whole process's budget peak RSS is checked against),
  * BENCH_CHUNK (1024), BENCH_MODEL (isbi), BENCH_RUNS (1,2: which of the 1- and 2-process runs;
- * the label comparison needs both), BENCH_KEEP=1 keeps the temp folder.
+ * the label comparison needs both), BENCH_ONE_CHUNKS (all: the 1-process run computes the whole
+ * image; I/N: only job I's share of the output chunks, timed over exactly those chunks' pixels, so
+ * that a 20000 x 20000 image does not need 46 minutes twice; the label comparison is then
+ * skipped), BENCH_KEEP=1 keeps the temp folder.
+ *
+ *   BENCH_SIZE=20000 BENCH_ONE_CHUNKS=0/4 node --import tsx bench/zarr-big.ts   # what the README reports
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -20,6 +25,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chunkWindows, jobChunks, parseChunkJob, type ChunkJob } from '../src/infer/chunks.js';
 import { AtomicFileStore, ensureArray, ensureGroup, multiscaleAttributes, writeBlock, zarr, type OmeZarrInfo } from '../src/io/zarr.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -32,6 +38,7 @@ const RUNS = (process.env.BENCH_RUNS ?? '1,2').split(',').map((r) => r.trim());
 for (const [v, name] of [[S, 'BENCH_SIZE'], [MEMORY_MB, 'BENCH_MEMORY_MB'], [CHUNK, 'BENCH_CHUNK'], [RSS_BUDGET_MB, 'BENCH_RSS_BUDGET_MB']] as const) {
   if (!(Number.isInteger(v) && v > 0)) throw new Error(`${name} must be a positive integer, got ${v}`);
 }
+const ONE_CHUNKS: ChunkJob | null = (process.env.BENCH_ONE_CHUNKS ?? 'all') === 'all' ? null : parseChunkJob(process.env.BENCH_ONE_CHUNKS!);
 if (RUNS.length === 0 || RUNS.some((r) => r !== '1' && r !== '2')) throw new Error(`BENCH_RUNS must list 1 and/or 2, got "${process.env.BENCH_RUNS}"`);
 
 /** Writes an S x S uint8 image of smooth blobs and texture, band by band (never whole in memory). */
@@ -109,11 +116,19 @@ async function main(): Promise<void> {
     let over = false;
     let oneWall = NaN;
     if (RUNS.includes('1')) {
-      const one = await timed(args(a, []));
+      const one = await timed(args(a, ONE_CHUNKS ? ['--chunks', `${ONE_CHUNKS.index}/${ONE_CHUNKS.count}`] : []));
       if (one.code !== 0) throw new Error(`1 process failed: ${one.stderr}`);
-      oneWall = one.wallS;
       over ||= one.peakRssMb > RSS_BUDGET_MB;
-      console.log(`1 process : wall ${one.wallS.toFixed(1)} s, ${(mp / one.wallS).toFixed(3)} MP/s, ${rss(one)} (includes the label pyramid)`);
+      if (ONE_CHUNKS) {
+        const chunks = chunkWindows([S, S], [CHUNK, CHUNK]);
+        const mine = jobChunks(chunks.length, ONE_CHUNKS);
+        const oneMp = mine.reduce((sum, i) => sum + chunks[i]!.window.height * chunks[i]!.window.width, 0) / 1e6;
+        oneWall = (one.wallS * mp) / oneMp;
+        console.log(`1 process, chunks ${ONE_CHUNKS.index}/${ONE_CHUNKS.count} (${mine.length} of ${chunks.length} chunks, ${oneMp.toFixed(1)} MP): wall ${one.wallS.toFixed(1)} s, ${(oneMp / one.wallS).toFixed(3)} MP/s, ${rss(one)}; the whole image at this speed: ${oneWall.toFixed(0)} s`);
+      } else {
+        oneWall = one.wallS;
+        console.log(`1 process : wall ${one.wallS.toFixed(1)} s, ${(mp / one.wallS).toFixed(3)} MP/s, ${rss(one)} (includes the label pyramid)`);
+      }
     }
     if (RUNS.includes('2')) {
       const start = Date.now();
@@ -129,9 +144,9 @@ async function main(): Promise<void> {
       over ||= fin.peakRssMb > RSS_BUDGET_MB;
       const wall2 = jobsWall + fin.wallS;
       console.log(`merge-instances (label pyramid): wall ${fin.wallS.toFixed(1)} s, ${rss(fin)}`);
-      console.log(`2 processes together: wall ${wall2.toFixed(1)} s with the merge, ${(mp / wall2).toFixed(3)} MP/s${Number.isNaN(oneWall) ? '' : ` (speed-up ${(oneWall / wall2).toFixed(2)}x)`}`);
+      console.log(`2 processes together: wall ${wall2.toFixed(1)} s with the merge, ${(mp / wall2).toFixed(3)} MP/s${Number.isNaN(oneWall) ? '' : ` (speed-up ${(oneWall / wall2).toFixed(2)}x${ONE_CHUNKS ? ' against the 1-process speed extrapolated to the whole image' : ''})`}`);
     }
-    if (RUNS.includes('1') && RUNS.includes('2')) {
+    if (RUNS.includes('1') && RUNS.includes('2') && ONE_CHUNKS === null) {
       const same = digest(join(a, 'labels')) === digest(join(b, 'labels'));
       console.log(`labels/ of the 1-process and 2-process runs ${same ? 'are identical' : 'DIFFER'}`);
       if (!same) process.exitCode = 1;
