@@ -11,6 +11,7 @@ import { reportCommand, REPORT_HELP } from './commands/report.js';
 import { planCommand, PLAN_HELP } from './commands/plan.js';
 import { exportCommand, EXPORT_HELP } from './commands/export.js';
 import { mergeInstancesCommand, MERGE_INSTANCES_HELP } from './commands/merge-instances.js';
+import { instancesCommand, INSTANCES_HELP } from './commands/instances.js';
 
 export type Command = (argv: string[]) => Promise<number>;
 
@@ -24,6 +25,7 @@ export const COMMANDS: Record<string, { run: Command; help: string; summary: str
   evaluate: { run: evaluateCommand, help: EVALUATE_HELP, summary: 'score predictions: ISBI 2012 V_rand/V_info, instance F1/AP/SEG, per-class IoU' },
   'merge-instances': { run: mergeInstancesCommand, help: MERGE_INSTANCES_HELP, summary: 'after predict --chunks: one id per object across the chunks of an OME-Zarr prediction, and the label pyramids' },
   quantize: { run: quantizeCommand, help: QUANTIZE_HELP, summary: 'copy a model with float16 weights (half the size)' },
+  instances: { run: instancesCommand, help: INSTANCES_HELP, summary: "probability maps of any network -> instances by the (tuned) post-processing, optionally scored" },
   tune: { run: tuneCommand, help: TUNE_HELP, summary: 'choose the instance post-processing on validation images (stored in the model)' },
   report: { run: reportCommand, help: REPORT_HELP, summary: 'training summary of a model folder, and its curves as SVG/PNG' },
   export: { run: exportCommand, help: EXPORT_HELP, summary: 'write a model as ONNX (for Fiji/deepImageJ, napari, any ONNX runtime)' },

@@ -106,16 +106,26 @@ export function parseMetadata(json: unknown, source: string): ModelMetadata {
   if (!Array.isArray(m.tileSize) || m.tileSize.length !== 2) throw new Error(`${source}: tileSize must be [height, width]`);
   if (!m.normalization || typeof m.normalization !== 'object') throw new Error(`${source}: normalization is missing`);
   if (!Array.isArray(m.classNames) || m.classNames.length !== config.classes) throw new Error(`${source}: classNames must list ${config.classes} names`);
-  const pp = m.postprocess?.instances;
-  if (pp !== undefined) {
-    const classList = (v: unknown): boolean => Array.isArray(v) && v.length > 0 && v.every((c) => Number.isInteger(c) && c >= 0 && c < config.classes);
-    if (!classList(pp.foregroundClasses) || !classList(pp.seedClasses)) throw new Error(`${source}: postprocess.instances foregroundClasses and seedClasses must list classes 0..${config.classes - 1}`);
-    if (typeof pp.watershed !== 'boolean') throw new Error(`${source}: postprocess.instances.watershed must be true or false`);
-    if (!(pp.seedThreshold >= 0 && pp.seedThreshold <= 1)) throw new Error(`${source}: postprocess.instances.seedThreshold must be in [0, 1], got ${String(pp.seedThreshold)}`);
-    if (!Number.isInteger(pp.minSize) || pp.minSize < 0) throw new Error(`${source}: postprocess.instances.minSize must be an integer >= 0, got ${String(pp.minSize)}`);
-    if (pp.foregroundThreshold !== undefined && !(pp.foregroundThreshold >= 0 && pp.foregroundThreshold < 1)) throw new Error(`${source}: postprocess.instances.foregroundThreshold must be in [0, 1), got ${String(pp.foregroundThreshold)}`);
-  }
+  if (m.postprocess?.instances !== undefined) checkInstancePostprocess(m.postprocess.instances, config.classes, source);
   return { ...(m as ModelMetadata), config };
+}
+
+/**
+ * Checks a stored post-processing (unet.json's `postprocess.instances`, or a file written by
+ * `unet tune --probs`) for a model of `classes` classes (undefined: not known yet); throws naming `source`.
+ */
+export function checkInstancePostprocess(value: unknown, classes: number | undefined, source: string): InstancePostprocess {
+  if (!value || typeof value !== 'object') throw new Error(`${source}: postprocess.instances must be an object, got ${JSON.stringify(value)}`);
+  const pp = value as Partial<InstancePostprocess>;
+  const classList = (v: unknown): boolean => Array.isArray(v) && v.length > 0 && v.every((c) => Number.isInteger(c) && c >= 0 && (classes === undefined || c < classes));
+  if (!classList(pp.foregroundClasses) || !classList(pp.seedClasses)) {
+    throw new Error(`${source}: postprocess.instances foregroundClasses and seedClasses must list ${classes === undefined ? 'class indices >= 0' : `classes 0..${classes - 1}`}`);
+  }
+  if (typeof pp.watershed !== 'boolean') throw new Error(`${source}: postprocess.instances.watershed must be true or false`);
+  if (!(pp.seedThreshold! >= 0 && pp.seedThreshold! <= 1)) throw new Error(`${source}: postprocess.instances.seedThreshold must be in [0, 1], got ${String(pp.seedThreshold)}`);
+  if (!Number.isInteger(pp.minSize) || pp.minSize! < 0) throw new Error(`${source}: postprocess.instances.minSize must be an integer >= 0, got ${String(pp.minSize)}`);
+  if (pp.foregroundThreshold !== undefined && !(pp.foregroundThreshold >= 0 && pp.foregroundThreshold < 1)) throw new Error(`${source}: postprocess.instances.foregroundThreshold must be in [0, 1), got ${String(pp.foregroundThreshold)}`);
+  return pp as InstancePostprocess;
 }
 
 /** Serialises `model` to in-memory artifacts (topology + one weight buffer). */

@@ -5,11 +5,12 @@
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { instanceIds, readSingleImage } from '../io/dataset.js';
-import type { InstancePostprocess, ModelMetadata } from '../io/model-format.js';
+import { checkInstancePostprocess, type InstancePostprocess, type ModelMetadata } from '../io/model-format.js';
 import { normalize } from '../io/normalize.js';
 import { toModelChannels } from '../io/raster.js';
 import { defaultInstancePostprocess } from '../infer/instances.js';
 import { predict } from '../infer/predict.js';
+import { readProbabilityMap, type ProbabilityLabelPair } from '../infer/probability-files.js';
 import { chooseTileSize, DEFAULT_TILE_MEMORY_BYTES, unetPredictor, type DisposablePredictor } from '../infer/predictor.js';
 import { DEFAULT_TUNE_GRID, tuneInstancePostprocess, type TuneCase, type TuneGrid, type TuneMetric, type TuneResult } from './tune.js';
 
@@ -68,4 +69,25 @@ export async function tuneOnFiles(model: tfl.LayersModel, metadata: ModelMetadat
     for (const p of predictors.values()) p.dispose();
   }
   return tuneInstancePostprocess(cases, startingPostprocess(metadata), options.grid ?? DEFAULT_TUNE_GRID, options.metric ?? DEFAULT_TUNE_METRIC);
+}
+
+/**
+ * Tunes the post-processing on probability maps already on disk (any network's: see
+ * src/infer/probability-files.ts) and their instance labels, with the same search as
+ * {@link tuneOnFiles}: what lets another framework's probabilities be post-processed exactly as a
+ * unet-ts model's are.
+ */
+export async function tuneOnProbabilityFiles(pairs: readonly ProbabilityLabelPair[], start: InstancePostprocess, options: Pick<TuneFilesOptions, 'grid' | 'metric' | 'onImage'> = {}): Promise<TuneResult> {
+  const cases: TuneCase[] = [];
+  for (const [k, p] of pairs.entries()) {
+    const probabilities = await readProbabilityMap(p.probabilities);
+    checkInstancePostprocess(start, probabilities.channels, `tune: ${p.probabilities} (${probabilities.channels} classes)`);
+    const label = await readSingleImage(p.label);
+    if (label.height !== probabilities.height || label.width !== probabilities.width) {
+      throw new Error(`tune: ${p.label} is ${label.height}x${label.width} but ${p.probabilities} is ${probabilities.height}x${probabilities.width}`);
+    }
+    cases.push({ name: p.name, probabilities, truth: instanceIds(label, { mode: 'instances', separate: false }, p.label) });
+    options.onImage?.(k + 1, pairs.length, p.name);
+  }
+  return tuneInstancePostprocess(cases, start, options.grid ?? DEFAULT_TUNE_GRID, options.metric ?? DEFAULT_TUNE_METRIC);
 }

@@ -1,12 +1,16 @@
 import { pairByStem } from '../../io/dataset.js';
 import { loadModel, writeModelMetadata } from '../../io/model-files.js';
-import { DEFAULT_TUNE_METRIC, startingPostprocess, tuneOnFiles } from '../../train/tune-files.js';
+import { DEFAULT_TUNE_METRIC, startingPostprocess, tuneOnFiles, tuneOnProbabilityFiles } from '../../train/tune-files.js';
+import { writeFileAtomic } from '../../io/atomic.js';
+import { defaultInstancePostprocess } from '../../infer/instances.js';
+import { pairProbabilityFiles } from '../../infer/probability-files.js';
 import type { InstancePostprocess } from '../../io/model-format.js';
 import type { TuneMetric, TuneResult } from '../../train/tune.js';
 import { MEMORY_HELP, MEMORY_OPTION, memoryBytesOption, optionLine, parseFlags, requireOption, startBackend, UsageError } from '../args.js';
 import { ProgressReporter } from '../progress.js';
 
 export const TUNE_HELP = `unet tune --model DIR --images DIR --labels DIR [--metric f1|dsb-ap] [--memory MB] [--dry-run]
+unet tune --probs DIR --labels DIR --out FILE [--targets separated|boundary] [--metric f1|dsb-ap]
 
 Chooses how \`unet predict --outputs instances\` turns the model's probabilities into objects: the
 level above which a pixel is an object pixel (or the argmax), the watershed on or off, its seed level,
@@ -17,7 +21,13 @@ written into the model's unet.json (unless --dry-run), and predict uses it by de
 Tune on validation images, never on the images you report scores for.
 ${optionLine('--metric M', 'f1 | dsb-ap', DEFAULT_TUNE_METRIC)}
 ${MEMORY_HELP}
-${optionLine('--dry-run', "print the choice, leave the model's unet.json as it is")}`;
+${optionLine('--dry-run', "print the choice, leave the model's unet.json as it is")}
+Probabilities of any network (instead of --model and --images): --probs DIR holds <stem>_prob.tif
+(float32, a page per class, as unet predict writes them; or one page, the foreground probability) or
+<stem>_prob.png (8/16-bit foreground probability), one per label file. The same search starts from
+the post-processing a model trained with --targets T starts from, and the choice is written to
+--out FILE (JSON, the "postprocess" of a unet.json), which \`unet instances --postprocess FILE\` applies.
+${optionLine('--targets T', 'separated | boundary: the classes of the maps', 'separated')}`;
 
 export async function tuneCommand(argv: string[]): Promise<number> {
   const values = parseFlags(argv, {
@@ -27,12 +37,17 @@ export async function tuneCommand(argv: string[]): Promise<number> {
     metric: { type: 'string' },
     ...MEMORY_OPTION,
     'dry-run': { type: 'boolean' },
+    probs: { type: 'string' },
+    out: { type: 'string' },
+    targets: { type: 'string' },
   }, TUNE_HELP);
+  const metric = (values.metric ?? DEFAULT_TUNE_METRIC) as TuneMetric;
+  if (metric !== 'f1' && metric !== 'dsb-ap') throw new UsageError(`--metric must be f1 or dsb-ap, got "${metric}"`);
+  if (values.probs !== undefined) return tuneProbabilities(values.probs, requireOption(values.labels, 'labels'), metric, values);
+  for (const name of ['out', 'targets'] as const) if (values[name] !== undefined) throw new UsageError(`--${name} goes with --probs (a model's choice is written into its unet.json)`);
   const modelDir = requireOption(values.model, 'model');
   const imagesDir = requireOption(values.images, 'images');
   const labelsDir = requireOption(values.labels, 'labels');
-  const metric = (values.metric ?? DEFAULT_TUNE_METRIC) as TuneMetric;
-  if (metric !== 'f1' && metric !== 'dsb-ap') throw new UsageError(`--metric must be f1 or dsb-ap, got "${metric}"`);
   const memoryBytes = memoryBytesOption(values.memory);
   await startBackend('tune');
   const { model, metadata } = await loadModel(modelDir);
@@ -53,6 +68,26 @@ export async function tuneCommand(argv: string[]): Promise<number> {
     await writeModelMetadata(modelDir, { ...metadata, postprocess: { ...metadata.postprocess, instances: result.best } });
     process.stderr.write(`unet tune: wrote the choice into ${modelDir}/unet.json\n`);
   }
+  return 0;
+}
+
+/** unet tune --probs: the search on probability maps on disk, the choice written to --out. */
+async function tuneProbabilities(probsDir: string, labelsDir: string, metric: TuneMetric, values: { model?: string; images?: string; memory?: string; 'dry-run'?: boolean; out?: string; targets?: string }): Promise<number> {
+  for (const name of ['model', 'images', 'memory', 'dry-run'] as const) if (values[name] !== undefined) throw new UsageError(`--${name} does not go with --probs (the probabilities are given; the choice goes to --out)`);
+  const outFile = requireOption(values.out, 'out');
+  const targets = values.targets ?? 'separated';
+  if (targets !== 'separated' && targets !== 'boundary') throw new UsageError(`--targets must be separated or boundary, got "${targets}"`);
+  const start = defaultInstancePostprocess({ targets });
+  const pairs = await pairProbabilityFiles(probsDir, labelsDir);
+  const progress = new ProgressReporter();
+  const started = Date.now();
+  const result = await tuneOnProbabilityFiles(pairs, start, {
+    metric,
+    onImage: (done, total, name) => progress.update({ done, total, text: `read ${name}`, etaMs: ((Date.now() - started) / done) * (total - done) }),
+  });
+  process.stdout.write(tuneReport(result, start));
+  await writeFileAtomic(outFile, `${JSON.stringify({ instances: result.best }, null, 2)}\n`);
+  process.stderr.write(`unet tune: wrote the choice to ${outFile}\n`);
   return 0;
 }
 

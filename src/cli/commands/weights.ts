@@ -14,7 +14,11 @@ export const WEIGHTS_HELP = `unet weights --labels DIR --out DIR [--w0 X --sigma
 
 Writes the border weight map of Sec. 3, Eq. (2) for every label image in DIR:
 STEM.weights.tif (float32 values) and STEM.weights.png (heat map, like Fig. 3d; blue = 0,
-red = the image's largest weight).
+red = the image's largest weight). With --write-targets also STEM.targets.png: the class index
+per pixel that unet train learns with the same options (for instance labels, after the
+background line between touching objects is cut), so another framework can train on exactly
+unet-ts's targets and weights (experiments/nuclei/torch_reference.py).
+${optionLine('--write-targets', 'also write STEM.targets.png (8-bit class indices)')}
 ${WEIGHT_MAP_HELP}
 ${optionLine('--class-weights W', 'balanced | none | comma-separated weight per class', DEFAULT_WEIGHT_MAP.classWeights)}
 ${CLASSES_HELP}
@@ -47,6 +51,7 @@ export async function weightsCommand(argv: string[]): Promise<number> {
     ...CONNECTIVITY_OPTION,
     ...LABEL_MODE_OPTIONS,
     ...MAX_PIXELS_OPTION,
+    'write-targets': { type: 'boolean' },
   }, WEIGHTS_HELP);
   const labelsDir = requireOption(values.labels, 'labels');
   const outDir = requireOption(values.out, 'out');
@@ -63,8 +68,9 @@ export async function weightsCommand(argv: string[]): Promise<number> {
   for (const [k, file] of files.entries()) {
     const raw = await readSingleImage(file, decodeOptions);
     const start = Date.now();
-    const { weights } = prepareLabels(raw, { labelMode, classes, weightMap, connectivity }, file);
+    const { labels, weights } = prepareLabels(raw, { labelMode, classes, weightMap, connectivity }, file);
     const stem = parse(file).name;
+    if (values['write-targets']) await writeImage(join(outDir, `${stem}.targets.png`), labels);
     await writeImage(join(outDir, `${stem}.weights.tif`), weights!);
     await writeImage(join(outDir, `${stem}.weights.png`), heatmap(weights!));
     let max = 0;
