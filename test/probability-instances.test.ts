@@ -97,7 +97,7 @@ test('unet tune --probs finds the known best post-processing and unet instances 
   // The first grid entry with F1 1: the watershed parts the objects from seed level 0.7 (above the 0.6 dip), min size 5 drops the 4-pixel speck.
   assert.deepEqual({ watershed: pp.watershed, seedThreshold: pp.seedThreshold, minSize: pp.minSize }, { watershed: true, seedThreshold: 0.7, minSize: 5 }, `tune --probs chose ${JSON.stringify(pp)}`);
   assert.equal(pp.tuned.score, 1);
-  assert.match(t.stdout, /^chosen: 1\.0000 \(watershed, seeds >= 0\.7, min size 5\)$/m);
+  assert.match(t.stdout, /^chosen: 1\.0000 \(argmax, watershed, seeds >= 0\.7, min size 5\)$/m);
 
   const out = join(dir, 'inst');
   const metrics = join(dir, 'metrics.json');
