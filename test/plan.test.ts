@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { detectLabelMode, fingerprintFromRasters, parsePlan, planFromFingerprint, planTrainArgs } from '../src/plan/plan.js';
+import { detectLabelMode, fingerprintFromRasters, parsePlan, plannedTile, planFromFingerprint, planTrainArgs } from '../src/plan/plan.js';
 import { parseDuration } from '../src/cli/commands/plan.js';
-import { isValidInputSize } from '../src/model/size.js';
+import { isValidInputSize, minValidInputSize, outputSize } from '../src/model/size.js';
 import { writeSyntheticFolders } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -51,12 +51,27 @@ test('fingerprintFromRasters: sizes, intensities, class balance, objects and tou
     /fingerprintFromRasters: x: image 6x8 but label 5x8/);
 });
 
+test('plannedTile: the fewest output windows per axis, then the smallest tile that covers the side in them', () => {
+  const spec = { depth: 4, padding: 'valid' } as const;
+  // side -> [tile, windows]: 256 (DSB 2018) 2 x 132; 512 (ISBI 2012) 3 x 180; 1040 5 x 212; 228 fits one 412 tile's output, 229 needs 2 x 116.
+  for (const [side, tile] of [[256, 316], [512, 364], [1040, 396], [228, 412], [229, 300], [40, 236]] as const) {
+    const got = plannedTile(side, spec);
+    assert.equal(got, tile, `plannedTile(${side}): expected ${tile}, got ${got}`);
+    const windows = Math.ceil(side / outputSize(412, spec));
+    assert.ok(windows * outputSize(got, spec) >= side, `plannedTile(${side}): ${windows} windows of output ${outputSize(got, spec)} cover the side`);
+    const smaller = got - 16;
+    assert.ok(smaller < minValidInputSize(spec) || windows * outputSize(smaller, spec) < side, `plannedTile(${side}): the next smaller tile ${smaller} needs more windows`);
+  }
+  assert.equal(plannedTile(48, { depth: 2, padding: 'valid' }), 88);
+  assert.throws(() => plannedTile(0, spec), /plannedTile: side must be a positive integer, got 0/);
+});
+
 test('planFromFingerprint: tile, normalisation, weights and steps follow the data and the probe', () => {
   const base = fingerprintFromRasters([{ image: { data: Uint8Array.from({ length: 512 * 512 }, (_, i) => i % 256), height: 512, width: 512, channels: 1 },
     label: { data: Uint8Array.from({ length: 512 * 512 }, (_, i) => ((i >> 5) % 2 && ((i >> 14) % 2) ? 255 : 0)), height: 512, width: 512, channels: 1 } }]);
   const p = planFromFingerprint(base, { budgetSeconds: 600, secondsPerStep: 0.5 });
   assert.equal(p.depth, 4);
-  assert.equal(p.tile, 412);
+  assert.equal(p.tile, 364, 'plannedTile: 512 px in 3 windows of output 180');
   assert.ok(isValidInputSize(p.tile, { depth: p.depth, padding: 'valid' }));
   assert.equal(p.normalize, 'dtype');
   assert.equal(p.iterations, 1080, '90% of 600 s at 0.5 s/step');
