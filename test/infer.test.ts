@@ -203,6 +203,11 @@ test('predict: argmax mask and foreground map; bad inputs get clear errors', asy
   }
   await assert.rejects(predict(randomImage(new Rng(1), 4, 4, 1), stub), /the image has 1 channel\(s\), the model takes 3/);
   await assert.rejects(predict(image, stub, { outputs: { foregroundClasses: [3] } }), /foreground class 3 is not one of the model's classes 0..2/);
+  // A second summed map (the watershed's seeds), independent of the first.
+  const both = await predict(image, stub, { outputs: { probabilities: false, foregroundClasses: [1, 2], seedClasses: [2] } });
+  for (let i = 0; i < 90; i++) assert.ok(Math.abs(both.seed!.data[i]! - image.data[3 * i + 2]!) < 1e-6, `predict: seed map at pixel ${i} is class 2's probability`);
+  assert.deepEqual(both.foreground!.data, r.foreground!.data, 'predict: the foreground map does not change with a seed map');
+  await assert.rejects(predict(image, stub, { outputs: { seedClasses: [5] } }), /seed class 5 is not one of the model's classes 0..2/);
   const abort = new AbortController();
   abort.abort();
   await assert.rejects(predict(image, stub, { signal: abort.signal }), /predict: aborted/);

@@ -264,7 +264,9 @@ export async function predict(image: Raster<Float32Array>, predictor: TilePredic
   const want = options.outputs ?? {};
   const fgClasses = want.foregroundClasses;
   const seedClasses = want.seedClasses;
-  for (const c of [...(fgClasses ?? []), ...(seedClasses ?? [])]) if (!Number.isInteger(c) || c < 0 || c >= K) throw new Error(`predict: foreground or seed class ${c} is not one of the model's classes 0..${K - 1}`);
+  for (const [classes, what] of [[fgClasses, 'foreground'], [seedClasses, 'seed']] as const) {
+    for (const c of classes ?? []) if (!Number.isInteger(c) || c < 0 || c >= K) throw new Error(`predict: ${what} class ${c} is not one of the model's classes 0..${K - 1}`);
+  }
   const probs = want.probabilities === false ? null : new Float32Array(H * W * K);
   const mask = want.mask === false ? null : K <= 256 ? new Uint8Array(H * W) : new Uint16Array(H * W);
   const fg = fgClasses ? new Float32Array(H * W) : null;
