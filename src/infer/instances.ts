@@ -7,8 +7,9 @@
  * probability landscape assigns the gap pixels to the nearer cell.
  */
 import type { InstancePostprocess } from '../io/model-format.js';
+import type { Raster } from '../io/raster.js';
 import { labelComponents, type Connectivity } from '../util/components.js';
-import { argmax, summedProbability } from './predict.js';
+import { classMask, summedProbability } from './predict.js';
 
 /**
  * Defaults of InstanceOptions (also `unet predict`'s --seed-threshold and --min-size when the
@@ -73,6 +74,18 @@ export function instanceLabels(mask: ArrayLike<number>, height: number, width: n
     flood(labels, mask, p, height, width, connectivity);
   }
   return relabel(labels, options.minSize ?? DEFAULT_INSTANCE_OPTIONS.minSize);
+}
+
+/**
+ * How an instance map is stored, as `unet predict` writes it: 16-bit ids in `<stem>_instances.png`
+ * up to 65535 objects (what image viewers open), else 32-bit ids in `<stem>_instances.tif`.
+ *
+ * @example instanceImage({ labels: Int32Array.of(0, 1), count: 1 }, 1, 2).file === '_instances.png'
+ */
+export function instanceImage(inst: Instances, height: number, width: number): { readonly file: '_instances.png' | '_instances.tif'; readonly raster: Raster<Uint16Array | Int32Array> } {
+  return inst.count <= 65535
+    ? { file: '_instances.png', raster: { data: Uint16Array.from(inst.labels), height, width, channels: 1 } }
+    : { file: '_instances.tif', raster: { data: inst.labels, height, width, channels: 1 } };
 }
 
 /**
@@ -155,9 +168,7 @@ export function instancesFromProbabilities(probabilities: { readonly data: Float
   for (const c of [...pp.foregroundClasses, ...pp.seedClasses]) {
     if (!Number.isInteger(c) || c < 0 || c >= K) throw new Error(`instancesFromProbabilities: class ${c} is not one of the ${K} classes`);
   }
-  const n = height * width;
-  const mask = new Uint16Array(n);
-  for (let i = 0; i < n; i++) mask[i] = argmax(data, i * K, K);
+  const mask = classMask(data, K, new Uint16Array(height * width));
   const seed = pp.watershed ? summedProbability(data, K, pp.seedClasses) : null;
   const fgProbability = pp.foregroundThreshold !== undefined ? summedProbability(data, K, pp.foregroundClasses) : null;
   return instancesFromClassMask(mask, seed, height, width, pp, 4, fgProbability);

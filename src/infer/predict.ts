@@ -278,7 +278,7 @@ export async function predict(image: Raster<Float32Array>, predictor: TilePredic
       const o = band.top * W;
       probs?.set(band.data, o * K);
       const n = band.height * W;
-      if (mask) for (let i = 0; i < n; i++) mask[o + i] = argmax(band.data, i * K, K);
+      if (mask) classMask(band.data, K, mask.subarray(o, o + n));
       if (fg) summedProbability(band.data, K, fgClasses!, fg.subarray(o, o + n));
       if (seed) summedProbability(band.data, K, seedClasses!, seed.subarray(o, o + n));
     },
@@ -291,6 +291,17 @@ export async function predict(image: Raster<Float32Array>, predictor: TilePredic
     ...(seed ? { seed: { data: seed, height: H, width: W, channels: 1 } } : {}),
     grid,
   };
+}
+
+/**
+ * The class index per pixel of an H x W x K map ({@link argmax}: ties go to the lower class), into
+ * `out` (Uint8Array up to 256 classes).
+ *
+ * @example classMask([0.2, 0.8, 0.6, 0.4], 2) // Uint16Array [1, 0]
+ */
+export function classMask<T extends Uint8Array | Uint16Array = Uint16Array>(data: ArrayLike<number>, K: number, out: T = new Uint16Array(data.length / K) as T): T {
+  for (let i = 0; i < out.length; i++) out[i] = argmax(data, i * K, K);
+  return out;
 }
 
 /** The summed probability of `classes` per pixel of an H x W x K map, summed in the order given (the same floats everywhere). */

@@ -19,7 +19,7 @@ import type { DecodeOptions } from '../io/image-codecs.js';
 import type { InstancePostprocess } from '../io/model-format.js';
 import type { Raster } from '../io/raster.js';
 import { parsePredictionName } from '../eval/evaluate.js';
-import { instancesFromProbabilities } from './instances.js';
+import { instanceImage, instancesFromProbabilities } from './instances.js';
 
 /** The probability files of a folder: stem and path, sorted by stem (see the module doc for the names). */
 export async function listProbabilityFiles(dir: string, caller = 'probability maps'): Promise<{ stem: string; path: string }[]> {
@@ -132,10 +132,9 @@ export async function writeInstancesFromProbabilityFiles(probsDir: string, outDi
     } catch (e) {
       throw new Error(`${m.path}: ${(e as Error).message}`, { cause: e });
     }
-    const written = join(outDir, inst.count <= 65535 ? `${m.stem}_instances.png` : `${m.stem}_instances.tif`);
-    await writeImage(written, inst.count <= 65535
-      ? { data: Uint16Array.from(inst.labels), height: probs.height, width: probs.width, channels: 1 }
-      : { data: inst.labels, height: probs.height, width: probs.width, channels: 1 });
+    const stored = instanceImage(inst, probs.height, probs.width);
+    const written = join(outDir, `${m.stem}${stored.file}`);
+    await writeImage(written, stored.raster);
     files.push({ stem: m.stem, written, count: inst.count });
   }
   return { files };

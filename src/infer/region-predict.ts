@@ -18,7 +18,7 @@ import type { Normalization } from '../io/normalize.js';
 import { toModelChannels } from '../io/raster.js';
 import { openTiffRegions, type TiffRegionImage } from '../io/tiff-region.js';
 import { TiffStripWriter } from '../io/tiff-stream.js';
-import { argmax, predictBands, type PredictProgress } from './predict.js';
+import { classMask, predictBands, type PredictProgress } from './predict.js';
 import type { TilePredictor } from './predictor.js';
 import { normalizedSource, resolveNormalization, type RegionSource } from './source.js';
 import type { Size2 } from './tiling.js';
@@ -94,8 +94,7 @@ export async function predictPagesByRegion(
         async (band) => {
           const n = band.height * band.width;
           if (mask) {
-            const m = K <= 256 ? new Uint8Array(n) : new Uint16Array(n);
-            for (let i = 0; i < n; i++) m[i] = argmax(band.data, i * K, K);
+            const m = classMask(band.data, K, K <= 256 ? new Uint8Array(n) : new Uint16Array(n));
             await mask.appendRows(0, m, band.height);
           }
           if (prob) {

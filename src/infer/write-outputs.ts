@@ -20,7 +20,7 @@ import { readImage, writeImage, writeTiff } from '../io/image.js';
 import { normalize, type Normalization } from '../io/normalize.js';
 import { toModelChannels, type Raster } from '../io/raster.js';
 import { openTiffRegions } from '../io/tiff-region.js';
-import { DEFAULT_INSTANCE_OPTIONS, instancesFromClassMask, type InstanceOptions } from './instances.js';
+import { DEFAULT_INSTANCE_OPTIONS, instanceImage, instancesFromClassMask, type InstanceOptions } from './instances.js';
 import { predictTiffByRegion, readsByRegion, type RegionOutput } from './region-predict.js';
 import { predict, type PredictOptions, type PredictProgress } from './predict.js';
 import type { TilePredictor } from './predictor.js';
@@ -172,8 +172,8 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
         const inst = instancesFromClassMask(mask.data, result.seed?.data ?? null, mask.height, mask.width, pp, io.connectivity, result.foreground?.data ?? null);
         counts.push(inst.count);
         instanceMap = { data: inst.labels, height: mask.height, width: mask.width, channels: 1 };
-        if (inst.count <= 65535) await write(`${base}_instances.png`, { data: Uint16Array.from(inst.labels), height: mask.height, width: mask.width, channels: 1 });
-        else await write(`${base}_instances.tif`, instanceMap);
+        const stored = instanceImage(inst, mask.height, mask.width);
+        await write(`${base}${stored.file}`, stored.raster);
       }
       // With instances the overlay shows each object in its own colour, else each class.
       if (kinds.has('overlay')) await write(`${base}_overlay.png`, instanceMap ? overlay(raw, instanceMap, { mode: 'instances' }) : overlay(raw, mask, { mode: 'classes' }));

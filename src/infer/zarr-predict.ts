@@ -53,7 +53,7 @@ import {
 import { labelComponents, type Connectivity } from '../util/components.js';
 import { alignedChunkSide, chunkGridShape, chunkWindows, jobChunks, numberSets, UnionFind, uniteAcross, type Chunk, type ChunkJob } from './chunks.js';
 import { DEFAULT_INSTANCE_OPTIONS, instancesFromClassMask, objectPixels } from './instances.js';
-import { argmax, DEFAULT_PREDICT_BATCH, predictBands, summedProbability } from './predict.js';
+import { classMask, DEFAULT_PREDICT_BATCH, predictBands, summedProbability } from './predict.js';
 import type { TilePredictor } from './predictor.js';
 import { quantizeProbability, labelColour } from './render.js';
 import { normalizedSource, resolveNormalization } from './source.js';
@@ -311,8 +311,7 @@ interface ChunkObjects {
  */
 function watershedChunk(probs: Float32Array, E: Window, w: Window, K: number, s: InstanceSettings, H: number, W: number): ChunkObjects | null {
   const n = E.height * E.width;
-  const mask = new Uint16Array(n);
-  for (let i = 0; i < n; i++) mask[i] = argmax(probs, i * K, K);
+  const mask = classMask(probs, K, new Uint16Array(n));
   // The summation order of src/infer/predict.ts' maps, so the values are the same floats.
   const seed = summedProbability(probs, K, s.seedClasses);
   const fgProbability = s.foregroundThreshold !== undefined ? summedProbability(probs, K, s.foregroundClasses) : null;
@@ -433,8 +432,7 @@ export async function predictOmeZarr(
       const from = ((w.top - E.top + y) * E.width + (w.left - E.left)) * K;
       probs.set(probsE.subarray(from, from + w.width * K), y * w.width * K);
     }
-    const mask = new Uint8Array(n2);
-    for (let i = 0; i < n2; i++) mask[i] = argmax(probs, i * K, K);
+    const mask = classMask(probs, K, new Uint8Array(n2));
     if (out.mask) await writeBlock(out.mask, selection(img.axes, t, z, w, null), mask, [w.height, w.width]);
     if (out.prob) {
       const planes = new Float32Array(K * n2);

@@ -1,13 +1,13 @@
 /**
  * Post-processing chosen on validation images, not guessed: the level that makes a pixel an object
- * pixel, the watershed switch, the seed level and the smallest object size that maximise the mean F1 at IoU 0.5 (or the DSB 2018 mAP) of
- * the instances a model's probabilities give. The search only re-runs the post-processing; the
+ * pixel, the watershed switch, the seed level and the smallest object size that maximise the mean
+ * F1 at IoU 0.5 (or the DSB 2018 mAP) of the instances a model's probabilities give. The search only re-runs the post-processing; the
  * network's probabilities are computed once per image (as StarDist's optimize_thresholds does).
  */
 import type { InstancePostprocess } from '../io/model-format.js';
 import type { Raster } from '../io/raster.js';
 import { instancesFromClassMask, instancesFromProbabilities, type Instances } from '../infer/instances.js';
-import { argmax, summedProbability } from '../infer/predict.js';
+import { classMask, summedProbability } from '../infer/predict.js';
 import { dsbAveragePrecision, instanceOverlaps, matchOverlaps } from '../metrics/instances.js';
 
 /** One validation image: the model's H x W x K probabilities and the true instance ids (0 = background). */
@@ -104,12 +104,15 @@ export function tuneInstancePostprocess(cases: readonly TuneCase[], start: Insta
     const n = c.probabilities.height * c.probabilities.width;
     if (c.truth.length !== n) throw new Error(`tuneInstancePostprocess: ${c.name}: truth has ${c.truth.length} pixels, the probabilities ${n}`);
   }
-  // The maps every post-processing reads, computed once per image.
+  // The maps every post-processing reads, computed once per image (the foreground sum only when a level is searched).
+  const levels = grid.foregroundThresholds.some((t) => t !== null);
   const maps = cases.map((c) => {
     const { data, height, width, channels: K } = c.probabilities;
-    const mask = new Uint16Array(height * width);
-    for (let i = 0; i < mask.length; i++) mask[i] = argmax(data, i * K, K);
-    return { mask, seed: summedProbability(data, K, start.seedClasses), foreground: summedProbability(data, K, start.foregroundClasses) };
+    return {
+      mask: classMask(data, K, new Uint16Array(height * width)),
+      seed: summedProbability(data, K, start.seedClasses),
+      foreground: levels ? summedProbability(data, K, start.foregroundClasses) : null,
+    };
   });
   // The grid decides the level: the start's own is left out of every candidate (null: the argmax).
   const base: InstancePostprocess = withoutLevel(start);
