@@ -1,7 +1,10 @@
 /**
  * Node side of `npm run bench`: one case per process (so its peak RSS is its own) on the
- * active backend (onednn when built). usage: node --import tsx bench/case.ts CASE RUNS [BACKEND]
- * (CASE: bench/cases.ts). Prints one JSON line like bench/torch_unet.py.
+ * active backend (onednn when built). usage: node --import tsx bench/case.ts CASE RUNS [BACKEND] [--profile]
+ * (CASE: bench/cases.ts). Prints one JSON line like bench/torch_unet.py; with --profile
+ * (bench/profile.ts) the timed steps run under tf.profile and "profile" lists each kernel's time
+ * per step with its input shapes. Time outside every kernel (JS between kernels, the optimizer's
+ * native update, which is no TF.js kernel) is the step's wall time minus their sum.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
@@ -13,7 +16,8 @@ import { makeOptimizer, trainStep } from '../src/train/train.js';
 import { Rng } from '../src/util/rng.js';
 import { median, parseCase } from './cases.js';
 
-const [caseName = 'fwd252', runsArg = '3', backendArg] = process.argv.slice(2);
+const profiling = process.argv.includes('--profile');
+const [caseName = 'fwd252', runsArg = '3', backendArg] = process.argv.slice(2).filter((a) => a !== '--profile');
 const runs = Number(runsArg);
 const info = await initBackend(backendArg);
 const rng = new Rng(1);
@@ -57,10 +61,33 @@ if (caseName.startsWith('conv')) {
 step(); // warm-up
 fallbackCounts.clear();
 const times: number[] = [];
-for (let i = 0; i < runs; i++) {
-  const t0 = performance.now();
-  step();
-  times.push((performance.now() - t0) / 1000);
+const timedSteps = (): void => {
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    step();
+    times.push((performance.now() - t0) / 1000);
+  }
+};
+let profile: { ops: { name: string; shapes: (number[] | null)[]; ms: number; calls: number }[] } | undefined;
+if (profiling) {
+  const info = await tf.profile(timedSteps);
+  // One entry per kernel and input shapes, as torch_unet.py's key_averages(group_by_input_shape=True).
+  const ops = new Map<string, { name: string; shapes: (number[] | null)[]; ms: number; calls: number }>();
+  const backendName = tf.getBackend();
+  for (const k of info.kernels) {
+    // tf.profile also lists the scopes of custom-gradient ops, whose time includes their kernels'.
+    if (tf.getKernel(k.name, backendName) === undefined) continue;
+    const key = `${k.name} ${JSON.stringify(k.inputShapes)}`;
+    const op = ops.get(key) ?? { name: k.name, shapes: k.inputShapes, ms: 0, calls: 0 };
+    const ms = await k.kernelTimeMs;
+    if (typeof ms !== 'number') throw new Error(`case.ts --profile: no time for kernel ${k.name}: ${ms.error}`);
+    op.ms += ms / runs;
+    op.calls += 1 / runs;
+    ops.set(key, op);
+  }
+  profile = { ops: [...ops.values()] };
+} else {
+  timedSteps();
 }
 const fallbacks = Object.fromEntries([...fallbackCounts].map(([k, v]) => [k, v / runs]));
-console.log(JSON.stringify({ case: caseName, times_s: times, median_s: median(times), peak_rss_mb: process.resourceUsage().maxRSS / 1024, backend: info.name, fallbacksPerRun: fallbacks }));
+console.log(JSON.stringify({ case: caseName, ...(profile ? { profile } : {}), times_s: times, median_s: median(times), peak_rss_mb: process.resourceUsage().maxRSS / 1024, backend: info.name, fallbacksPerRun: fallbacks }));

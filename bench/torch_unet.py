@@ -4,9 +4,11 @@ depth 4, 2 classes, 1 input channel, dropout 0.5 at the bottom), SGD momentum 0.
 the pixel-averaged weighted softmax cross-entropy, like src/model/unet.ts and
 src/train/train.ts. One case per process so its peak RSS is its own.
 
-usage: torch_unet.py CASE RUNS THREADS   (CASE: KIND SIZE [xFILTERS] [bBATCH] as bench/cases.ts,
-e.g. train572 fwd252 train412x16b4 bundled700; or convfwd convfwdbwd)
-Prints one JSON line: {"case", "times_s": [...], "median_s", "peak_rss_mb", "torch"}.
+usage: torch_unet.py CASE RUNS THREADS [--profile]   (CASE: KIND SIZE [xFILTERS] [bBATCH] as
+bench/cases.ts, e.g. train572 fwd252 train412x16b4 bundled700; or convfwd convfwdbwd)
+Prints one JSON line: {"case", "times_s": [...], "median_s", "peak_rss_mb", "torch"}; with
+--profile (bench/profile.ts) also "profile": the timed steps run under torch.profiler, and each op's
+self CPU time per step, with its input shapes (which tell a 3x3 convolution from an up-convolution).
 """
 import json
 import re
@@ -61,6 +63,9 @@ def parse_case(name):
 
 def main():
     case, runs, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    if sys.argv[4:] not in ([], ['--profile']):
+        raise SystemExit(f'torch_unet.py: the only option after THREADS is --profile, got {sys.argv[4:]}')
+    profiling = sys.argv[4:] == ['--profile']
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     if case.startswith('conv'):
@@ -109,12 +114,25 @@ def main():
                     model(x).sum().item()
     step()  # warm-up
     times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
+
+    def timed_steps():
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+    result = {'case': case}
+    if profiling:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            timed_steps()
+        # Self time: each op's own time, without the ops it calls, so that the ops add up to the step.
+        result['profile'] = {'ops': [{'name': e.key, 'shapes': e.input_shapes, 'ms': e.self_cpu_time_total / 1000 / runs, 'calls': e.count / runs}
+                                     for e in prof.key_averages(group_by_input_shape=True) if e.self_cpu_time_total > 0]}
+    else:
+        timed_steps()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({'case': case, 'times_s': times, 'median_s': statistics.median(times), 'peak_rss_mb': rss_mb, 'torch': torch.__version__}))
+    result.update({'times_s': times, 'median_s': statistics.median(times), 'peak_rss_mb': rss_mb, 'torch': torch.__version__})
+    print(json.dumps(result))
 
 
 if __name__ == '__main__':
