@@ -1,13 +1,14 @@
 /**
  * The CPU backend's Conv2DBackpropFilter as unet-ts registers it (src/backend/cpu-kernels.ts)
  * against TF.js' own kernel, kept from the registry before it was replaced: random shapes,
- * paddings, strides and batches; NaN and infinities in dy; the cases it hands to TF.js.
+ * paddings, strides and batches; NaN and infinities in dy; the cases it hands to TF.js. And the
+ * Sum, Multiply and GreaterEqual fast paths, bit for bit against TF.js' own kernels.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
-import { conv2DBackpropFilterNHWC, tfjsConv2DBackpropFilter } from '../src/backend/cpu-kernels.js';
+import { conv2DBackpropFilterNHWC, tfjsConv2DBackpropFilter, tfjsCpuKernel } from '../src/backend/cpu-kernels.js';
 import { Rng } from '../src/util/rng.js';
 
 await initBackend('cpu');
@@ -121,5 +122,61 @@ describe('CPU Conv2DBackpropFilter (cpu-kernels.ts) against TF.js 4.22.0 kernel'
     const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad);
     const [fast, ref] = both(c, values(2 * 4 * 5 * 3, rng), values(info.outShape.reduce((a, b) => a * b, 1), rng), 'NCHW');
     assert.deepEqual(Array.from(fast), Array.from(ref), 'NCHW Conv2DBackpropFilter should be TF.js own result exactly');
+  });
+});
+
+describe('CPU Sum, Multiply and GreaterEqual fast paths (cpu-kernels.ts) against TF.js 4.22.0 kernels', () => {
+  /** [registered kernel, TF.js' own] outputs: values, shape, dtype. */
+  function compare(name: string, inputs: Record<string, tf.Tensor>, attrs: tf.NamedAttrMap): void {
+    tf.tidy(() => {
+      const fast = tf.engine().runKernel(name, inputs, attrs) as tf.Tensor;
+      const ref = tf.engine().makeTensorFromTensorInfo(tfjsCpuKernel(name)({ inputs, backend: tf.backend(), attrs }) as tf.TensorInfo);
+      const what = `${name} of ${Object.values(inputs).map((t) => `[${t.shape}] ${t.dtype}`).join(', ')} ${JSON.stringify(attrs)}`;
+      assert.deepEqual(fast.shape, ref.shape, `${what}: shape`);
+      assert.equal(fast.dtype, ref.dtype, `${what}: dtype`);
+      const [a, b] = [fast.dataSync(), ref.dataSync()];
+      for (let i = 0; i < b.length; i++) assert.ok(Object.is(a[i], b[i]), `${what}: value ${i} is ${a[i]}, TF.js' kernel gives ${b[i]}`);
+    });
+  }
+  const rng = new Rng(11);
+  const special = (n: number): Float32Array => {
+    const v = values(n, rng);
+    for (let i = 0; i < n; i += 7) v[i] = [NaN, -0, Infinity, -Infinity, 1e-45, 3.4e38][(i / 7) % 6]!;
+    return v;
+  };
+
+  test('Sum over every axis but the last (a bias gradient), keepDims or not, is bit for bit TF.js; other reductions are TF.js itself', () => {
+    for (const shape of [[1, 228, 228, 2], [2, 5, 3, 7], [4, 3], [1, 1, 1, 5]]) {
+      const x = tf.tensor(special(shape.reduce((a, b) => a * b, 1)), shape);
+      const lead = shape.slice(0, -1).map((_, i) => i);
+      for (const keepDims of [false, true]) compare('Sum', { x }, { axis: lead, keepDims });
+      compare('Sum', { x }, { axis: lead.map((a) => a - shape.length), keepDims: false }); // negative axes
+      compare('Sum', { x }, { axis: shape.length - 1, keepDims: false }); // the last axis: TF.js' kernel
+      compare('Sum', { x }, { axis: shape.map((_, i) => i), keepDims: false }); // everything
+      x.dispose();
+    }
+    const ints = tf.tensor([1, 2, 3, 4], [2, 2], 'int32');
+    compare('Sum', { x: ints }, { axis: [0], keepDims: false });
+    ints.dispose();
+  });
+
+  test('Multiply and GreaterEqual with one single value (either side, scalar or all-ones shape) are bit for bit TF.js; broadcasts of more are TF.js itself', () => {
+    const a = tf.tensor(special(2 * 9 * 4 * 3), [2, 9, 4, 3]);
+    const pairs: [tf.Tensor, tf.Tensor][] = [
+      [a, tf.scalar(0.37)],
+      [tf.scalar(-2.5), a],
+      [a, tf.tensor([NaN], [1, 1, 1, 1])],
+      [a, tf.tensor([0], [1, 1])],
+      [tf.tensor([3], [1]), tf.tensor([1, 2, 3], [3])],
+      [tf.tensor([3], [1, 1]), tf.tensor([1, 2, 3], [3])], // rank 2 single value: the result is [1, 3]
+      [a, tf.tensor(special(3), [3])], // a real broadcast
+      [tf.tensor([1, 2], [2], 'int32'), tf.scalar(2, 'int32')],
+    ];
+    for (const [x, y] of pairs) for (const name of ['Multiply', 'GreaterEqual']) compare(name, { a: x, b: y }, {});
+    tf.dispose(pairs.flat());
+  });
+
+  test('the fast kernels are what the cpu backend runs', () => {
+    for (const name of ['Sum', 'Multiply', 'GreaterEqual']) assert.notEqual(tf.getKernel(name, 'cpu')!.kernelFunc, tfjsCpuKernel(name), `${name}: the registered CPU kernel is still TF.js' own`);
   });
 });

@@ -86,6 +86,31 @@ for (const backend of backends) {
       });
     });
 
+    test(`${SOFTMAX_CE_KERNEL}, two classes (its unrolled loop): bit for bit the general loop, which a third class at -Infinity leaves unchanged`, { skip }, async () => {
+      await tf.setBackend(backend);
+      tf.tidy(() => {
+        const two = random([2, 6, 5, 2], 11, 3) as tf.Tensor4D;
+        const three = tf.concat([two, tf.fill([2, 6, 5, 1], -Infinity)], 3) as tf.Tensor4D;
+        const rng = new Rng(12);
+        const labelValues = Int32Array.from({ length: 60 }, () => rng.int(0, 1));
+        labelValues[7] = 2; // outside [0, 2) for two classes: no loss and no gradient; class 2 of three
+        labelValues[8] = -1;
+        const labels = tf.tensor3d(labelValues, [2, 6, 5], 'int32');
+        const twoLabels = tf.tensor3d(labelValues.map((v) => (v === 2 ? -1 : v)), [2, 6, 5], 'int32');
+        const weights = tf.abs(random([2, 6, 5], 13)) as tf.Tensor3D;
+        const [loss2, grad2] = tf.engine().runKernel(SOFTMAX_CE_KERNEL, { logits: two, labels: twoLabels, weights }) as tf.Tensor[];
+        const [loss3, grad3] = tf.engine().runKernel(SOFTMAX_CE_KERNEL, { logits: three, labels: tf.where(tf.equal(labels, 2), tf.fill([2, 6, 5], -1, 'int32'), labels), weights }) as tf.Tensor[];
+        assert.ok(Object.is(loss2!.dataSync()[0], loss3!.dataSync()[0]), `${SOFTMAX_CE_KERNEL}: two-class loss ${loss2!.dataSync()[0]}, general loop ${loss3!.dataSync()[0]}`);
+        const g2 = grad2!.dataSync();
+        const g3 = tf.slice(grad3!, [0, 0, 0, 0], [-1, -1, -1, 2]).dataSync();
+        for (let i = 0; i < g2.length; i++) assert.ok(Object.is(g2[i], g3[i]), `${SOFTMAX_CE_KERNEL}: two-class gradient ${i} is ${g2[i]}, general loop ${g3[i]}`);
+        assert.equal(g2[14], 0, `${SOFTMAX_CE_KERNEL}: a label outside [0, 2) gets no gradient`);
+        const composed = tf.mean(tf.mul(tf.neg(tf.sum(tf.mul(tf.oneHot(tf.reshape(twoLabels, [-1]), 2), tf.logSoftmax(tf.reshape(two, [-1, 2]))), -1)), tf.reshape(weights, [-1])));
+        const lossErr = Math.abs(loss2!.dataSync()[0]! - composed.dataSync()[0]!);
+        assert.ok(lossErr < 1e-6, `${SOFTMAX_CE_KERNEL}: two-class loss differs from the composed ops by ${lossErr}`);
+      });
+    });
+
     test('lean backward pass: bit-identical gradients of a small U-Net, lower peak memory', { skip }, async () => {
       await tf.setBackend(backend);
       installLeanBackprop();

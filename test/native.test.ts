@@ -9,6 +9,7 @@ import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
 import { ONEDNN_NATIVE_KERNELS, oneDnnLoadError, registerOneDnnBackend, type OneDnnBackend } from '../src/backend/onednn.js';
+import { RELU_GRAD_KERNEL } from '../src/model/fused-conv.js';
 import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
 import { makeOptimizer, trainStep } from '../src/train/train.js';
@@ -186,6 +187,27 @@ describe('onednn backend', { skip }, () => {
     }
   });
 
+  test('the ReLU gradient and Step on native tensors keep NaN, and zero what y <= 0 holds, as the CPU kernels do', async () => {
+    // y: a native conv output with NaN where x has one, and as many values <= 0 as > 0.
+    const x = randomArray(1 * 6 * 7 * 16, 7);
+    for (const i of [0, 5, 100, 333]) x[i] = NaN;
+    const dy = randomArray(1 * 6 * 7 * 16, 8);
+    dy[17] = NaN;
+    dy[18] = Infinity;
+    const run = (backend: string): Promise<Float32Array[]> =>
+      runOn(backend, [{ data: x, shape: [1, 6, 7, 16] }, { data: dy, shape: [1, 6, 7, 16] }, { data: Float32Array.from({ length: 256 }, (_, i) => (i % 17 === 0 ? 1 : 0)), shape: [1, 1, 16, 16] }], (xs, dys, eye) => {
+        const y = tf.conv2d(xs as tf.Tensor4D, eye as tf.Tensor4D, 1, 'valid');
+        const g = tf.conv2d(dys as tf.Tensor4D, eye as tf.Tensor4D, 1, 'valid');
+        return [tf.engine().runKernel(RELU_GRAD_KERNEL, { dy: g, y }) as tf.Tensor, tf.step(y)];
+      });
+    const [want, got] = [await run('cpu'), await run('onednn')];
+    for (let k = 0; k < 2; k++) {
+      const name = ['relu gradient', 'step'][k]!;
+      assert.ok(want[k]!.some(Number.isNaN), `${name}: the case must hold a NaN`);
+      for (let i = 0; i < want[k]!.length; i++) assert.ok(Object.is(got[k]![i], want[k]![i]), `${name} at ${i}: onednn ${got[k]![i]}, cpu ${want[k]![i]}`);
+    }
+  });
+
   test('Slice (crop), PadV2, Concat, SplitV, Sum, bias Add and Multiply by a plain tensor on native tensors match the CPU backend', async () => {
     for (const [n, h, w, c1, c2] of [
       [1, 12, 11, 32, 32],
@@ -202,7 +224,7 @@ describe('onednn backend', { skip }, () => {
         // Also: a native tensor times a plain JS one (a dropout mask), and the per-channel sum
         // over [1, 2] that a bias broadcast as [1, 1, 1, C] gets for batch 1.
         const channelSums = n === 1 ? [tf.sum(gs!, [1, 2]), tf.sum(gs!, [1, 2], true)] : [];
-        return [up, tf.concat([tf.slice(skip, [0, 2, 2, 0], [-1, h, w, -1]), up], 3), gs!, gu!, tf.sum(gs!, [0, 1, 2]), tf.pad(up, [[0, 0], [1, 2], [3, 0], [0, 0]]), tf.mul(skip, mask!), ...channelSums];
+        return [up, tf.concat([tf.slice(skip, [0, 2, 2, 0], [-1, h, w, -1]), up], 3), gs!, gu!, tf.sum(gs!, [0, 1, 2]), tf.pad(up, [[0, 0], [1, 2], [3, 0], [0, 0]]), tf.pad(up, [[1, 2], [0, 0], [0, 1], [0, 0]]), tf.mul(skip, mask!), ...channelSums];
       });
     }
   });
