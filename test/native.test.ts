@@ -5,6 +5,7 @@
  * Skipped, with the reason, when the addon is not built.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
@@ -187,6 +188,12 @@ describe('onednn backend', { skip }, () => {
     }
   });
 
+  test('loading the addon leaves GOMP_SPINCOUNT as it found it (set for libgomp only while it loads)', () => {
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', "import('./src/backend/onednn.ts').then((m) => { m.loadOneDnnAddon(); console.log(JSON.stringify([m.oneDnnLoadError(), process.env.GOMP_SPINCOUNT ?? null])); })"], { encoding: 'utf8', env: { ...process.env, GOMP_SPINCOUNT: undefined } });
+    assert.equal(child.status, 0, `loading the addon in a child failed: ${child.stderr}`);
+    assert.deepEqual(JSON.parse(child.stdout.trim()), [null, null], `after loading: [load error, GOMP_SPINCOUNT] ${child.stdout.trim()}`);
+  });
+
   test('the ReLU gradient and Step on native tensors keep NaN, and zero what y <= 0 holds, as the CPU kernels do', async () => {
     // y: a native conv output with NaN where x has one, and as many values <= 0 as > 0.
     const x = randomArray(1 * 6 * 7 * 16, 7);
@@ -224,7 +231,9 @@ describe('onednn backend', { skip }, () => {
         // Also: a native tensor times a plain JS one (a dropout mask), and the per-channel sum
         // over [1, 2] that a bias broadcast as [1, 1, 1, C] gets for batch 1.
         const channelSums = n === 1 ? [tf.sum(gs!, [1, 2]), tf.sum(gs!, [1, 2], true)] : [];
-        return [up, tf.concat([tf.slice(skip, [0, 2, 2, 0], [-1, h, w, -1]), up], 3), gs!, gu!, tf.sum(gs!, [0, 1, 2]), tf.pad(up, [[0, 0], [1, 2], [3, 0], [0, 0]]), tf.pad(up, [[1, 2], [0, 0], [0, 1], [0, 0]]), tf.mul(skip, mask!), ...channelSums];
+        // Slices that start past the first image, row, column or channel block.
+        const slices = [tf.slice(skip, [n - 1, 1, 3, 0], [1, h, w - 1, -1]), ...(c1 === 32 ? [tf.slice(skip, [0, 2, 1, 16], [-1, h - 1, w, 16])] : [])];
+        return [up, tf.concat([tf.slice(skip, [0, 2, 2, 0], [-1, h, w, -1]), up], 3), gs!, gu!, tf.sum(gs!, [0, 1, 2]), tf.pad(up, [[0, 0], [1, 2], [3, 0], [0, 0]]), tf.pad(up, [[1, 2], [0, 0], [0, 1], [0, 0]]), tf.mul(skip, mask!), ...channelSums, ...slices];
       });
     }
   });

@@ -63,6 +63,16 @@ export function loadOneDnnAddon(): OneDnnAddon | null {
     addonState = { addon: null, error: 'disabled by UNET_BACKEND_NO_NATIVE=1' };
     return null;
   }
+  // OpenMP threads that finish a parallel region spin before they sleep (libgomp: 300000 turns
+  // by default), and between two kernels that spin holds both cores of a small machine, so the
+  // nice-19 thread making the next step's tiles (src/train/tile-worker.ts) only ran once the step
+  // was over: 20-23 % of `unet train`'s loop was waiting for tiles (npm run bench, case e2e, 2
+  // cores). With 1000 turns it was 4-5 %, at the same step time; OMP_WAIT_POLICY=passive (no
+  // spin) also 5 %, but 8 % slower steps. libgomp reads the variable when it loads (with the
+  // addon), so it is set only for that moment: child processes do not inherit it. A value the
+  // user set wins.
+  const spin = process.env.GOMP_SPINCOUNT === undefined && process.env.OMP_WAIT_POLICY === undefined;
+  if (spin) process.env.GOMP_SPINCOUNT = '1000';
   try {
     const require = createRequire(import.meta.url);
     // src/backend/onednn.ts and dist/backend/onednn.js both sit two levels below the package root.
@@ -75,6 +85,8 @@ export function loadOneDnnAddon(): OneDnnAddon | null {
     addonState = msg.startsWith('onednn')
       ? { addon: null, error: `the oneDNN addon refused to start: ${msg}` }
       : { addon: null, error: `the oneDNN addon could not be loaded (${msg}); build it with libdnnl-dev installed: npm run build:native` };
+  } finally {
+    if (spin) delete process.env.GOMP_SPINCOUNT;
   }
   return addonState.addon;
 }
