@@ -188,10 +188,17 @@ describe('onednn backend', { skip }, () => {
     }
   });
 
-  test('loading the addon leaves GOMP_SPINCOUNT as it found it (set for libgomp only while it loads)', () => {
-    const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', "import('./src/backend/onednn.ts').then((m) => { m.loadOneDnnAddon(); console.log(JSON.stringify([m.oneDnnLoadError(), process.env.GOMP_SPINCOUNT ?? null])); })"], { encoding: 'utf8', env: { ...process.env, GOMP_SPINCOUNT: undefined } });
-    assert.equal(child.status, 0, `loading the addon in a child failed: ${child.stderr}`);
-    assert.deepEqual(JSON.parse(child.stdout.trim()), [null, null], `after loading: [load error, GOMP_SPINCOUNT] ${child.stdout.trim()}`);
+  test('a short OpenMP spin, when asked for before the addon loads, is set for libgomp only while it loads; never otherwise', () => {
+    // A child per case: libgomp reads GOMP_SPINCOUNT when the addon loads, once per process.
+    const load = (ask: boolean, env: NodeJS.ProcessEnv): [string | null, string | null, boolean] => {
+      const code = `import('./src/backend/onednn.ts').then((m) => { const before = ${ask ? 'm.preferShortOpenMpSpin()' : 'false'}; m.loadOneDnnAddon(); console.log(JSON.stringify([m.oneDnnLoadError(), process.env.GOMP_SPINCOUNT ?? null, before])); })`;
+      const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], { encoding: 'utf8', env: { ...process.env, GOMP_SPINCOUNT: undefined, OMP_WAIT_POLICY: undefined, ...env } });
+      assert.equal(child.status, 0, `loading the addon in a child failed: ${child.stderr}`);
+      return JSON.parse(child.stdout.trim().split('\n').pop()!) as [string | null, string | null, boolean];
+    };
+    assert.deepEqual(load(true, {}), [null, null, true], 'asked for: [load error, GOMP_SPINCOUNT after loading, could still take effect]');
+    assert.deepEqual(load(false, {}), [null, null, false], 'not asked for');
+    assert.deepEqual(load(true, { GOMP_SPINCOUNT: '5' }), [null, '5', true], "the user's GOMP_SPINCOUNT stays");
   });
 
   test('the ReLU gradient and Step on native tensors keep NaN, and zero what y <= 0 holds, as the CPU kernels do', async () => {

@@ -56,6 +56,28 @@ export interface OneDnnAddon {
 
 let addonState: { addon: OneDnnAddon | null; error: string | null } | null = null;
 
+/**
+ * OpenMP threads that finish a parallel region spin before they sleep (libgomp: 300000 turns by
+ * default). Between two kernels that spin holds both cores of a small machine, so the nice-19
+ * thread making the next step's tiles (src/train/tile-worker.ts) only ran once the step was over:
+ * 20-23 % of `unet train`'s loop was waiting for tiles (npm run bench, case e2e, 2 cores). With
+ * 1000 turns the wait was 4-5 % (OMP_WAIT_POLICY=passive, no spin: also 5 %, with 8 % slower
+ * steps); without a tile thread a short spin only adds wake-ups, so it is asked for only by
+ * `unet train` with data workers ({@link preferShortOpenMpSpin}).
+ */
+const SHORT_SPIN_TURNS = 1000;
+let shortSpin = false;
+
+/**
+ * Asks for libgomp's short spin when the addon loads (it reads GOMP_SPINCOUNT only then): set for
+ * that moment only, so child processes do not inherit it; a GOMP_SPINCOUNT or OMP_WAIT_POLICY the
+ * user set wins. No effect once the addon is loaded. Returns whether it can still take effect.
+ */
+export function preferShortOpenMpSpin(): boolean {
+  shortSpin = true;
+  return addonState === null;
+}
+
 /** Loads build/Release/unet_onednn.node once; null (with the reason in {@link oneDnnLoadError}) when it cannot. */
 export function loadOneDnnAddon(): OneDnnAddon | null {
   if (addonState) return addonState.addon;
@@ -63,16 +85,8 @@ export function loadOneDnnAddon(): OneDnnAddon | null {
     addonState = { addon: null, error: 'disabled by UNET_BACKEND_NO_NATIVE=1' };
     return null;
   }
-  // OpenMP threads that finish a parallel region spin before they sleep (libgomp: 300000 turns
-  // by default), and between two kernels that spin holds both cores of a small machine, so the
-  // nice-19 thread making the next step's tiles (src/train/tile-worker.ts) only ran once the step
-  // was over: 20-23 % of `unet train`'s loop was waiting for tiles (npm run bench, case e2e, 2
-  // cores). With 1000 turns it was 4-5 %, at the same step time; OMP_WAIT_POLICY=passive (no
-  // spin) also 5 %, but 8 % slower steps. libgomp reads the variable when it loads (with the
-  // addon), so it is set only for that moment: child processes do not inherit it. A value the
-  // user set wins.
-  const spin = process.env.GOMP_SPINCOUNT === undefined && process.env.OMP_WAIT_POLICY === undefined;
-  if (spin) process.env.GOMP_SPINCOUNT = '1000';
+  const spin = shortSpin && process.env.GOMP_SPINCOUNT === undefined && process.env.OMP_WAIT_POLICY === undefined;
+  if (spin) process.env.GOMP_SPINCOUNT = String(SHORT_SPIN_TURNS);
   try {
     const require = createRequire(import.meta.url);
     // src/backend/onednn.ts and dist/backend/onednn.js both sit two levels below the package root.

@@ -14,6 +14,7 @@ import { defaultTileSize, invalidSizeMessage, isValidInputSize, PAPER_TILE } fro
 import { buildUNet } from '../../model/unet.js';
 import { DEFAULT_HOLDOUT_FRACTION } from '../../train/holdout.js';
 import { DEFAULT_TILE_WORKERS, startTileWorkers } from '../../train/tile-workers.js';
+import { preferShortOpenMpSpin } from '../../backend/onednn.js';
 import { tileGeometry, train, TRAIN_DEFAULTS, type OptimizerKind, type ResumeFrom } from '../../train/train.js';
 import { CheckpointStore, DEFAULT_KEEP_LAST, latestCheckpoint, readCheckpoint } from '../../train/checkpoint-files.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -119,6 +120,8 @@ export const TRAIN_OPTIONS = {
 
 export async function trainCommand(cliArgv: string[]): Promise<number> {
   const first = parseFlags(cliArgv, TRAIN_OPTIONS, TRAIN_HELP);
+  // Before anything loads the addon (the plan's probe does): tile threads need the idle cores.
+  if (first['data-workers'] !== '0') preferShortOpenMpSpin();
   let argv = cliArgv;
   // A fine-tuning run takes its architecture from the model it starts from: nothing to plan.
   if (first.resume === undefined && first['init-from'] === undefined) {
