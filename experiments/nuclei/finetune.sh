@@ -3,12 +3,14 @@
 # the bundled nuclei model? The new modality is DSB 2018 brightfield_gray (16 gray 1024 x 1024
 # images of dark nuclei on a bright background, 44-136 nuclei each), which the bundled model
 # (fluorescence: bright nuclei on black) never saw. split.sh holds out every 5th image (4 test
-# images, 330 nuclei); the first N training images by id (N in COUNTS) train
+# images, 345 nuclei); the first N training images by id (N in COUNTS) train
 #   scratch:  unet train --images --labels --out --seed S --iterations STEPS --tile 316
 #   finetune: the same with --init-from nuclei (its architecture, normalisation and tile)
 # so both get the same steps on the same tile (the planner's 1024 px tile would make steps ~3x
-# dearer); everything else is what unet train plans from the data (scratch) or takes from the
-# model (finetune). With N >= 2, train holds out 10 % (at least 1 image) and tunes the
+# dearer); everything else is what `unet plan` derives from those N images (scratch: label mode,
+# filters, sigma, optimizer; any architecture flag on the command line would make unet train skip
+# the plan and use the paper's recipe) or what the model has (finetune; --label-mode instances as
+# the model was trained). With N >= 2, train holds out 10 % (at least 1 image) and tunes the
 # post-processing on it; with N = 1 it cannot, and the default post-processing is used. Then the
 # default `unet predict --outputs instances --evaluate` on the 4 test images, and the bundled model
 # as it is (N = 0) for reference.
@@ -45,8 +47,15 @@ for n in ${counts//,/ }; do
   for arm in scratch finetune; do
     out="$work/$arm-$n"
     rm -rf "$out" && mkdir -p "$out"
-    extra=(--tile 316)
-    [ "$arm" = finetune ] && extra=(--init-from nuclei)
+    if [ "$arm" = scratch ]; then
+      run unet plan --images "$sub/images" --labels "$sub/labels" --out "$out/plan.json" --no-probe > "$out/plan.txt" 2>&1
+      extra=(--plan "$out/plan.json" --tile 316)
+    else
+      # --init-from skips the plan, and without it unet train's optimizer is the paper's SGD 0.99,
+      # which 500 steps barely move (the first run of this script, at 7c5a807, got F1 0 that way):
+      # the plan's optimizer and rate, as the scratch arm and the nuclei model itself trained.
+      extra=(--init-from nuclei --label-mode instances --optimizer adam --lr 0.001)
+    fi
     run unet train --images "$sub/images" --labels "$sub/labels" --out "$out/model" --seed "$seed" \
       --iterations "$steps" "${extra[@]}" > "$out/train.log" 2>&1
     evaluate "$out/model" "$out/pred"
