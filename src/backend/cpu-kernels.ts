@@ -23,16 +23,12 @@ interface BackpropFilterAttrs {
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap };
 
-/** TF.js' own CPU Conv2DBackpropFilter, taken from the registry before ours replaced it. */
-let tfjsBackpropFilter: tf.KernelFunc | null = null;
-
 /**
  * TF.js' own CPU Conv2DBackpropFilter (tfjs-backend-cpu 4.22.0): what the fast kernel
  * falls back to and is tested against. Installs the fast kernels first if needed.
  */
 export function tfjsConv2DBackpropFilter(): tf.KernelFunc {
-  installFastCpuKernels();
-  return tfjsBackpropFilter!;
+  return tfjsCpuKernel('Conv2DBackpropFilter');
 }
 
 /** dW of a convolution (NHWC x and dy, HWIO dW), or TF.js' kernel for what this one does not cover. */
@@ -182,8 +178,10 @@ function multiplySingle(args: KernelArgs): tf.TensorInfo | null {
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   if (a.dtype !== 'float32' || b.dtype !== 'float32') return null;
   const backend = args.backend as MathBackendCPU;
-  const [big, s] = singleValue(backend, b, a) !== undefined ? [a, singleValue(backend, b, a)!] : singleValue(backend, a, b) !== undefined ? [b, singleValue(backend, a, b)!] : [null, 0];
-  if (big === null) return null;
+  const sb = singleValue(backend, b, a);
+  const sa = sb === undefined ? singleValue(backend, a, b) : undefined;
+  if (sb === undefined && sa === undefined) return null;
+  const [big, s] = sb !== undefined ? [a, sb] : [b, sa!];
   const v = backend.data.get(big.dataId).values as Float32Array;
   const out = new Float32Array(v.length);
   for (let i = 0; i < v.length; i++) out[i] = v[i]! * s;
@@ -212,17 +210,26 @@ function greaterEqualSingle(args: KernelArgs): tf.TensorInfo | null {
 /** TF.js' own CPU kernels that a faster one above replaced, by name (they run what it does not cover). */
 const tfjsKernels = new Map<string, tf.KernelFunc>();
 
-/** Registers `fast` as the CPU kernel `name`, TF.js' own running whenever `fast` returns null. */
-function replaceCpuKernel(name: string, fast: (args: KernelArgs) => tf.TensorInfo | null): void {
+/**
+ * Registers `kernelFunc` as the CPU kernel `name`, keeping TF.js' own in {@link tfjsKernels}. The
+ * registry keeps one config per (kernel, backend); unregister + register replaces it without
+ * TF.js' "already registered" warning.
+ */
+function replaceCpuKernel(name: string, kernelFunc: tf.KernelFunc): void {
   const original = tf.getKernel(name, 'cpu');
   if (!original) throw new Error(`installFastCpuKernels: tfjs-backend-cpu registered no ${name} kernel (is @tensorflow/tfjs-backend-cpu 4.22.0 imported?)`);
   tfjsKernels.set(name, original.kernelFunc);
   tf.unregisterKernel(name, 'cpu');
-  const kernelFunc = (args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] => fast(args) ?? (original.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo | tf.TensorInfo[]);
-  tf.registerKernel({ kernelName: name, backendName: 'cpu', kernelFunc: kernelFunc as tf.KernelFunc });
+  tf.registerKernel({ kernelName: name, backendName: 'cpu', kernelFunc });
 }
 
-/** TF.js' own CPU kernel `name` (Sum, Multiply, GreaterEqual) that a fast one replaced: the reference in tests. */
+/** `fast`, and TF.js' own kernel `name` whenever `fast` returns null. */
+function orTfjs(name: string, fast: (args: KernelArgs) => tf.TensorInfo | null): tf.KernelFunc {
+  // Looked up per call: the original is stored when replaceCpuKernel registers this.
+  return ((args: KernelArgs) => fast(args) ?? tfjsKernels.get(name)!(args as Parameters<tf.KernelFunc>[0])) as tf.KernelFunc;
+}
+
+/** TF.js' own CPU kernel `name` (Conv2DBackpropFilter, Sum, Multiply, GreaterEqual) that a fast one replaced: the fallback, and the reference in tests. */
 export function tfjsCpuKernel(name: string): tf.KernelFunc {
   installFastCpuKernels();
   const k = tfjsKernels.get(name);
@@ -265,17 +272,12 @@ let installed = false;
  */
 export function installFastCpuKernels(): void {
   if (installed) return;
-  const original = tf.getKernel('Conv2DBackpropFilter', 'cpu');
-  if (!original) throw new Error('installFastCpuKernels: tfjs-backend-cpu registered no Conv2DBackpropFilter kernel (is @tensorflow/tfjs-backend-cpu 4.22.0 imported?)');
-  tfjsBackpropFilter = original.kernelFunc;
-  // The registry keeps one config per (kernel, backend); unregister + register replaces it
-  // without TF.js' "already registered" warning. The original stays in tfjsBackpropFilter.
-  tf.unregisterKernel('Conv2DBackpropFilter', 'cpu');
-  tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'cpu', kernelFunc: conv2DBackpropFilterNHWC as tf.KernelFunc });
+  // conv2DBackpropFilterNHWC hands what it does not cover to TF.js' kernel itself.
+  replaceCpuKernel('Conv2DBackpropFilter', conv2DBackpropFilterNHWC as tf.KernelFunc);
+  replaceCpuKernel('Sum', orTfjs('Sum', leadingAxesSum));
+  replaceCpuKernel('Multiply', orTfjs('Multiply', multiplySingle));
+  replaceCpuKernel('GreaterEqual', orTfjs('GreaterEqual', greaterEqualSingle));
   tf.registerKernel({ kernelName: RELU_GRAD_KERNEL, backendName: 'cpu', kernelFunc: reluGrad as tf.KernelFunc });
   tf.registerKernel({ kernelName: SOFTMAX_CE_KERNEL, backendName: 'cpu', kernelFunc: softmaxCrossEntropy as unknown as tf.KernelFunc });
-  replaceCpuKernel('Sum', leadingAxesSum);
-  replaceCpuKernel('Multiply', multiplySingle);
-  replaceCpuKernel('GreaterEqual', greaterEqualSingle);
   installed = true;
 }

@@ -829,27 +829,25 @@ Napi::Value Slice(Ctx& c) {
   // oneDNN's reference path, 155 ms for the 64 + 64 channel split of a 392x392x128 gradient.
   // Blocked: an output row of w * B floats is one piece of an input row (channel blocks start on
   // a block, so the last one's padding lanes are the input's zeros).
-  Blocks bi, bo;
-  blocksOf(t.mem.get_desc(), bi);
-  blocksOf(out.mem.get_desc(), bo);
-  const int64_t H = td[2], W = td[3], h = z[1], w = z[2];
-  const float* src = static_cast<const float*>(t.mem.get_data_handle());
-  float* dst = static_cast<float*>(out.mem.get_data_handle());
   if (tg == tag::nhwc) {  // channels interleaved per pixel: left to oneDNN (our kernels make blocked tensors)
     memory::desc sub = t.mem.get_desc().submemory_desc(dims, {b[0], b[3], b[1], b[2]});
     reorderInto(c, memory(sub, c.st.engine, t.mem.get_data_handle()), out.mem);
     c.st.stream.wait();
-  } else {
-    const int64_t B = bo.B, cb = bo.cb, first = b[3] / B;
+    return handleOf(c, std::move(out));
+  }
+  Blocks bi, bo;
+  blocksOf(t.mem.get_desc(), bi);
+  blocksOf(out.mem.get_desc(), bo);
+  const int64_t H = td[2], W = td[3], h = z[1], w = z[2], B = bo.B, cb = bo.cb, first = b[3] / B;
+  const float* src = static_cast<const float*>(t.mem.get_data_handle());
+  float* dst = static_cast<float*>(out.mem.get_data_handle());
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < z[0] * cb * h; r++) {
-      const int64_t y = r % h, plane = r / h, n = plane / cb, blk = plane % cb;
-      std::copy_n(src + ((((b[0] + n) * bi.cb + first + blk) * H + b[1] + y) * W + b[2]) * B, w * B, dst + r * w * B);
-    }
+  for (int64_t r = 0; r < z[0] * cb * h; r++) {
+    const int64_t y = r % h, plane = r / h, n = plane / cb, blk = plane % cb;
+    std::copy_n(src + ((((b[0] + n) * bi.cb + first + blk) * H + b[1] + y) * W + b[2]) * B, w * B, dst + r * w * B);
   }
   return handleOf(c, std::move(out));
 }
-
 
 // pad(handle, before nhwc, after nhwc) -> handle | null: zero padding (TF.js PadV2 with constant 0)
 Napi::Value Pad(Ctx& c) {
@@ -863,14 +861,13 @@ Napi::Value Pad(Ctx& c) {
   memory::dims dims{d[0] + b[0] + a[0], d[1], d[2] + b[1] + a[1], d[3] + b[2] + a[2]};
   Tensor out;
   allocTensor(c.st, out, {dims, dt::f32, tg});
-  // Row by row in the shared layout (Blocks below): each output row of W' * B floats is zeros, or
+  // Row by row in the shared layout (Blocks): each output row of W' * B floats is zeros, or
   // zeros around one input row. A memset of the whole output and a reorder into its centre (a
   // strided submemory, oneDNN's slow path) took 10 ms for the 232x408x16 -> 408x408x16 gradient
   // of a skip connection's crop.
-  Blocks bi, bo;
-  blocksOf(t.mem.get_desc(), bi);
-  blocksOf(out.mem.get_desc(), bo);
-  const int64_t h = d[2], w = d[3], ho = dims[2], wo = dims[3], B = bo.B, cb = bo.cb;
+  Blocks k;  // the input's and the output's: the same layout and channels
+  blocksOf(out.mem.get_desc(), k);
+  const int64_t h = d[2], w = d[3], ho = dims[2], wo = dims[3], B = k.B, cb = k.cb;
   const int64_t top = b[1], left = b[2], nBefore = b[0];
   const float* src = static_cast<const float*>(t.mem.get_data_handle());
   float* dst = static_cast<float*>(out.mem.get_data_handle());
@@ -884,7 +881,7 @@ Napi::Value Pad(Ctx& c) {
       continue;
     }
     std::fill(row, row + left * B, 0.f);
-    std::copy_n(src + (((n * bi.cb + blk) * h + iy) * w) * B, w * B, row + left * B);
+    std::copy_n(src + (((n * cb + blk) * h + iy) * w) * B, w * B, row + left * B);
     std::fill(row + (left + w) * B, row + wo * B, 0.f);
   }
   return handleOf(c, std::move(out));
@@ -912,7 +909,6 @@ Napi::Value Concat(Ctx& c) {
   c.st.stream.wait();
   return handleOf(c, std::move(out));
 }
-
 
 // biasAdd(handle, Float32Array[C]) -> handle, same layout. A plain loop: oneDNN 2.6's
 // binary primitive took ~0.5 s for a 392x392x64 blocked tensor (a reference kernel).
