@@ -9,8 +9,8 @@
 # so both get the same steps on the same tile (the planner's 1024 px tile would make steps ~3x
 # dearer); everything else is what `unet plan` derives from those N images (scratch: label mode,
 # filters, sigma, optimizer; any architecture flag on the command line would make unet train skip
-# the plan and use the paper's recipe) or what the model has (finetune; --label-mode instances as
-# the model was trained). With N >= 2, train holds out 10 % (at least 1 image) and tunes the
+# the plan and use the paper's recipe) or what the model has (finetune: its architecture,
+# normalisation, tile and training recipe). With N >= 2, train holds out 10 % (at least 1 image) and tunes the
 # post-processing on it; with N = 1 it cannot, and the default post-processing is used. Then the
 # default `unet predict --outputs instances --evaluate` on the 4 test images, and the bundled model
 # as it is (N = 0) for reference.
@@ -51,10 +51,10 @@ for n in ${counts//,/ }; do
       run unet plan --images "$sub/images" --labels "$sub/labels" --out "$out/plan.json" --no-probe > "$out/plan.txt" 2>&1
       extra=(--plan "$out/plan.json" --tile 316)
     else
-      # --init-from skips the plan, and without it unet train's optimizer is the paper's SGD 0.99,
-      # which 500 steps barely move (the first run of this script, at 7c5a807, got F1 0 that way):
-      # the plan's optimizer and rate, as the scratch arm and the nuclei model itself trained.
-      extra=(--init-from nuclei --label-mode instances --optimizer adam --lr 0.001)
+      # --init-from continues the model's own recipe (instances, Adam 1e-3, sigma 3). Before it did
+      # (the first run of this script, at 7c5a807) fine-tuning got the paper's SGD 0.99, which 500
+      # steps barely moved: F1 0.
+      extra=(--init-from nuclei)
     fi
     run unet train --images "$sub/images" --labels "$sub/labels" --out "$out/model" --seed "$seed" \
       --iterations "$steps" "${extra[@]}" > "$out/train.log" 2>&1

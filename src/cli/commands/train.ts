@@ -30,7 +30,7 @@ import { metricForLabelMode, type MetricScores, type ValidationEntry } from '../
 import { writeCurves } from '../../report/curves.js';
 import { trainArgvWithPlan } from './plan.js';
 import { trainFolds } from './folds.js';
-import { initialModelForTile, loadInitialModel } from './init-from.js';
+import { initialModelForTile, loadInitialModel, trainArgvFromModel } from './init-from.js';
 
 export const TRAIN_HELP = `unet train --images DIR --labels DIR --out MODEL_DIR --iterations N --seed S [options]
 unet train --plan plan.json --images DIR --labels DIR --out MODEL_DIR --seed S [options]
@@ -53,7 +53,9 @@ original options and reaches the same weights as an uninterrupted run.
   --holdout F          instance labels without validation pairs: hold out this fraction of the
                        training images (seeded by --seed) for validation and tuning   (${DEFAULT_HOLDOUT_FRACTION})
   --init-from MODEL    fine-tune: start from a trained model's weights (a folder, or nuclei / isbi), with
-                       its architecture, normalisation and class names (contradicting options are refused)
+                       its architecture, normalisation and class names (contradicting options are refused),
+                       and its training recipe: label mode, weights, augmentation, optimizer, learning rate,
+                       batch (valued flags you give override these; its switches such as --invert stay)
   --no-holdout         train on every image; no validation, no tuning
                        With instance labels, training ends by choosing the post-processing (foreground level, watershed,
                        seed level, minimum size) that maximises F1 on the validation images (unet tune).
@@ -123,7 +125,13 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   // Before anything loads the addon (the plan's probe does): tile threads need the idle cores.
   if (first['data-workers'] !== '0') preferShortOpenMpSpin();
   let argv = cliArgv;
-  // A fine-tuning run takes its architecture from the model it starts from: nothing to plan.
+  // A fine-tuning run takes its architecture from the model it starts from, and its recipe from
+  // the model's training command: nothing to plan.
+  if (first.resume === undefined && first['init-from'] !== undefined) {
+    const fromModel = await trainArgvFromModel(first['init-from'], cliArgv, TRAIN_OPTIONS);
+    argv = fromModel.argv;
+    process.stderr.write(`${fromModel.note}\n`);
+  }
   if (first.resume === undefined && first['init-from'] === undefined) {
     const planned = await trainArgvWithPlan(cliArgv, first);
     argv = planned.argv;
