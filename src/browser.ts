@@ -47,6 +47,8 @@ export {
   quantizeFloat16,
   float16Bits,
   type ModelMetadata,
+  type InferenceChoice,
+  type InstancePostprocess,
   MODEL_JSON,
   WEIGHTS_BIN,
   METADATA_JSON,
@@ -57,7 +59,7 @@ export { alignedStep, axisOrigins, tileGrid, gaussianWeights, type Size2, type W
 export { unetPredictor, activationElements, estimateTileBytes, chooseTileSize, DEFAULT_TILE_MEMORY_BYTES, type TilePredictor, type DisposablePredictor } from './infer/predictor.js';
 export { predict, predictBands, planTiles, argmax, DEFAULT_PREDICT_BATCH, type Blend, type PredictOptions, type PredictOutputs, type PredictProgress, type Prediction, type ProbabilityBand } from './infer/predict.js';
 export { withTestTimeAugmentation, dihedral, ALL_DIHEDRAL, SHAPE_PRESERVING, type Dihedral } from './infer/tta.js';
-export { instanceLabels, DEFAULT_INSTANCE_OPTIONS, type InstanceOptions, type Instances } from './infer/instances.js';
+export { instanceLabels, instancesFromProbabilities, DEFAULT_INSTANCE_OPTIONS, type InstanceOptions, type Instances } from './infer/instances.js';
 export { overlay, displayRgb, labelColour, probabilityPlane, quantizeProbability, type OverlayOptions } from './infer/render.js';
 export { dt1d, squaredEdt, squaredEdtOfSeeds, edt } from './util/edt.js';
 export { labelComponents, type Connectivity, type Components } from './util/components.js';

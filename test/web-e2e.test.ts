@@ -25,7 +25,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { decodeTiff, encodeTiff } from '../src/io/image-codecs.js';
-import { buildUNet, decodePng, initBackend, initializeWeights, makeMetadata, Rng, saveModel } from '../src/index.js';
+import { tensor1d } from '@tensorflow/tfjs-core';
+import { buildUNet, decodePng, initBackend, initializeWeights, makeMetadata, normalize as normalizeImage, predict, Rng, saveModel, unetPredictor, withTestTimeAugmentation } from '../src/index.js';
 import { ISBI, skipUnless, skipWithoutSharedData } from './helpers.js';
 
 const run = promisify(execFile);
@@ -111,7 +112,21 @@ test('web app: segmentation in Chromium agrees with unet predict in Node', { ski
       modelDir = join(tmp, 'model');
       const model = buildUNet(config, 92);
       initializeWeights(model, new Rng(1));
-      await saveModel(modelDir, model, makeMetadata({ config, tileSize: [92, 92], normalization: { kind: 'dtype' }, classNames: ['background', 'membrane'], description: 'web e2e test model (seeded, untrained)' }));
+      // Averaging over the 8 flips pulls an untrained net's probabilities towards their mean, which
+      // leaves almost no pixel above 0.5: the last bias is shifted so that the median TTA
+      // probability of class 1 is about 0.5 and the mask has both classes.
+      const slice = normalizeImage(decodePng(await readFile(IMAGE), IMAGE), { kind: 'dtype' }, IMAGE);
+      const predictor = unetPredictor(model, config, 92);
+      const p1 = (await predict(slice, withTestTimeAugmentation(predictor), { outputs: { probabilities: true, mask: false } })).probabilities!.data.filter((_, i) => i % 2 === 1).sort();
+      predictor.dispose();
+      const median = p1[p1.length >> 1]!;
+      const bias = model.weights[model.weights.length - 1]!;
+      const [b0, b1] = bias.read().dataSync();
+      bias.write(tensor1d([b0!, b1! - Math.log(median / (1 - median))]));
+      // With a stored post-processing and test-time augmentation chosen, as `unet tune` leaves a
+      // model: the page must use both, as unet predict does by default.
+      const postprocess = { instances: { foregroundClasses: [1], watershed: true, seedClasses: [1], seedThreshold: 0.6, minSize: 4, foregroundThreshold: 0.5 } };
+      await saveModel(modelDir, model, makeMetadata({ config, tileSize: [92, 92], normalization: { kind: 'dtype' }, classNames: ['background', 'membrane'], description: 'web e2e test model (seeded, untrained)', postprocess, inference: { tta: true } }));
       model.dispose();
     }
 
@@ -127,7 +142,7 @@ test('web app: segmentation in Chromium agrees with unet predict in Node', { ski
 
     // Node reference: the CLI, run while the app is built and the browser works.
     const cliOut = join(tmp, 'cli');
-    const cli = run(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'predict', '--model', modelDir, '--out', cliOut, '--outputs', 'mask,prob', IMAGE, stackPath], { cwd: ROOT });
+    const cli = run(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'predict', '--model', modelDir, '--out', cliOut, '--outputs', 'mask,prob,instances', IMAGE, stackPath], { cwd: ROOT });
     cli.catch(() => undefined); // awaited below; avoids an unhandled rejection meanwhile
 
     const build = await ensureBuild();
@@ -167,6 +182,8 @@ test('web app: segmentation in Chromium agrees with unet predict in Node', { ski
       await download.saveAs(maskPath);
       const [probDl] = await Promise.all([page.waitForEvent('download'), page.click('#dl-prob-tif')]);
       await probDl.saveAs(join(tmp, 'browser_prob.tif'));
+      const [instDl] = await Promise.all([page.waitForEvent('download'), page.click('#dl-instances-png')]);
+      await instDl.saveAs(join(tmp, 'browser_instances.png'));
       const [overlayDl] = await Promise.all([page.waitForEvent('download'), page.click('#dl-overlay-png')]);
       await overlayDl.saveAs(join(tmp, 'browser_overlay.png'));
 
@@ -206,11 +223,24 @@ test('web app: segmentation in Chromium agrees with unet predict in Node', { ski
       assert.equal(nodeProb.length, 2);
       let probDiff = 0;
       for (let c = 0; c < 2; c++) for (let i = 0; i < nodeProb[c]!.data.length; i++) probDiff = Math.max(probDiff, Math.abs(browserProb[c]!.data[i]! - nodeProb[c]!.data[i]!));
+      // The objects: the model's stored watershed post-processing, as unet predict makes them.
+      const browserInst = decodePng(await readFile(join(tmp, 'browser_instances.png')), 'browser instances');
+      const nodeInst = decodePng(await readFile(join(cliOut, 'train_00_instances.png')), 'unet predict instances');
+      let sameId = 0;
+      for (let i = 0; i < nodeInst.data.length; i++) if (nodeInst.data[i] === browserInst.data[i]) sameId++;
+      const objects = (d: ArrayLike<number>): number => new Set(Array.from(d).filter((v) => v !== 0)).size;
+      const [browserObjects, nodeObjects] = [objects(browserInst.data), objects(nodeInst.data)];
+      const idAgreement = sameId / nodeInst.data.length;
+      assert.match(statusText, /8 flips\/rotations averaged, as the model chose/, `the page must use the model's test-time augmentation: ${statusText}`);
       const seconds = (Date.now() - started) / 1000;
       process.stderr.write(
         `web-e2e: ${build}; backend ${backend}; ${statusText}; foreground IoU browser vs unet predict ${iou.toFixed(5)}, ` +
-          `pixel agreement ${(same / nodeMask.data.length).toFixed(5)}, max probability difference ${probDiff.toExponential(2)}, foreground ${(100 * fgFraction).toFixed(1)} %; ${seconds.toFixed(1)} s; screenshot ${shot}\n`,
+          `pixel agreement ${(same / nodeMask.data.length).toFixed(5)}, max probability difference ${probDiff.toExponential(2)}, foreground ${(100 * fgFraction).toFixed(1)} %; ` +
+          `objects ${browserObjects} vs ${nodeObjects}, instance id agreement ${idAgreement.toFixed(5)}; ${seconds.toFixed(1)} s; screenshot ${shot}\n`,
       );
+      assert.ok(nodeObjects > 1, `the watershed made ${nodeObjects} object(s): the instance comparison would be meaningless`);
+      assert.ok(Math.abs(browserObjects - nodeObjects) <= Math.max(1, 0.01 * nodeObjects), `objects: ${browserObjects} in the page, ${nodeObjects} from unet predict`);
+      assert.ok(idAgreement > 0.99, `instance ids agree on ${idAgreement} of the pixels (<= 0.99)`);
       assert.ok(iou > 0.99, `foreground IoU ${iou} <= 0.99`);
       assert.ok(probDiff < 1e-3, `probabilities differ from unet predict's by up to ${probDiff}`);
 

@@ -40,6 +40,18 @@ export interface ModelMetadata {
   readonly weightsDtype?: 'float32' | 'float16';
   /** How `unet predict --outputs instances` turns probabilities into objects, unless told otherwise. */
   readonly postprocess?: { readonly instances?: InstancePostprocess };
+  /** How `unet predict` (and the web app) runs the network on this model unless told otherwise. */
+  readonly inference?: InferenceChoice;
+}
+
+/**
+ * Inference settings chosen on validation images (`unet tune`, or the end of instance training):
+ * `tta` averages the 8 flips/rotations of each tile (Sec. 3.3 of the paper) when they raised the
+ * validation score enough to pay for 8 network passes. `tuned` records the comparison.
+ */
+export interface InferenceChoice {
+  readonly tta: boolean;
+  readonly tuned?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -71,6 +83,7 @@ export function makeMetadata(args: {
   training?: Record<string, unknown>;
   description?: string;
   postprocess?: ModelMetadata['postprocess'];
+  inference?: InferenceChoice;
 }): ModelMetadata {
   const config = resolveConfig(args.config);
   const classNames = args.classNames ?? Array.from({ length: config.classes }, (_, i) => `class${i}`);
@@ -89,6 +102,7 @@ export function makeMetadata(args: {
     createdAt: new Date().toISOString(),
     ...(args.description ? { description: args.description } : {}),
     ...(args.postprocess ? { postprocess: args.postprocess } : {}),
+    ...(args.inference ? { inference: args.inference } : {}),
   };
 }
 
@@ -107,6 +121,9 @@ export function parseMetadata(json: unknown, source: string): ModelMetadata {
   if (!m.normalization || typeof m.normalization !== 'object') throw new Error(`${source}: normalization is missing`);
   if (!Array.isArray(m.classNames) || m.classNames.length !== config.classes) throw new Error(`${source}: classNames must list ${config.classes} names`);
   if (m.postprocess?.instances !== undefined) checkInstancePostprocess(m.postprocess.instances, config.classes, source);
+  if (m.inference !== undefined && (typeof m.inference !== 'object' || m.inference === null || typeof m.inference.tta !== 'boolean')) {
+    throw new Error(`${source}: inference.tta must be true or false, got ${JSON.stringify((m.inference as { tta?: unknown } | null)?.tta)}`);
+  }
   return { ...(m as ModelMetadata), config };
 }
 

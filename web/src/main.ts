@@ -107,7 +107,7 @@ worker.onmessage = (event: MessageEvent<FromWorker>) => {
       state.pending = null;
       state.results.set(slice, msg);
       ui.progress.value = ui.progress.max;
-      setStatus('done', `${sliceText(slice)}done in ${(msg.elapsedMs / 1000).toFixed(1)} s on ${msg.backend}: ${msg.tiles} tile(s) of ${msg.tile} px, ${msg.instanceCount} object(s)`);
+      setStatus('done', `${sliceText(slice)}done in ${(msg.elapsedMs / 1000).toFixed(1)} s on ${msg.backend}: ${msg.tiles} tile(s) of ${msg.tile} px${msg.tta ? ' (8 flips/rotations averaged, as the model chose)' : ''}, ${msg.instanceCount} object(s)`);
       if (slice === state.slice) render();
       next();
       break;

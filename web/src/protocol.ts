@@ -36,9 +36,11 @@ export interface SegmentResult {
   readonly mask: Uint8Array | Uint16Array;
   /** Summed probability of the foreground classes (every class but 0). */
   readonly foreground: Float32Array;
-  /** Connected components of the foreground, 0 = background. */
+  /** The objects, 0 = background: the model's stored post-processing (as `unet predict --outputs instances`), else connected components of the foreground. */
   readonly instances: Int32Array;
   readonly instanceCount: number;
+  /** Whether the 8 flips/rotations were averaged (the model's tuned choice, unet.json "inference"). */
+  readonly tta: boolean;
   readonly tile: number;
   readonly tiles: number;
   readonly elapsedMs: number;

@@ -14,12 +14,14 @@ import {
   chooseTileSize,
   countParameters,
   instanceLabels,
+  instancesFromProbabilities,
   loadModelFromUrl,
   modelFromParts,
   normalize,
   parseMetadata,
   predict,
   unetPredictor,
+  withTestTimeAugmentation,
   type DisposablePredictor,
   type ModelMetadata,
   type PredictProgress,
@@ -127,8 +129,10 @@ export class Segmenter {
     }
     const K = config.classes;
     const fgClasses = Array.from({ length: K - 1 }, (_, i) => i + 1);
+    // As unet predict does by default: the model's test-time augmentation choice and its stored post-processing.
+    const tta = metadata.inference?.tta ?? false;
     const start = performance.now();
-    const result = await predict(image, predictor, {
+    const result = await predict(image, tta ? withTestTimeAugmentation(predictor) : predictor, {
       batchSize: 1,
       onProgress,
       ...(signal ? { signal } : {}),
@@ -138,7 +142,10 @@ export class Segmenter {
     const mask = result.mask!.data;
     const fg = new Uint8Array(mask.length);
     for (let i = 0; i < fg.length; i++) fg[i] = mask[i]! !== 0 ? 1 : 0;
-    const inst = instanceLabels(fg, image.height, image.width);
+    const postprocess = metadata.postprocess?.instances;
+    const inst = postprocess
+      ? instancesFromProbabilities({ data: result.probabilities!.data, height: image.height, width: image.width, channels: K }, postprocess)
+      : instanceLabels(fg, image.height, image.width);
     return {
       id,
       height: image.height,
@@ -149,6 +156,7 @@ export class Segmenter {
       foreground: result.foreground!.data,
       instances: inst.labels,
       instanceCount: inst.count,
+      tta,
       tile,
       tiles: result.grid.tiles.length,
       elapsedMs,

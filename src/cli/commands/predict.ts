@@ -43,7 +43,9 @@ ${optionLine('--prob-format F', `${PROBABILITY_FORMATS.join(' | ')} (png: <stem>
   --tile N             input tile size (default: the largest that fits --memory and the image needs)
 ${MEMORY_HELP}
 ${optionLine('--batch N', 'tiles per forward pass', DEFAULT_PREDICT_BATCH)}
-  --tta                average over the 8 flips/rotations (Sec. 3.3: 7 rotated versions for ISBI)
+  --tta                average over the 8 flips/rotations (Sec. 3.3: 7 rotated versions for ISBI); the
+                       default is the model's (unet.json "inference", chosen by unet tune: on where it paid)
+  --no-tta             one pass per tile, whatever the model's choice
 Instances use the model's stored post-processing (unet.json "postprocess", chosen by unet tune or at
 the end of training); without one, connected components of the foreground. These options override it:
   --foreground LIST    classes (indices or names) that form objects for instances   (all but class 0)
@@ -83,6 +85,7 @@ export const PREDICT_OPTIONS = {
   ...MEMORY_OPTION,
   batch: { type: 'string' },
   tta: { type: 'boolean' },
+  'no-tta': { type: 'boolean' },
   foreground: { type: 'string' },
   watershed: { type: 'boolean' },
   'no-watershed': { type: 'boolean' },
@@ -163,12 +166,15 @@ export async function predictCommand(argv: string[]): Promise<number> {
     }
     return p;
   };
-  const tilePredictor = (size: Size2): TilePredictor => (values.tta ? withTestTimeAugmentation(predictorFor(size)) : predictorFor(size));
+  if (values.tta && values['no-tta']) throw new UsageError('--tta and --no-tta contradict each other');
+  // Test-time augmentation: the model's tuned choice unless a flag says otherwise.
+  const tta = values['no-tta'] ? false : (values.tta ?? metadata.inference?.tta ?? false);
+  const tilePredictor = (size: Size2): TilePredictor => (tta ? withTestTimeAugmentation(predictorFor(size)) : predictorFor(size));
   if (zarrInputs) {
     try {
       return await predictZarrCommand({
         values, inputs: files, outDir: values.out, modelDirs, normalization: metadata.normalization, classNames: metadata.classNames,
-        predictorFor: tilePredictor, tta: values.tta ?? false, log: (l) => process.stderr.write(`${l}\n`), ...(foregroundClasses ? { foregroundClasses } : {}),
+        predictorFor: tilePredictor, tta, log: (l) => process.stderr.write(`${l}\n`), ...(foregroundClasses ? { foregroundClasses } : {}),
         instances: { watershed, seedThreshold, minSize, connectivity, ...(seedClasses ? { seedClasses } : {}), ...(foregroundThreshold !== undefined ? { foregroundThreshold } : {}) },
       });
     } finally {
@@ -178,7 +184,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
     }
   }
   const progress = new ProgressReporter();
-  process.stderr.write(`unet predict: ${files.length} image(s), model ${modelDir}, ${choice.engine === 'ort' ? 'engine onnxruntime' : `backend ${backend.name}`}${values.tta ? ', test-time augmentation' : ''}\n`);
+  process.stderr.write(`unet predict: ${files.length} image(s), model ${modelDir}, ${choice.engine === 'ort' ? 'engine onnxruntime' : `backend ${backend.name}`}${tta ? `, test-time augmentation${values.tta ? '' : " (the model's tuned choice; --no-tta for one pass)"}` : ''}\n`);
   const failures: string[] = [];
   const written: string[] = [];
   try {

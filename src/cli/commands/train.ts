@@ -2,7 +2,7 @@ import { constants as osConstants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { classesForLabelMode, loadDataset, pairByStem } from '../../io/dataset.js';
 import { holdoutNames } from '../../train/holdout.js';
-import { startingPostprocess, tuneOnFiles } from '../../train/tune-files.js';
+import { DEFAULT_TUNE_METRIC, inferenceChoice, startingPostprocess, tuneOnFiles } from '../../train/tune-files.js';
 import { tuneReport } from './tune.js';
 import { makeAugmenter } from '../../augment/augment.js';
 import { defaultInstancePostprocess } from '../../infer/instances.js';
@@ -58,7 +58,8 @@ original options and reaches the same weights as an uninterrupted run.
                        batch (valued flags you give override these; its switches such as --invert stay)
   --no-holdout         train on every image; no validation, no tuning
                        With instance labels, training ends by choosing the post-processing (foreground level, watershed,
-                       seed level, minimum size) that maximises F1 on the validation images (unet tune).
+                       seed level, minimum size) that maximises F1 on the validation images, and whether
+                       test-time augmentation pays for its 8 passes there (unet tune).
 ${optionLine('--validate-every N', "validation loss and the task's metric every N steps (and after the last); 0 = never", TRAIN_DEFAULTS.validateEvery)}
                        The metric: F1@0.5 and DSB mAP of the instances (untuned post-processing) for
                        --label-mode instances, V_rand at threshold 0.5 for binary labels, mean IoU for
@@ -304,7 +305,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     const pairs = values['val-images'] ? await pairByStem(values['val-images'], values['val-labels']!) : (await pairByStem(imagesDir, labelsDir)).filter((p) => held.has(p.name));
     const tuned = await tuneOnFiles(model, metadata, pairs);
     process.stderr.write(`unet train: post-processing tuned on ${pairs.length} validation images\n${tuneReport(tuned, startingPostprocess(metadata))}`);
-    metadata = { ...metadata, postprocess: { ...metadata.postprocess, instances: tuned.best } };
+    metadata = { ...metadata, postprocess: { ...metadata.postprocess, instances: tuned.best }, inference: inferenceChoice(tuned, DEFAULT_TUNE_METRIC, pairs.length) };
     await writeModelMetadata(outDir, metadata);
   }
   if (summary.validation.length > 0) process.stderr.write(`unet train: ${validationSummary(summary, store.best, join(outDir, 'checkpoints', 'best'))}\n`);

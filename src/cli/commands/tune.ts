@@ -1,6 +1,6 @@
 import { pairByStem } from '../../io/dataset.js';
 import { loadModel, writeModelMetadata } from '../../io/model-files.js';
-import { DEFAULT_TUNE_METRIC, startingPostprocess, tuneOnFiles, tuneOnProbabilityFiles } from '../../train/tune-files.js';
+import { DEFAULT_TUNE_METRIC, inferenceChoice, startingPostprocess, TTA_CHOICES, TTA_MIN_GAIN, tuneOnFiles, tuneOnProbabilityFiles, type TtaChoice, type TuneFilesResult } from '../../train/tune-files.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { defaultInstancePostprocess } from '../../infer/instances.js';
 import { pairProbabilityFiles } from '../../infer/probability-files.js';
@@ -9,17 +9,20 @@ import type { TuneMetric, TuneResult } from '../../train/tune.js';
 import { MEMORY_HELP, MEMORY_OPTION, memoryBytesOption, optionLine, parseFlags, requireOption, startBackend, UsageError } from '../args.js';
 import { ProgressReporter } from '../progress.js';
 
-export const TUNE_HELP = `unet tune --model DIR --images DIR --labels DIR [--metric f1|dsb-ap] [--memory MB] [--dry-run]
+export const TUNE_HELP = `unet tune --model DIR --images DIR --labels DIR [--metric f1|dsb-ap] [--tta auto|on|off] [--memory MB] [--dry-run]
 unet tune --probs DIR --labels DIR --out FILE [--targets separated|boundary] [--metric f1|dsb-ap]
 
 Chooses how \`unet predict --outputs instances\` turns the model's probabilities into objects: the
 level above which a pixel is an object pixel (or the argmax), the watershed on or off, its seed level,
 and the smallest object size, by the highest mean F1 at IoU 0.5
 (or DSB 2018 mAP) over validation images with instance labels (16-bit ids, 0 = background), paired by
-file name. The network runs once per image; only the post-processing is searched. The choice is
-written into the model's unet.json (unless --dry-run), and predict uses it by default.
+file name. The network runs once per image, and once more averaging its 8 flips/rotations
+(test-time augmentation); the post-processing is searched for each, and TTA is kept only when it
+raises the score by at least ${TTA_MIN_GAIN} (it costs 8 network passes per tile). The choice is written
+into the model's unet.json (unless --dry-run), and predict uses it by default (--tta / --no-tta override).
 Tune on validation images, never on the images you report scores for.
 ${optionLine('--metric M', 'f1 | dsb-ap', DEFAULT_TUNE_METRIC)}
+${optionLine('--tta T', 'auto: compare, keep TTA if it pays | on: always | off: never', 'auto')}
 ${MEMORY_HELP}
 ${optionLine('--dry-run', "print the choice, leave the model's unet.json as it is")}
 Probabilities of any network (instead of --model and --images): --probs DIR holds <stem>_prob.tif
@@ -40,11 +43,14 @@ export async function tuneCommand(argv: string[]): Promise<number> {
     probs: { type: 'string' },
     out: { type: 'string' },
     targets: { type: 'string' },
+    tta: { type: 'string' },
   }, TUNE_HELP);
   const metric = (values.metric ?? DEFAULT_TUNE_METRIC) as TuneMetric;
   if (metric !== 'f1' && metric !== 'dsb-ap') throw new UsageError(`--metric must be f1 or dsb-ap, got "${metric}"`);
   if (values.probs !== undefined) return tuneProbabilities(values.probs, requireOption(values.labels, 'labels'), metric, values);
   for (const name of ['out', 'targets'] as const) if (values[name] !== undefined) throw new UsageError(`--${name} goes with --probs (a model's choice is written into its unet.json)`);
+  const tta = (values.tta ?? 'auto') as TtaChoice;
+  if (!TTA_CHOICES.includes(tta)) throw new UsageError(`--tta must be ${TTA_CHOICES.join(', ')}, got "${values.tta}"`);
   const modelDir = requireOption(values.model, 'model');
   const imagesDir = requireOption(values.images, 'images');
   const labelsDir = requireOption(values.labels, 'labels');
@@ -53,11 +59,13 @@ export async function tuneCommand(argv: string[]): Promise<number> {
   const { model, metadata } = await loadModel(modelDir);
   const progress = new ProgressReporter();
   const started = Date.now();
-  let result;
+  let result: TuneFilesResult;
+  const pairs = await pairByStem(imagesDir, labelsDir);
   try {
-    result = await tuneOnFiles(model, metadata, await pairByStem(imagesDir, labelsDir), {
+    result = await tuneOnFiles(model, metadata, pairs, {
       metric,
       memoryBytes,
+      tta,
       onImage: (done, total, name) => progress.update({ done, total, text: `predicted ${name}`, etaMs: ((Date.now() - started) / done) * (total - done) }),
     });
   } finally {
@@ -65,15 +73,15 @@ export async function tuneCommand(argv: string[]): Promise<number> {
   }
   process.stdout.write(tuneReport(result, startingPostprocess(metadata)));
   if (!values['dry-run']) {
-    await writeModelMetadata(modelDir, { ...metadata, postprocess: { ...metadata.postprocess, instances: result.best } });
+    await writeModelMetadata(modelDir, { ...metadata, postprocess: { ...metadata.postprocess, instances: result.best }, inference: inferenceChoice(result, metric, pairs.length) });
     process.stderr.write(`unet tune: wrote the choice into ${modelDir}/unet.json\n`);
   }
   return 0;
 }
 
 /** unet tune --probs: the search on probability maps on disk, the choice written to --out. */
-async function tuneProbabilities(probsDir: string, labelsDir: string, metric: TuneMetric, values: { model?: string; images?: string; memory?: string; 'dry-run'?: boolean; out?: string; targets?: string }): Promise<number> {
-  for (const name of ['model', 'images', 'memory', 'dry-run'] as const) if (values[name] !== undefined) throw new UsageError(`--${name} does not go with --probs (the probabilities are given; the choice goes to --out)`);
+async function tuneProbabilities(probsDir: string, labelsDir: string, metric: TuneMetric, values: { model?: string; images?: string; memory?: string; 'dry-run'?: boolean; out?: string; targets?: string; tta?: string }): Promise<number> {
+  for (const name of ['model', 'images', 'memory', 'dry-run', 'tta'] as const) if (values[name] !== undefined) throw new UsageError(`--${name} does not go with --probs (the probabilities are given; the choice goes to --out)`);
   const outFile = requireOption(values.out, 'out');
   const targets = values.targets ?? 'separated';
   if (targets !== 'separated' && targets !== 'boundary') throw new UsageError(`--targets must be separated or boundary, got "${targets}"`);
@@ -91,8 +99,11 @@ async function tuneProbabilities(probsDir: string, labelsDir: string, metric: Tu
   return 0;
 }
 
-/** The five best post-processings, the one started from and the one chosen, as lines of text. */
-export function tuneReport(result: TuneResult, start: InstancePostprocess): string {
+/**
+ * The five best post-processings, the one started from and the one chosen, as lines of text;
+ * with a model's tuning, how test-time augmentation compared.
+ */
+export function tuneReport(result: TuneResult | TuneFilesResult, start: InstancePostprocess): string {
   const describe = (f: number | null | undefined, w: boolean, t: number, m: number): string =>
     `${f === null || f === undefined ? 'argmax' : `foreground > ${f}`}, ${w ? `watershed, seeds >= ${t}` : 'connected components'}, min size ${m}`;
   const b = result.best;
@@ -102,6 +113,16 @@ export function tuneReport(result: TuneResult, start: InstancePostprocess): stri
     ...top.map((r) => `  ${r.score.toFixed(4)}  ${describe(r.foregroundThreshold, r.watershed, r.seedThreshold, r.minSize)}`),
     `before: ${result.startScore.toFixed(4)} (${describe(start.foregroundThreshold, start.watershed, start.seedThreshold, start.minSize)})`,
     `chosen: ${result.bestScore.toFixed(4)} (${describe(b.foregroundThreshold, b.watershed, b.seedThreshold, b.minSize)})`,
+    ...('tta' in result ? [ttaLine(result)] : []),
     '',
   ].join('\n');
+}
+
+/** How the test-time augmentation choice was made, as one line. */
+function ttaLine(result: TuneFilesResult): string {
+  const { plain, tta } = result.scores;
+  if (plain !== undefined && tta !== undefined) {
+    return `test-time augmentation: ${result.tta ? 'on' : 'off'} (best ${tta.toFixed(4)} with it, ${plain.toFixed(4)} without; kept when it gains >= ${TTA_MIN_GAIN})`;
+  }
+  return `test-time augmentation: ${result.tta ? 'on' : 'off'} (as asked)`;
 }
