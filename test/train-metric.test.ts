@@ -18,7 +18,7 @@ import { buildUNet } from '../src/model/unet.js';
 import { CheckpointStore } from '../src/train/checkpoint-files.js';
 import { train, type TrainProgress, type TrainState } from '../src/train/train.js';
 import type { TrainingSample } from '../src/train/tiles.js';
-import { bestValidation, evaluateMetric, isBetterValidation, metricForLabelMode, type ValidationMetric } from '../src/train/validation-metric.js';
+import { bestValidation, evaluateLoss, evaluateMetric, evaluateValidation, isBetterValidation, metricForLabelMode, weightedCrossEntropyOfProbabilities, type ValidationMetric } from '../src/train/validation-metric.js';
 import { validationSummary, validationText } from '../src/cli/progress.js';
 import { Rng } from '../src/util/rng.js';
 import { readModelMetadata } from '../src/io/model-files.js';
@@ -97,6 +97,34 @@ test('evaluateMetric: known scores of constant predictions for each kind', async
   await assert.rejects(evaluateMetric(nothing, [{ ...sample, instances: undefined } as TrainingSample], { kind: 'instances', postprocess: defaultInstancePostprocess({}) }), /half has no instance ids/);
   await assert.rejects(evaluateMetric(nothing, [sample], { kind: 'vrand', interiorClass: 2 }), /interiorClass 2 is not one of the model's classes 0\.\.1/);
   for (const m of [allForeground, nothing]) m.dispose();
+});
+
+test('weightedCrossEntropyOfProbabilities: -w log p of the label class, pixels outside [0, K) count but add nothing', () => {
+  const one = weightedCrossEntropyOfProbabilities(Float32Array.of(0.25, 0.75), 2, [1], Float32Array.of(2));
+  assert.ok(Math.abs(one.sum - 2 * -Math.log(0.75)) < 1e-6 && one.pixels === 1, `doc example: ${JSON.stringify(one)}`);
+  const three = weightedCrossEntropyOfProbabilities(Float32Array.of(0.5, 0.5, 0.1, 0.9, 1, 0), 2, [0, 1, 7]);
+  assert.ok(Math.abs(three.sum - (-Math.log(0.5) - Math.log(0.9))) < 1e-6, `label 7 adds nothing: ${three.sum}`);
+  assert.equal(three.pixels, 3, 'weightedCrossEntropyOfProbabilities: the out-of-range pixel still counts in the mean');
+  const zero = weightedCrossEntropyOfProbabilities(Float32Array.of(1, 0), 2, [1]);
+  assert.ok(Number.isFinite(zero.sum) && Math.abs(zero.sum - 87.336544) < 1e-4, `a zero probability is the smallest float32 one: ${zero.sum}`);
+  assert.throws(() => weightedCrossEntropyOfProbabilities(Float32Array.of(0.5, 0.5), 2, [0, 1]), /2 probabilities for 2 pixels of 2 classes/);
+});
+
+test('evaluateValidation: loss and metric from one prediction; the loss of a constant prediction is known', async () => {
+  const sample = discSample('d', 4);
+  // Logits [0, ln 3] everywhere: p = (0.25, 0.75). Background pixels weigh 1 and add -log 0.25,
+  // disc pixels weigh 2 and add -2 log 0.75.
+  const model = constantModel([0, Math.log(3)]);
+  const pass = await evaluateValidation(model, [sample], { kind: 'instances', postprocess: defaultInstancePostprocess({}) });
+  const labels = sample.labels.data;
+  let fg = 0;
+  for (const v of labels) fg += v;
+  const want = ((labels.length - fg) * -Math.log(0.25) + fg * 2 * -Math.log(0.75)) / labels.length;
+  assert.ok(Math.abs(pass.loss - want) < 1e-5, `evaluateValidation: loss ${pass.loss}, expected ${want}`);
+  assert.equal(pass.metric?.name, 'F1@0.5');
+  assert.deepEqual(pass.metric?.scores, (await evaluateMetric(model, [sample], { kind: 'instances', postprocess: defaultInstancePostprocess({}) })).scores, 'the metric is the one evaluateMetric gives');
+  assert.ok(Math.abs((await evaluateLoss(model, [sample])) - want) < 1e-5, 'evaluateLoss: the same loss without a metric');
+  model.dispose();
 });
 
 test('metricForLabelMode, isBetterValidation, bestValidation: the metric decides when there is one, the loss otherwise', () => {

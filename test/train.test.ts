@@ -4,8 +4,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
 import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
-import { train, evaluateLoss } from '../src/train/train.js';
-import { coveringOrigins, cutTile, randomOutputOrigin, type TrainingSample } from '../src/train/tiles.js';
+import { train } from '../src/train/train.js';
+import { evaluateLoss } from '../src/train/validation-metric.js';
+import { cutTile, randomOutputOrigin, type TrainingSample } from '../src/train/tiles.js';
 import { syntheticSample } from './helpers.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -64,7 +65,7 @@ test('train: no tensors leak over repeated steps', async () => {
   await train(model, [sample], { iterations: 2, seed: 1 });
   const start = tf.memory().numTensors;
   await train(model, [sample], { iterations: 5, seed: 2 });
-  evaluateLoss(model, [sample]);
+  await evaluateLoss(model, [sample]);
   assert.equal(tf.memory().numTensors, start, 'tensor count after training and evaluation');
 });
 
@@ -78,15 +79,12 @@ test('train: rejects bad options and mismatched samples with messages naming the
   await assert.rejects(train(model, [bad], { iterations: 1, seed: 1 }), /bad.png labels are 35x36, the image is 36x36/);
 });
 
-test('tile positions: random origins stay inside the image; covering origins tile it', () => {
+test('tile positions: random origins stay inside the image', () => {
   const rng = new Rng(9);
   for (let i = 0; i < 200; i++) {
     const [y, x] = randomOutputOrigin(rng, [512, 300], [388, 388]);
     assert.ok(y >= 0 && y <= 124 && x === 0, `origin (${y}, ${x})`);
   }
-  assert.deepEqual(coveringOrigins(512, 388), [0, 124]);
-  assert.deepEqual(coveringOrigins(100, 388), [0]);
-  assert.deepEqual(coveringOrigins(800, 388), [0, 388, 412]);
 });
 
 test('train: runs where the host has no setImmediate (a browser) and still yields to timers between steps', async () => {

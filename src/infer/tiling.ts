@@ -13,9 +13,8 @@
  * predicts (slightly) different values than one big input would. So the grid steps by
  * the largest multiple of the alignment that fits in the output tile, and the last
  * tile is pulled back to the nearest aligned origin that still reaches the image end
- * (it may overshoot by less than the alignment; the overshoot is cropped). This is
- * also why {@link coveringOrigins} of training (last tile flush with the border,
- * possibly off-grid) is not used here.
+ * (it may overshoot by less than the alignment; the overshoot is cropped): a last tile
+ * flush with the border could be off-grid.
  */
 
 /** Height and width, in pixels. */

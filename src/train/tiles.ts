@@ -136,19 +136,3 @@ export function placeOutputWindow(rng: Rng, imageHW: readonly [number, number], 
 export function randomOutputOrigin(rng: Rng, imageHW: readonly [number, number], outputHW: readonly [number, number]): [number, number] {
   return [rng.int(0, Math.max(0, imageHW[0] - outputHW[0])), rng.int(0, Math.max(0, imageHW[1] - outputHW[1]))];
 }
-
-/**
- * Output window origins along one axis that cover [0, size) with windows of length `out`,
- * the last one flush with the end.
- *
- * @example coveringOrigins(512, 388) // [0, 124]
- * @example coveringOrigins(100, 388) // [0]
- * @example coveringOrigins(800, 388) // [0, 388, 412]
- */
-export function coveringOrigins(size: number, out: number): number[] {
-  if (size <= out) return [0];
-  const origins: number[] = [];
-  for (let o = 0; o + out < size; o += out) origins.push(o);
-  origins.push(size - out);
-  return origins;
-}

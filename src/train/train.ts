@@ -13,8 +13,8 @@ import { Rng, type RngState } from '../util/rng.js';
 import { installLeanBackprop } from './lean-backprop.js';
 import { InPlaceAdamOptimizer, InPlaceMomentumOptimizer } from './optimizers.js';
 import { inThreadProducer, planStep, type TileJob, type TileProducer } from './tile-jobs.js';
-import { coveringOrigins, cutTile, TILE_SAMPLINGS, type Tile, type TileAugmenter, type TileGeometry, type TileSampling, type TrainingSample } from './tiles.js';
-import { bestValidation, evaluateMetric, metricName, type MetricScores, type ValidationEntry, type ValidationMetric } from './validation-metric.js';
+import { TILE_SAMPLINGS, type Tile, type TileAugmenter, type TileGeometry, type TileSampling, type TrainingSample } from './tiles.js';
+import { bestValidation, evaluateValidation, metricName, type MetricScores, type ValidationEntry, type ValidationMetric } from './validation-metric.js';
 
 export type OptimizerKind = 'sgd' | 'adam';
 
@@ -62,11 +62,15 @@ export interface TrainOptions {
   readonly momentum?: number;
   /** Tiles per step. Default TRAIN_DEFAULTS.batchSize (1, Sec. 3). */
   readonly batchSize?: number;
-  /** Validation loss (and `validationMetric`) every N steps (and after the last); 0 = never. Default TRAIN_DEFAULTS.validateEvery (100). */
+  /**
+   * Validation loss (and `validationMetric`) every N steps (and after the last); 0 = never. Default
+   * TRAIN_DEFAULTS.validateEvery (100). The loss is the weighted cross-entropy of the overlap-tile
+   * prediction of each validation image whole (every pixel once), the prediction the metric scores.
+   */
   readonly validateEvery?: number;
   /**
-   * The task's metric computed with the validation loss by overlap-tile prediction of the
-   * validation images (src/train/validation-metric.ts); recorded in the history, passed to
+   * The task's metric, from the same overlap-tile prediction of the validation images as the
+   * validation loss (src/train/validation-metric.ts); recorded in the history, passed to
    * onProgress, and what `best` checkpoints are chosen by. Absent: the loss only.
    */
   readonly validationMetric?: ValidationMetric;
@@ -318,9 +322,11 @@ export async function train(
       let stepValidationSeconds: number | undefined;
       if (validationSet.length > 0 && validateEvery > 0 && (it % validateEvery === 0 || it === iterations)) {
         const t0 = Date.now();
-        validationLoss = evaluateLoss(model, validationSet);
-        if (metric) {
-          scores = await evaluateMetric(model, validationSet, metric, { batchSize });
+        // One prediction of each validation image gives the loss and the metric.
+        const pass = await evaluateValidation(model, validationSet, metric, { batchSize });
+        validationLoss = pass.loss;
+        if (pass.metric) {
+          scores = pass.metric;
           metricSeconds += scores.seconds;
         }
         validation.push({ iteration: it, loss: validationLoss, ...(scores ? { metric: scores.value, scores: scores.scores } : {}) });
@@ -446,32 +452,6 @@ function batchTensors(tiles: readonly Tile[], geo: TileGeometry, channels: numbe
     }
   });
   return { x: tf.tensor4d(xs, [n, inH, inW, channels]), y: tf.tensor3d(ys, [n, outH, outW], 'int32'), w: tf.tensor3d(ws, [n, outH, outW]) };
-}
-
-/**
- * Mean loss of `model` (inference mode) over output tiles covering each image,
- * the last tile of a row/column flush with the border (so border pixels can be
- * counted twice); every tile counts equally.
- */
-export function evaluateLoss(model: tfl.LayersModel, samples: readonly TrainingSample[]): number {
-  const geo = tileGeometry(model);
-  const channels = model.inputs[0]!.shape[3]!;
-  let sum = 0;
-  let count = 0;
-  for (const s of samples) {
-    for (const oy of coveringOrigins(s.image.height, geo.output[0])) {
-      for (const ox of coveringOrigins(s.image.width, geo.output[1])) {
-        const tile = cutTile(s, geo, oy, ox);
-        sum += tf.tidy(() => {
-          const { x, y, w } = batchTensors([tile], geo, channels);
-          const logits = model.apply(x, { training: false }) as tf.Tensor4D;
-          return weightedSoftmaxCrossEntropy(logits, y, w).dataSync()[0]!;
-        });
-        count++;
-      }
-    }
-  }
-  return sum / count;
 }
 
 function checkSamples(samples: readonly TrainingSample[], channels: number, caller: string): void {

@@ -93,18 +93,56 @@ export function bestValidation(entries: readonly ValidationEntry[]): ValidationE
 }
 
 /**
- * Scores the current weights of `model` on `samples` under `metric` (see the module doc). Tiles
- * are the model's own input size, `batchSize` per call (the training batch keeps memory at what
- * training already uses). Instance scoring needs each sample's `instances`.
+ * Mean weighted cross-entropy, -w(x) log p_label(x), of class probabilities against class
+ * labels over every pixel: the training loss (src/loss/cross-entropy.ts) of a whole predicted
+ * image instead of a tile. Pixels whose label is outside [0, K) add nothing (as in training) but
+ * count in the mean; a probability of 0 counts as the smallest float32 one (log = -87.3).
+ * Returns the sum and the pixel count, so that images pool.
+ *
+ * @example weightedCrossEntropyOfProbabilities(Float32Array.of(0.25, 0.75), 2, [1], Float32Array.of(2)) // { sum: 0.5754, pixels: 1 }
  */
-export async function evaluateMetric(model: tfl.LayersModel, samples: readonly TrainingSample[], metric: ValidationMetric, options: { readonly batchSize?: number } = {}): Promise<MetricScores> {
-  if (samples.length === 0) throw new Error('evaluateMetric: no validation images');
+export function weightedCrossEntropyOfProbabilities(probabilities: ArrayLike<number>, classes: number, labels: ArrayLike<number>, weights?: ArrayLike<number>): { sum: number; pixels: number } {
+  if (probabilities.length !== labels.length * classes) {
+    throw new Error(`weightedCrossEntropyOfProbabilities: ${probabilities.length} probabilities for ${labels.length} pixels of ${classes} classes`);
+  }
+  if (weights && weights.length !== labels.length) throw new Error(`weightedCrossEntropyOfProbabilities: ${weights.length} weights for ${labels.length} pixels`);
+  let sum = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const c = labels[i]!;
+    if (!(c >= 0 && c < classes)) continue;
+    sum -= (weights ? weights[i]! : 1) * Math.log(Math.max(probabilities[i * classes + c]!, FLOAT32_MIN_NORMAL));
+  }
+  return { sum, pixels: labels.length };
+}
+
+const FLOAT32_MIN_NORMAL = 1.1754943508222875e-38;
+
+/** What one validation pass measured: the loss, and the metric's scores when one was asked. */
+export interface ValidationScores {
+  /** {@link weightedCrossEntropyOfProbabilities} pooled over every pixel of the validation images. */
+  readonly loss: number;
+  readonly metric?: MetricScores;
+  /** Wall-clock seconds of the whole pass. */
+  readonly seconds: number;
+}
+
+/**
+ * One validation pass over `samples` with the current weights of `model`: each image is
+ * predicted once, whole, by overlap-tile inference (each pixel counted once), and both the
+ * validation loss and (given `metric`) the task's metric come from that prediction. Tiles are the
+ * model's own input size, `batchSize` per call (the training batch keeps memory at what training
+ * already uses). Instance scoring needs each sample's `instances`.
+ */
+export async function evaluateValidation(model: tfl.LayersModel, samples: readonly TrainingSample[], metric?: ValidationMetric, options: { readonly batchSize?: number } = {}): Promise<ValidationScores> {
+  if (samples.length === 0) throw new Error('evaluateValidation: no validation images');
   const start = Date.now();
   const predictor = unetPredictor(model, architectureOf(model));
   const K = predictor.classes;
-  if (metric.kind === 'vrand' && !(Number.isInteger(metric.interiorClass) && metric.interiorClass >= 0 && metric.interiorClass < K)) {
-    throw new Error(`evaluateMetric: interiorClass ${metric.interiorClass} is not one of the model's classes 0..${K - 1}`);
+  if (metric?.kind === 'vrand' && !(Number.isInteger(metric.interiorClass) && metric.interiorClass >= 0 && metric.interiorClass < K)) {
+    throw new Error(`evaluateValidation: interiorClass ${metric.interiorClass} is not one of the model's classes 0..${K - 1}`);
   }
+  let lossSum = 0;
+  let lossPixels = 0;
   const f1s: number[] = [];
   const aps: number[] = [];
   let tp = 0;
@@ -118,10 +156,13 @@ export async function evaluateMetric(model: tfl.LayersModel, samples: readonly T
       const p = await predict(s.image, predictor, {
         batchSize: options.batchSize ?? 1,
         source: s.name,
-        outputs: { probabilities: metric.kind === 'instances', mask: metric.kind === 'mean-iou', ...(metric.kind === 'vrand' ? { foregroundClasses: [metric.interiorClass] } : {}) },
+        outputs: { probabilities: true, mask: metric?.kind === 'mean-iou', ...(metric?.kind === 'vrand' ? { foregroundClasses: [metric.interiorClass] } : {}) },
       });
-      if (metric.kind === 'instances') {
-        if (!s.instances) throw new Error(`evaluateMetric: validation image ${s.name} has no instance ids (TrainingSample.instances; loadDataset sets them for instance labels)`);
+      const ce = weightedCrossEntropyOfProbabilities(p.probabilities!.data, K, s.labels.data, s.weights?.data);
+      lossSum += ce.sum;
+      lossPixels += ce.pixels;
+      if (metric?.kind === 'instances') {
+        if (!s.instances) throw new Error(`evaluateValidation: validation image ${s.name} has no instance ids (TrainingSample.instances; loadDataset sets them for instance labels)`);
         const pred = instancesFromProbabilities(p.probabilities!, metric.postprocess).labels;
         const m = matchOverlaps(instanceOverlaps(s.instances, pred), { iouThreshold: 0.5 });
         f1s.push(m.f1);
@@ -129,12 +170,12 @@ export async function evaluateMetric(model: tfl.LayersModel, samples: readonly T
         fp += m.fp;
         fn += m.fn;
         aps.push(dsbAveragePrecision(s.instances, pred).ap);
-      } else if (metric.kind === 'vrand') {
+      } else if (metric?.kind === 'vrand') {
         const truth = new Uint8Array(H * W);
         for (let i = 0; i < truth.length; i++) truth[i] = s.labels.data[i] === metric.interiorClass ? 1 : 0;
         // V_rand after thinning, as the ISBI 2012 final metric; 0.5 = the argmax of a 2-class model.
         sweeps.push(isbiSliceScores(truth, p.foreground!.data, H, W, { thresholds: [0.5], legacy: false }));
-      } else {
+      } else if (metric?.kind === 'mean-iou') {
         const cm = confusionMatrix(s.labels.data, p.mask!.data, K);
         for (let i = 0; i < confusion.length; i++) confusion[i]! += cm.counts[i]!;
       }
@@ -142,6 +183,9 @@ export async function evaluateMetric(model: tfl.LayersModel, samples: readonly T
   } finally {
     predictor.dispose();
   }
+  const loss = lossSum / lossPixels;
+  const seconds = (): number => (Date.now() - start) / 1000;
+  if (!metric) return { loss, seconds: seconds() };
   const mean = (v: readonly number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
   let value: number;
   let scores: Record<string, number>;
@@ -157,7 +201,18 @@ export async function evaluateMetric(model: tfl.LayersModel, samples: readonly T
     value = nanMean(per.map((c) => c.iou));
     scores = { meanIoU: value };
   }
-  return { name: metricName(metric), value, scores, images: samples.length, seconds: (Date.now() - start) / 1000 };
+  const elapsed = seconds();
+  return { loss, metric: { name: metricName(metric), value, scores, images: samples.length, seconds: elapsed }, seconds: elapsed };
+}
+
+/** The validation loss alone: {@link evaluateValidation} without a metric. */
+export async function evaluateLoss(model: tfl.LayersModel, samples: readonly TrainingSample[], options: { readonly batchSize?: number } = {}): Promise<number> {
+  return (await evaluateValidation(model, samples, undefined, options)).loss;
+}
+
+/** The task's metric alone: {@link evaluateValidation}'s scores for `metric`. */
+export async function evaluateMetric(model: tfl.LayersModel, samples: readonly TrainingSample[], metric: ValidationMetric, options: { readonly batchSize?: number } = {}): Promise<MetricScores> {
+  return (await evaluateValidation(model, samples, metric, options)).metric!;
 }
 
 /**
