@@ -60,6 +60,14 @@ for (const [name, sample] of [['nuclei-fluo', 'dsb2018-fluo-00071198.png'], ['is
     const description = parse(new TextDecoder().decode(files['bioimageio.yaml'])) as Record<string, unknown> & { inputs: { test_tensor: { source: string; sha256: string } }[] };
     const validate = modelValidator();
     assert.deepEqual(validate(description), [], 'schema errors');
+    // The documentation says what unet-ts adds to the network's pass (the nuclei model stores TTA and a watershed; the ISBI model neither).
+    const doc = new TextDecoder().decode(files['README.md']);
+    if (name === 'nuclei-fluo') {
+      assert.match(doc, /Test-time augmentation: the probabilities averaged over the 8 flips\/rotations/, doc);
+      assert.match(doc, /Objects: pixels where the summed probability of class\(es\) 1 exceeds 0\.7, split by a watershed seeded where the probability of class\(es\) 1 is >= 0\.9, objects under 50 px dropped \(tuned on validation images\)/, doc);
+    } else {
+      assert.doesNotMatch(doc, /Beyond the network/, doc);
+    }
     // The validator is not vacuous: an older format_version or no inputs is refused.
     assert.notDeepEqual(validate({ ...description, format_version: '0.5.4' }), []);
     assert.notDeepEqual(validate({ ...description, inputs: [] }), []);

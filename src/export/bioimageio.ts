@@ -229,12 +229,30 @@ function documentation(m: ModelMetadata, d: { testSize: number; out: number; min
     JSON.stringify({ training: summarise(m.training), evaluation: evaluation ?? null }, null, 2),
     '```',
     '',
+    ...beyondTheNetwork(m),
     '## How to run',
     '- unet-ts: `unet predict --model THIS_PACKAGE --out DIR IMAGES...` (or the original folder with `unet predict --model DIR`).',
     '- deepImageJ (Fiji) or napari / bioimageio.core: install this package; they read `bioimageio.yaml` and run `weights.onnx`.',
     `- Test tensors: a ${d.testSize} x ${d.testSize} crop of ${d.sampleName} and unet-ts' own (TF.js) output for it.`,
     '',
   ].join('\n');
+}
+
+/**
+ * What `unet predict --model DIR` does with the original folder beyond one network pass, which
+ * the package's ONNX weights alone do not: test-time augmentation and the tuned way objects are
+ * made. Said so that other tools can do the same (or know why their result differs).
+ */
+function beyondTheNetwork(m: ModelMetadata): string[] {
+  const lines: string[] = [];
+  if (m.inference?.tta) lines.push('- Test-time augmentation: the probabilities averaged over the 8 flips/rotations of each tile (chosen on validation images, where it raised the score).');
+  const pp = m.postprocess?.instances;
+  if (pp) {
+    const fg = pp.foregroundThreshold === undefined ? `the most likely class is one of ${pp.foregroundClasses.join(', ')}` : `the summed probability of class(es) ${pp.foregroundClasses.join(', ')} exceeds ${pp.foregroundThreshold}`;
+    const split = pp.watershed ? `split by a watershed seeded where the probability of class(es) ${pp.seedClasses.join(', ')} is >= ${pp.seedThreshold}` : 'connected components';
+    lines.push(`- Objects: pixels where ${fg}, ${split}, objects under ${pp.minSize} px dropped${pp.tuned ? ' (tuned on validation images)' : ''}.`);
+  }
+  return lines.length === 0 ? [] : ['## Beyond the network (what unet-ts adds)', ...lines, ''];
 }
 
 function summarise(t: ModelMetadata['training']): unknown {
