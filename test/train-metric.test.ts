@@ -208,7 +208,7 @@ test('train with a validation metric: history, progress and summary carry it; be
     t.diagnostic(`best by F1: step ${bestStep}; by loss it would be step ${byLoss}`);
     // The CLI's lines from these numbers.
     assert.match(validationText(summary.validation[0]!.loss, withMetric[0]!.metric, true), /^ val \d\.\d{4} F1@0\.5 \d\.\d{3} mAP \d\.\d{3} \(held-out\)$/);
-    assert.match(validationSummary(summary, store.best, 'out/checkpoints/best'), new RegExp(`^validation took \\d+\\.\\d s of \\d+\\.\\d s \\(\\d+ %\\) in 6 runs, \\d+\\.\\d s of it the F1@0\\.5; best F1@0\\.5 ${top.toFixed(3).replace('.', '\\.')} at step ${bestStep} -> out/checkpoints/best$`));
+    assert.match(validationSummary(summary, store.best, 'out/checkpoints/best'), new RegExp(`^validation took \\d+\\.\\d s of \\d+\\.\\d s \\(\\d+ %\\) in 6 runs \\(loss and F1@0\\.5 from one prediction of each image\\); best F1@0\\.5 ${top.toFixed(3).replace('.', '\\.')} at step ${bestStep} -> out/checkpoints/best$`));
   } finally {
     await rm(root, { recursive: true, force: true });
   }
@@ -262,7 +262,7 @@ test('unet train: the metric in the progress lines, the end summary and unet.jso
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /validation every 2 steps on 1 validation image: loss and V_rand .* 'best' checkpoint by V_rand/);
     assert.match(r.stderr, /^2\/4 loss \d\.\d{4} val \d\.\d{4} V_rand \d\.\d{3} ETA/m, 'the progress line at a validation step carries the metric');
-    assert.match(r.stderr, /validation took \d+\.\d s of \d+\.\d s \(\d+ %\) in 2 runs, \d+\.\d s of it the V_rand; best V_rand \d\.\d{3} at step [24] -> /);
+    assert.match(r.stderr, /validation took \d+\.\d s of \d+\.\d s \(\d+ %\) in 2 runs \(loss and V_rand from one prediction of each image\); best V_rand \d\.\d{3} at step [24] -> /);
     const t = (await readModelMetadata(join(dir, 'm'))).training as { validation: { metric?: number }[]; metricName: string; tileSampling: string; metricSeconds: number };
     assert.equal(t.metricName, 'V_rand');
     assert.equal(t.tileSampling, 'uniform');

@@ -69,9 +69,9 @@ export function metricNotice(metric: ValidationMetric, images: number, heldOut: 
 }
 
 /** The end-of-training line on validation: its cost, and which step `best` holds. */
-export function validationSummary(summary: Pick<TrainSummary, 'validation' | 'validationSeconds' | 'metricSeconds' | 'seconds' | 'metricName' | 'best'>, saved: ValidationEntry | null, bestDir: string): string {
+export function validationSummary(summary: Pick<TrainSummary, 'validation' | 'validationSeconds' | 'seconds' | 'metricName' | 'best'>, saved: ValidationEntry | null, bestDir: string): string {
   const share = summary.seconds > 0 ? ` (${((100 * summary.validationSeconds) / summary.seconds).toFixed(0)} %)` : '';
-  const cost = `validation took ${summary.validationSeconds.toFixed(1)} s of ${summary.seconds.toFixed(1)} s${share} in ${summary.validation.length} run${summary.validation.length === 1 ? '' : 's'}${summary.metricName ? `, ${summary.metricSeconds.toFixed(1)} s of it the ${summary.metricName}` : ''}`;
+  const cost = `validation took ${summary.validationSeconds.toFixed(1)} s of ${summary.seconds.toFixed(1)} s${share} in ${summary.validation.length} run${summary.validation.length === 1 ? '' : 's'}${summary.metricName ? ` (loss and ${summary.metricName} from one prediction of each image)` : ''}`;
   const score = (e: ValidationEntry): string => (e.metric !== undefined && summary.metricName ? `${summary.metricName} ${e.metric.toFixed(3)}` : `validation loss ${e.loss.toFixed(4)}`);
   if (saved) return `${cost}; best ${score(saved)} at step ${saved.iteration} -> ${bestDir}`;
   const best = summary.best;

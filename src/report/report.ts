@@ -59,6 +59,28 @@ export function trainingReport(metadata: ModelMetadata, dir: string): string {
   } else {
     lines.push('validation loss: none recorded');
   }
+  lines.push(...predictionLines(metadata));
   if (typeof t.command === 'string') lines.push(`command: ${t.command}`);
   return lines.join('\n');
+}
+
+/**
+ * How `unet predict` will run the model by default: the stored object post-processing and the
+ * test-time augmentation choice, with the validation scores they were chosen by.
+ */
+function predictionLines(metadata: ModelMetadata): string[] {
+  const lines: string[] = [];
+  const pp = metadata.postprocess?.instances;
+  if (pp) {
+    const tuned = pp.tuned as { metric?: unknown; images?: unknown; score?: unknown } | undefined;
+    const how = `${pp.foregroundThreshold === undefined ? 'argmax' : `foreground > ${pp.foregroundThreshold}`}, ${pp.watershed ? `watershed, seeds >= ${pp.seedThreshold}` : 'connected components'}, min size ${pp.minSize}`;
+    lines.push(`objects: ${how}${tuned ? ` (tuned: ${String(tuned.metric)} ${fmt(num(tuned.score))} on ${fmt(num(tuned.images))} validation image(s))` : ' (not tuned)'}`);
+  }
+  const inf = metadata.inference;
+  if (inf) {
+    const t = inf.tuned as { metric?: unknown; plain?: unknown; tta?: unknown; images?: unknown } | undefined;
+    const scores = t && num(t.plain) !== undefined && num(t.tta) !== undefined ? ` (${String(t.metric)} ${fmt(num(t.tta))} with it, ${fmt(num(t.plain))} without, on ${fmt(num(t.images))} validation image(s))` : '';
+    lines.push(`test-time augmentation: ${inf.tta ? 'on' : 'off'} by default${scores}`);
+  }
+  return lines;
 }
