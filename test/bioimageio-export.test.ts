@@ -62,9 +62,11 @@ for (const [name, sample] of [['nuclei-fluo', 'dsb2018-fluo-00071198.png'], ['is
     assert.deepEqual(validate(description), [], 'schema errors');
     // The documentation says what unet-ts adds to the network's pass (the nuclei model stores TTA and a watershed; the ISBI model neither).
     const doc = new TextDecoder().decode(files['README.md']);
+    const pp = metadata.postprocess?.instances;
     if (name === 'nuclei-fluo') {
+      assert.ok(metadata.inference?.tta && pp?.watershed && pp.foregroundThreshold !== undefined, 'the bundled nuclei model stores TTA and a watershed with a foreground level');
       assert.match(doc, /Test-time augmentation: the probabilities averaged over the 8 flips\/rotations/, doc);
-      assert.match(doc, /Objects: pixels where the summed probability of class\(es\) 1 exceeds 0\.7, split by a watershed seeded where the probability of class\(es\) 1 is >= 0\.9, objects under 50 px dropped \(tuned on validation images\)/, doc);
+      assert.ok(doc.includes(`Objects: pixels where the summed probability of class(es) 1 exceeds ${pp.foregroundThreshold}, split by a watershed seeded where the probability of class(es) 1 is >= ${pp.seedThreshold}, objects under ${pp.minSize} px dropped (tuned on validation images)`), doc);
     } else {
       assert.doesNotMatch(doc, /Beyond the network/, doc);
     }

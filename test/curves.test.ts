@@ -91,7 +91,9 @@ test('unet train writes curves.svg and curves.png; unet report prints the summar
 });
 
 test('trainingReport: how predict will run the model, the stored objects and the TTA choice with their scores', async () => {
-  const metadata = await readModelMetadata(join(ROOT, 'models', 'nuclei-fluo'));
+  const stored = await readModelMetadata(join(ROOT, 'models', 'nuclei-fluo'));
+  const pp = { foregroundClasses: [1], watershed: true, seedClasses: [1], seedThreshold: 0.9, minSize: 50, foregroundThreshold: 0.7, tuned: { metric: 'f1', images: 43, score: 0.86443 } };
+  const metadata = { ...stored, postprocess: { instances: pp }, inference: { tta: true, tuned: { metric: 'f1', images: 43, plain: 0.84903, tta: 0.86443, minGain: 0.005 } } };
   const report = trainingReport(metadata, 'nuclei');
   assert.match(report, /^objects: foreground > 0\.7, watershed, seeds >= 0\.9, min size 50 \(tuned: f1 0\.8644 on 43 validation image\(s\)\)$/m, report);
   assert.match(report, /^test-time augmentation: on by default \(f1 0\.8644 with it, 0\.8490 without, on 43 validation image\(s\)\)$/m, report);
