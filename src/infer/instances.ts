@@ -102,6 +102,17 @@ export function defaultInstancePostprocess(mode: { readonly targets?: 'separated
 }
 
 /**
+ * A post-processing in a few words, for reports (unet tune, unet report). `foregroundThreshold`
+ * null or absent: the argmax.
+ * @example describeInstancePostprocess({ foregroundThreshold: 0.7, watershed: true, seedThreshold: 0.9, minSize: 50 })
+ *   // 'foreground > 0.7, watershed, seeds >= 0.9, min size 50'
+ */
+export function describeInstancePostprocess(pp: { readonly foregroundThreshold?: number | null; readonly watershed: boolean; readonly seedThreshold: number; readonly minSize: number }): string {
+  const level = pp.foregroundThreshold === null || pp.foregroundThreshold === undefined ? 'argmax' : `foreground > ${pp.foregroundThreshold}`;
+  return `${level}, ${pp.watershed ? `watershed, seeds >= ${pp.seedThreshold}` : 'connected components'}, min size ${pp.minSize}`;
+}
+
+/**
  * Which pixels belong to objects: those whose most likely class (`mask`, the argmax) is one of
  * `pp.foregroundClasses`, or, when `pp.foregroundThreshold` is set, those whose summed
  * foreground probability (`foregroundProbability`) exceeds it. The threshold exists because the

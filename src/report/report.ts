@@ -3,6 +3,7 @@
  * recipe, time and losses from unet.json, as text lines, and the curves' history. Pure: takes
  * the parsed metadata.
  */
+import { describeInstancePostprocess } from '../infer/instances.js';
 import type { ModelMetadata } from '../io/model-format.js';
 import type { TrainingHistory } from './curves.js';
 
@@ -73,8 +74,7 @@ function predictionLines(metadata: ModelMetadata): string[] {
   const pp = metadata.postprocess?.instances;
   if (pp) {
     const tuned = pp.tuned as { metric?: unknown; images?: unknown; score?: unknown } | undefined;
-    const how = `${pp.foregroundThreshold === undefined ? 'argmax' : `foreground > ${pp.foregroundThreshold}`}, ${pp.watershed ? `watershed, seeds >= ${pp.seedThreshold}` : 'connected components'}, min size ${pp.minSize}`;
-    lines.push(`objects: ${how}${tuned ? ` (tuned: ${String(tuned.metric)} ${fmt(num(tuned.score))} on ${fmt(num(tuned.images))} validation image(s))` : ' (not tuned)'}`);
+    lines.push(`objects: ${describeInstancePostprocess(pp)}${tuned ? ` (tuned: ${String(tuned.metric)} ${fmt(num(tuned.score))} on ${fmt(num(tuned.images))} validation image(s))` : ' (not tuned)'}`);
   }
   const inf = metadata.inference;
   if (inf) {

@@ -124,9 +124,10 @@ export async function tuneOnFiles(model: tfl.LayersModel, metadata: ModelMetadat
 
 /**
  * The model's `inference` entry after a tuning run: whether predict uses test-time augmentation,
- * and the scores it was decided on.
+ * and the scores it was decided on (metric and image count as the search recorded them).
  */
-export function inferenceChoice(result: TuneFilesResult, metric: TuneMetric, images: number): InferenceChoice {
+export function inferenceChoice(result: TuneFilesResult): InferenceChoice {
+  const { metric, images } = result.best.tuned ?? {};
   return { tta: result.tta, tuned: { metric, images, ...result.scores, minGain: TTA_MIN_GAIN } };
 }
 

@@ -140,12 +140,10 @@ export class Segmenter {
     });
     const elapsedMs = performance.now() - start;
     const mask = result.mask!.data;
-    const fg = new Uint8Array(mask.length);
-    for (let i = 0; i < fg.length; i++) fg[i] = mask[i]! !== 0 ? 1 : 0;
     const postprocess = metadata.postprocess?.instances;
     const inst = postprocess
       ? instancesFromProbabilities({ data: result.probabilities!.data, height: image.height, width: image.width, channels: K }, postprocess)
-      : instanceLabels(fg, image.height, image.width);
+      : instanceLabels(Uint8Array.from(mask, (c) => (c !== 0 ? 1 : 0)), image.height, image.width);
     return {
       id,
       height: image.height,

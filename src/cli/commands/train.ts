@@ -2,7 +2,7 @@ import { constants as osConstants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { classesForLabelMode, loadDataset, pairByStem } from '../../io/dataset.js';
 import { holdoutNames } from '../../train/holdout.js';
-import { DEFAULT_TUNE_METRIC, inferenceChoice, startingPostprocess, tuneOnFiles } from '../../train/tune-files.js';
+import { inferenceChoice, startingPostprocess, tuneOnFiles } from '../../train/tune-files.js';
 import { tuneReport } from './tune.js';
 import { makeAugmenter } from '../../augment/augment.js';
 import { defaultInstancePostprocess } from '../../infer/instances.js';
@@ -132,8 +132,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     const fromModel = await trainArgvFromModel(first['init-from'], cliArgv, TRAIN_OPTIONS);
     argv = fromModel.argv;
     process.stderr.write(`${fromModel.note}\n`);
-  }
-  if (first.resume === undefined && first['init-from'] === undefined) {
+  } else if (first.resume === undefined) {
     const planned = await trainArgvWithPlan(cliArgv, first);
     argv = planned.argv;
     if (planned.note) process.stderr.write(`${planned.note}\n`);
@@ -305,7 +304,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     const pairs = values['val-images'] ? await pairByStem(values['val-images'], values['val-labels']!) : (await pairByStem(imagesDir, labelsDir)).filter((p) => held.has(p.name));
     const tuned = await tuneOnFiles(model, metadata, pairs);
     process.stderr.write(`unet train: post-processing tuned on ${pairs.length} validation images\n${tuneReport(tuned, startingPostprocess(metadata))}`);
-    metadata = { ...metadata, postprocess: { ...metadata.postprocess, instances: tuned.best }, inference: inferenceChoice(tuned, DEFAULT_TUNE_METRIC, pairs.length) };
+    metadata = { ...metadata, postprocess: { ...metadata.postprocess, instances: tuned.best }, inference: inferenceChoice(tuned) };
     await writeModelMetadata(outDir, metadata);
   }
   if (summary.validation.length > 0) process.stderr.write(`unet train: ${validationSummary(summary, store.best, join(outDir, 'checkpoints', 'best'))}\n`);

@@ -2,7 +2,7 @@ import { pairByStem } from '../../io/dataset.js';
 import { loadModel, writeModelMetadata } from '../../io/model-files.js';
 import { DEFAULT_TUNE_METRIC, inferenceChoice, startingPostprocess, TTA_CHOICES, TTA_MIN_GAIN, tuneOnFiles, tuneOnProbabilityFiles, type TtaChoice, type TuneFilesResult } from '../../train/tune-files.js';
 import { writeFileAtomic } from '../../io/atomic.js';
-import { defaultInstancePostprocess } from '../../infer/instances.js';
+import { defaultInstancePostprocess, describeInstancePostprocess } from '../../infer/instances.js';
 import { pairProbabilityFiles } from '../../infer/probability-files.js';
 import type { InstancePostprocess } from '../../io/model-format.js';
 import type { TuneMetric, TuneResult } from '../../train/tune.js';
@@ -73,7 +73,7 @@ export async function tuneCommand(argv: string[]): Promise<number> {
   }
   process.stdout.write(tuneReport(result, startingPostprocess(metadata)));
   if (!values['dry-run']) {
-    await writeModelMetadata(modelDir, { ...metadata, postprocess: { ...metadata.postprocess, instances: result.best }, inference: inferenceChoice(result, metric, pairs.length) });
+    await writeModelMetadata(modelDir, { ...metadata, postprocess: { ...metadata.postprocess, instances: result.best }, inference: inferenceChoice(result) });
     process.stderr.write(`unet tune: wrote the choice into ${modelDir}/unet.json\n`);
   }
   return 0;
@@ -104,15 +104,13 @@ async function tuneProbabilities(probsDir: string, labelsDir: string, metric: Tu
  * with a model's tuning, how test-time augmentation compared.
  */
 export function tuneReport(result: TuneResult | TuneFilesResult, start: InstancePostprocess): string {
-  const describe = (f: number | null | undefined, w: boolean, t: number, m: number): string =>
-    `${f === null || f === undefined ? 'argmax' : `foreground > ${f}`}, ${w ? `watershed, seeds >= ${t}` : 'connected components'}, min size ${m}`;
   const b = result.best;
   const top = [...result.rows].sort((x, y) => y.score - x.score).slice(0, 5);
   return [
     `mean ${String(b.tuned?.metric)} over ${String(b.tuned?.images)} validation images:`,
-    ...top.map((r) => `  ${r.score.toFixed(4)}  ${describe(r.foregroundThreshold, r.watershed, r.seedThreshold, r.minSize)}`),
-    `before: ${result.startScore.toFixed(4)} (${describe(start.foregroundThreshold, start.watershed, start.seedThreshold, start.minSize)})`,
-    `chosen: ${result.bestScore.toFixed(4)} (${describe(b.foregroundThreshold, b.watershed, b.seedThreshold, b.minSize)})`,
+    ...top.map((r) => `  ${r.score.toFixed(4)}  ${describeInstancePostprocess(r)}`),
+    `before: ${result.startScore.toFixed(4)} (${describeInstancePostprocess(start)})`,
+    `chosen: ${result.bestScore.toFixed(4)} (${describeInstancePostprocess(b)})`,
     ...('tta' in result ? [ttaLine(result)] : []),
     '',
   ].join('\n');
