@@ -121,7 +121,7 @@ test('tuneInstancePostprocess picks the known best values and reports the start'
     data[2 * i + 1] = p;
   });
   const start: InstancePostprocess = defaultInstancePostprocess({ targets: 'separated' });
-  const grid = { foregroundThresholds: [null], watershed: [false, true], seedThresholds: [0.5, 0.8, 0.96], minSizes: [0, 3] };
+  const grid = { foregroundThresholds: [null], watershed: [false, true], seedThresholds: [0.5, 0.8, 0.96], seedErosions: [0], minSizes: [0, 3] };
   const r = tuneInstancePostprocess([{ name: 'bar', probabilities: { data, height, width, channels: 2 }, truth }], start, grid);
   // Seeds >= 0.8 part the bar at the dip; 0.5 keeps it whole, 0.96 finds no seed. Min size 3 drops the speck.
   assert.deepEqual({ watershed: r.best.watershed, seedThreshold: r.best.seedThreshold, minSize: r.best.minSize }, { watershed: true, seedThreshold: 0.8, minSize: 3 }, 'tune: best post-processing');
@@ -152,7 +152,7 @@ test('tuneInstancePostprocess picks the foreground level that fits the objects, 
   }
   const probabilities = { data, height, width, channels: 2 };
   const start: InstancePostprocess = defaultInstancePostprocess({ targets: 'separated' });
-  const grid = { foregroundThresholds: [null, 0.4, 0.7, 0.97], watershed: [false], seedThresholds: [0.9], minSizes: [0] };
+  const grid = { foregroundThresholds: [null, 0.4, 0.7, 0.97], watershed: [false], seedThresholds: [0.9], seedErosions: [0], minSizes: [0] };
   const r = tuneInstancePostprocess([{ name: 'disc', probabilities, truth }], start, grid, 'dsb-ap');
   assert.equal(r.best.foregroundThreshold, 0.7, `tune: foreground level 0.7 (between the ring's 0.6 and the core's 0.95), got ${r.best.foregroundThreshold}`);
   assert.equal(r.bestScore, 1, `tune: IoU 1 at every DSB threshold with level 0.7, mAP ${r.bestScore}`);

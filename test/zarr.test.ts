@@ -369,6 +369,17 @@ describe('chunk-parallel prediction into OME-Zarr', () => {
       assert.deepEqual(Array.from(got), Array.from(refL.labels), `foreground level ${fgLevel} (watershed ${watershed}): chunked ids equal whole-image ids`);
     }
 
+    // Seeds eroded by 2 px vanish in these small cells (their 4-pixel-wide interiors), so touching
+    // cells join: the chunked run must erode its seeds as the whole-image run does.
+    const eroded = join(dir, 'eroded.ome.zarr');
+    await writeOmeZarrImage(eroded, [{ data: img, height: H, width: W, channels: 1 }], { chunk: 16 });
+    for (let i = 0; i < 3; i++) await predictOmeZarr(eroded, {}, () => passThrough, { ...opts, instances: { ...instances, seedErosion: 2 }, job: { index: i, count: 3 } });
+    await finalizeOmeZarr(eroded);
+    const e = await zarr.open.v2(zarr.root(new FileSystemStore(eroded)).resolve('labels/unet_instances/0'), { kind: 'array' });
+    const refE = instancesFromClassMask(whole.mask!.data, whole.foreground!.data, H, W, { foregroundClasses: [1], watershed: true, seedThreshold: 0.9, seedErosion: 2, minSize: 5 });
+    assert.ok(refE.count < ref.count, `seeds eroded by 2 px: touching cells join (${refE.count} objects against ${ref.count})`);
+    assert.deepEqual(Array.from((await zarr.get(e, [null, null])).data as Uint32Array), Array.from(refE.labels), 'seed erosion: chunked ids equal whole-image ids');
+
     const tight = join(dir, 'watershed-tight.ome.zarr');
     await writeOmeZarrImage(tight, [{ data: img, height: H, width: W, channels: 1 }], { chunk: 16 });
     await assert.rejects(predictOmeZarr(tight, {}, () => passThrough, { ...opts, instances: { ...instances, maxHalo: 4 } }), /reaches beyond a 4-pixel halo/);

@@ -249,7 +249,7 @@ function beyondTheNetwork(m: ModelMetadata): string[] {
   const pp = m.postprocess?.instances;
   if (pp) {
     const fg = pp.foregroundThreshold === undefined ? `the most likely class is one of ${pp.foregroundClasses.join(', ')}` : `the summed probability of class(es) ${pp.foregroundClasses.join(', ')} exceeds ${pp.foregroundThreshold}`;
-    const split = pp.watershed ? `split by a watershed seeded where the probability of class(es) ${pp.seedClasses.join(', ')} is >= ${pp.seedThreshold}` : 'connected components';
+    const split = pp.watershed ? `split by a watershed seeded where the probability of class(es) ${pp.seedClasses.join(', ')} is >= ${pp.seedThreshold}${pp.seedErosion ? ` and more than ${pp.seedErosion} px inside such a region (the seed regions eroded by a disc)` : ''}` : 'connected components';
     lines.push(`- Objects: pixels where ${fg}, ${split}, objects under ${pp.minSize} px dropped${pp.tuned ? ' (tuned on validation images)' : ''}.`);
   }
   return lines.length === 0 ? [] : ['## Beyond the network (what unet-ts adds)', ...lines, ''];

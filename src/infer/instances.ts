@@ -9,6 +9,7 @@
 import type { InstancePostprocess } from '../io/model-format.js';
 import type { Raster } from '../io/raster.js';
 import { labelComponents, type Connectivity } from '../util/components.js';
+import { squaredEdt } from '../util/edt.js';
 import { classMask, summedProbability } from './predict.js';
 
 /**
@@ -26,6 +27,12 @@ export interface InstanceOptions {
   readonly probability?: ArrayLike<number>;
   /** Seeds are components of foreground pixels with probability >= this. Default DEFAULT_INSTANCE_OPTIONS.seedThreshold (0.9). */
   readonly seedThreshold?: number;
+  /**
+   * Seeds keep only the pixels more than this many pixels (Euclidean) from the edge of their
+   * region: an erosion by a disc of this radius, so that two touching objects whose seed regions
+   * still meet through a neck narrower than 2 x this get a seed each. Default 0 (no erosion).
+   */
+  readonly seedErosion?: number;
   /** Instances with fewer pixels are removed (set to 0). Default DEFAULT_INSTANCE_OPTIONS.minSize (0: keep all). */
   readonly minSize?: number;
 }
@@ -57,6 +64,9 @@ export function instanceLabels(mask: ArrayLike<number>, height: number, width: n
     const t = options.seedThreshold ?? DEFAULT_INSTANCE_OPTIONS.seedThreshold;
     const seedMask = new Uint8Array(n);
     for (let i = 0; i < n; i++) seedMask[i] = mask[i] !== 0 && p[i]! >= t ? 1 : 0;
+    const erosion = options.seedErosion ?? 0;
+    if (!(erosion >= 0)) throw new Error(`instanceLabels: seedErosion must be >= 0 pixels, got ${erosion}`);
+    if (erosion > 0) erodeByDisc(seedMask, height, width, erosion);
     const seeds = labelComponents(seedMask, height, width, connectivity);
     labels = seeds.labels;
     let count = seeds.count;
@@ -74,6 +84,17 @@ export function instanceLabels(mask: ArrayLike<number>, height: number, width: n
     flood(labels, mask, p, height, width, connectivity);
   }
   return relabel(labels, options.minSize ?? DEFAULT_INSTANCE_OPTIONS.minSize);
+}
+
+/**
+ * Keeps the pixels of `mask` (0/1, in place) whose distance to the nearest 0 pixel exceeds
+ * `radius`: the erosion by a disc of that radius (the image edge is not a 0 pixel).
+ * @example erodeByDisc(Uint8Array.of(1, 1, 0, 1, 1), 1, 5, 1) // [1, 0, 0, 0, 1]: the ends are 2 px from the 0
+ */
+export function erodeByDisc(mask: Uint8Array, height: number, width: number, radius: number): void {
+  const d2 = squaredEdt(mask, height, width, (v) => v === 0);
+  const r2 = radius * radius;
+  for (let i = 0; i < mask.length; i++) if (mask[i] !== 0 && !(d2[i]! > r2)) mask[i] = 0;
 }
 
 /**
@@ -106,10 +127,13 @@ export function defaultInstancePostprocess(mode: { readonly targets?: 'separated
  * null or absent: the argmax.
  * @example describeInstancePostprocess({ foregroundThreshold: 0.7, watershed: true, seedThreshold: 0.9, minSize: 50 })
  *   // 'foreground > 0.7, watershed, seeds >= 0.9, min size 50'
+ * @example describeInstancePostprocess({ watershed: true, seedThreshold: 0.9, seedErosion: 2, minSize: 50 })
+ *   // 'argmax, watershed, seeds >= 0.9 eroded 2 px, min size 50'
  */
-export function describeInstancePostprocess(pp: { readonly foregroundThreshold?: number | null; readonly watershed: boolean; readonly seedThreshold: number; readonly minSize: number }): string {
+export function describeInstancePostprocess(pp: { readonly foregroundThreshold?: number | null; readonly watershed: boolean; readonly seedThreshold: number; readonly seedErosion?: number; readonly minSize: number }): string {
   const level = pp.foregroundThreshold === null || pp.foregroundThreshold === undefined ? 'argmax' : `foreground > ${pp.foregroundThreshold}`;
-  return `${level}, ${pp.watershed ? `watershed, seeds >= ${pp.seedThreshold}` : 'connected components'}, min size ${pp.minSize}`;
+  const eroded = pp.seedErosion ? ` eroded ${pp.seedErosion} px` : '';
+  return `${level}, ${pp.watershed ? `watershed, seeds >= ${pp.seedThreshold}${eroded}` : 'connected components'}, min size ${pp.minSize}`;
 }
 
 /**
@@ -157,7 +181,7 @@ export function instancesFromClassMask(
   seedProbability: ArrayLike<number> | null,
   height: number,
   width: number,
-  pp: Pick<InstancePostprocess, 'foregroundClasses' | 'watershed' | 'seedThreshold' | 'minSize' | 'foregroundThreshold'>,
+  pp: Pick<InstancePostprocess, 'foregroundClasses' | 'watershed' | 'seedThreshold' | 'seedErosion' | 'minSize' | 'foregroundThreshold'>,
   connectivity: Connectivity = 4,
   foregroundProbability: ArrayLike<number> | null = null,
 ): Instances {
@@ -166,7 +190,7 @@ export function instancesFromClassMask(
   return instanceLabels(fg, height, width, {
     connectivity,
     minSize: pp.minSize,
-    ...(pp.watershed ? { probability: seedProbability!, seedThreshold: pp.seedThreshold } : {}),
+    ...(pp.watershed ? { probability: seedProbability!, seedThreshold: pp.seedThreshold, seedErosion: pp.seedErosion ?? 0 } : {}),
   });
 }
 

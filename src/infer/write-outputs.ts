@@ -166,6 +166,7 @@ export async function predictFile(file: string, predictor: TilePredictor | ((ima
           foregroundClasses: fgClasses,
           watershed: options.watershed ?? false,
           seedThreshold: io.seedThreshold ?? DEFAULT_INSTANCE_OPTIONS.seedThreshold,
+          seedErosion: io.seedErosion ?? 0,
           minSize: io.minSize ?? DEFAULT_INSTANCE_OPTIONS.minSize,
           ...(options.foregroundThreshold !== undefined ? { foregroundThreshold: options.foregroundThreshold } : {}),
         };

@@ -36,6 +36,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { Normalization } from '../io/normalize.js';
+import { MAX_SEED_EROSION } from '../io/model-format.js';
 import {
   addLabelNames,
   AtomicFileStore,
@@ -97,6 +98,8 @@ export interface ZarrInstanceOptions {
   readonly seedClasses?: readonly number[];
   /** Default 0.9. */
   readonly seedThreshold?: number;
+  /** Seed erosion radius in pixels (InstanceOptions.seedErosion); default 0. */
+  readonly seedErosion?: number;
   /** Object pixels: summed foreground probability above this (objectPixels in src/infer/instances.ts). Default: the argmax. */
   readonly foregroundThreshold?: number;
   /** Objects with fewer pixels (over the whole image) are dropped. Default 0. */
@@ -115,6 +118,8 @@ interface InstanceSettings {
   readonly watershed: boolean;
   readonly seedClasses: readonly number[];
   readonly seedThreshold: number;
+  /** Absent: 0 (work groups written before seed erosion existed read the same). */
+  readonly seedErosion?: number;
   readonly minSize: number;
   readonly connectivity: Connectivity;
   readonly foregroundThreshold?: number;
@@ -293,7 +298,12 @@ function instanceSettings(o: ZarrInstanceOptions, fg: readonly number[], K: numb
   if (connectivity !== 4 && connectivity !== 8) throw new Error(`predictOmeZarr: connectivity must be 4 or 8, got ${String(connectivity)}`);
   const t = o.foregroundThreshold;
   if (t !== undefined && !(t >= 0 && t < 1)) throw new Error(`predictOmeZarr: foregroundThreshold must be in [0, 1), got ${t}`);
-  return { foregroundClasses: [...fg], watershed: o.watershed ?? false, seedClasses: [...seedClasses], seedThreshold, minSize, connectivity, ...(t !== undefined ? { foregroundThreshold: t } : {}) };
+  const erosion = o.seedErosion ?? 0;
+  if (!(erosion >= 0 && erosion <= MAX_SEED_EROSION)) throw new Error(`predictOmeZarr: seedErosion must be in [0, ${MAX_SEED_EROSION}] pixels, got ${erosion}`);
+  return {
+    foregroundClasses: [...fg], watershed: o.watershed ?? false, seedClasses: [...seedClasses], seedThreshold, ...(erosion > 0 ? { seedErosion: erosion } : {}), minSize, connectivity,
+    ...(t !== undefined ? { foregroundThreshold: t } : {}),
+  };
 }
 
 /** A chunk's objects: ids of its own pixels (1..objects) and, for the watershed, its labels of the ring. */

@@ -57,8 +57,9 @@ export interface InferenceChoice {
 /**
  * Instances from the class probabilities (src/infer/instances.ts): the pixels whose most likely
  * class is one of `foregroundClasses` are objects; with `watershed`, the summed probability of
- * `seedClasses` seeds a marker-controlled watershed where it is >= `seedThreshold` and is the
- * landscape the seeds flood; objects under `minSize` pixels are dropped. With
+ * `seedClasses` seeds a marker-controlled watershed where it is >= `seedThreshold` (and, with
+ * `seedErosion`, more than that many pixels inside such a region) and is the landscape the seeds
+ * flood; objects under `minSize` pixels are dropped. With
  * `foregroundThreshold`, object pixels are instead those whose summed `foregroundClasses`
  * probability exceeds it (objectPixels in src/infer/instances.ts says why). `tuned` records the
  * search that chose the values (src/train/tune.ts), when one did.
@@ -68,6 +69,8 @@ export interface InstancePostprocess {
   readonly watershed: boolean;
   readonly seedClasses: readonly number[];
   readonly seedThreshold: number;
+  /** Seeds shrunk by a disc of this radius in pixels, breaking the necks between touching objects; absent: 0 (none). */
+  readonly seedErosion?: number;
   readonly minSize: number;
   /** Absent: the argmax decides (the most likely class is a foreground class). */
   readonly foregroundThreshold?: number;
@@ -131,6 +134,9 @@ export function parseMetadata(json: unknown, source: string): ModelMetadata {
  * Checks a stored post-processing (unet.json's `postprocess.instances`, or a file written by
  * `unet tune --probs`) for a model of `classes` classes (undefined: not known yet); throws naming `source`.
  */
+/** The largest seed erosion a post-processing may ask for, in pixels (a bound for the chunked watershed's context). */
+export const MAX_SEED_EROSION = 32;
+
 export function checkInstancePostprocess(value: unknown, classes: number | undefined, source: string): InstancePostprocess {
   if (!value || typeof value !== 'object') throw new Error(`${source}: postprocess.instances must be an object, got ${JSON.stringify(value)}`);
   const pp = value as Partial<InstancePostprocess>;
@@ -140,6 +146,9 @@ export function checkInstancePostprocess(value: unknown, classes: number | undef
   }
   if (typeof pp.watershed !== 'boolean') throw new Error(`${source}: postprocess.instances.watershed must be true or false`);
   if (!(pp.seedThreshold! >= 0 && pp.seedThreshold! <= 1)) throw new Error(`${source}: postprocess.instances.seedThreshold must be in [0, 1], got ${String(pp.seedThreshold)}`);
+  if (pp.seedErosion !== undefined && !(typeof pp.seedErosion === 'number' && pp.seedErosion >= 0 && pp.seedErosion <= MAX_SEED_EROSION)) {
+    throw new Error(`${source}: postprocess.instances.seedErosion must be a number of pixels in [0, ${MAX_SEED_EROSION}], got ${JSON.stringify(pp.seedErosion)}`);
+  }
   if (!Number.isInteger(pp.minSize) || pp.minSize! < 0) throw new Error(`${source}: postprocess.instances.minSize must be an integer >= 0, got ${String(pp.minSize)}`);
   if (pp.foregroundThreshold !== undefined && !(pp.foregroundThreshold >= 0 && pp.foregroundThreshold < 1)) throw new Error(`${source}: postprocess.instances.foregroundThreshold must be in [0, 1), got ${String(pp.foregroundThreshold)}`);
   return pp as InstancePostprocess;

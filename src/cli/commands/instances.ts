@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkInstancePostprocess, type InstancePostprocess } from '../../io/model-format.js';
 import { readModelMetadata } from '../../io/model-files.js';
+import { describeInstancePostprocess } from '../../infer/instances.js';
 import { writeInstancesFromProbabilityFiles } from '../../infer/probability-files.js';
 import { startingPostprocess } from '../../train/tune-files.js';
 import { parseFlags, requireOption, UsageError } from '../args.js';
@@ -51,8 +52,7 @@ export async function instancesCommand(argv: string[]): Promise<number> {
   const outDir = requireOption(values.out, 'out');
   if ((values.json !== undefined || values.csv !== undefined) && values.evaluate === undefined) throw new UsageError('--json and --csv go with --evaluate');
   const { pp, source } = await postprocessFrom(values.postprocess, values.model);
-  const describe = pp.watershed ? `watershed, seeds >= ${pp.seedThreshold}` : 'connected components';
-  process.stderr.write(`unet instances: ${describe}, min size ${pp.minSize} (from ${source})\n`);
+  process.stderr.write(`unet instances: ${describeInstancePostprocess(pp)} (from ${source})\n`);
   const { files } = await writeInstancesFromProbabilityFiles(probsDir, outDir, pp);
   for (const f of files) process.stdout.write(`${f.written} (${f.count} objects)\n`);
   if (values.evaluate !== undefined) {

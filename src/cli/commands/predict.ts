@@ -14,6 +14,7 @@ import { collectImages } from '../../io/dataset.js';
 import { invalidSizeMessage, isValidInputSize } from '../../model/size.js';
 import { initBackend } from '../../backend/index.js';
 import { isModelPackage } from '../../io/bioimageio.js';
+import { MAX_SEED_EROSION } from '../../io/model-format.js';
 import { predictPackageCommand } from './predict-package.js';
 import { CONNECTIVITY_OPTION, connectivityOption, decodeOptionsFrom, intOption, MAX_PIXELS_HELP, MAX_PIXELS_OPTION, MEMORY_HELP, MEMORY_OPTION, memoryBytesOption, numberOption, optionLine, parseCommand, requireOption, UsageError } from '../args.js';
 import { ProgressReporter } from '../progress.js';
@@ -52,6 +53,7 @@ the end of training); without one, connected components of the foreground. These
   --watershed          split touching objects by a watershed on the foreground (or seed-class) probability
   --no-watershed       connected components only, even if the model stores a watershed
 ${optionLine('--seed-threshold P', 'watershed seeds: probability >= P', `stored, else ${DEFAULT_INSTANCE_OPTIONS.seedThreshold}`)}
+${optionLine('--seed-erosion R', 'watershed seeds: only pixels more than R px inside a seed region (splits necks)', 'stored, else 0')}
 ${optionLine('--foreground-threshold P', 'object pixels: summed foreground probability > P; argmax: the most likely class', 'stored, else argmax')}
 ${optionLine('--min-size N', 'drop objects smaller than N pixels', `stored, else ${DEFAULT_INSTANCE_OPTIONS.minSize}`)}
 ${optionLine('--connectivity 4|8', 'pixel neighbourhood of objects (components and watershed)', DEFAULT_INSTANCE_OPTIONS.connectivity)}
@@ -90,6 +92,7 @@ export const PREDICT_OPTIONS = {
   watershed: { type: 'boolean' },
   'no-watershed': { type: 'boolean' },
   'seed-threshold': { type: 'string' },
+  'seed-erosion': { type: 'string' },
   'foreground-threshold': { type: 'string' },
   'min-size': { type: 'string' },
   ...CONNECTIVITY_OPTION,
@@ -149,6 +152,8 @@ export async function predictCommand(argv: string[]): Promise<number> {
   if (values.watershed && values['no-watershed']) throw new UsageError('--watershed and --no-watershed contradict each other');
   const watershed = values['no-watershed'] ? false : (values.watershed ?? stored?.watershed ?? false);
   const seedThreshold = numberOption(values['seed-threshold'], 'seed-threshold', stored?.seedThreshold ?? DEFAULT_INSTANCE_OPTIONS.seedThreshold)!;
+  const seedErosion = numberOption(values['seed-erosion'], 'seed-erosion', stored?.seedErosion ?? 0)!;
+  if (!(seedErosion >= 0 && seedErosion <= MAX_SEED_EROSION)) throw new UsageError(`--seed-erosion must be a number of pixels from 0 to ${MAX_SEED_EROSION}, got ${seedErosion}`);
   const minSize = intOption(values['min-size'], 'min-size', stored?.minSize ?? DEFAULT_INSTANCE_OPTIONS.minSize)!;
   const foregroundThreshold = foregroundThresholdOption(values['foreground-threshold'], stored?.foregroundThreshold);
   const foregroundClasses = values.foreground?.split(',').map((s) => classIndex(s.trim(), metadata.classNames)) ?? stored?.foregroundClasses;
@@ -175,7 +180,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
       return await predictZarrCommand({
         values, inputs: files, outDir: values.out, modelDirs, normalization: metadata.normalization, classNames: metadata.classNames,
         predictorFor: tilePredictor, tta, log: (l) => process.stderr.write(`${l}\n`), ...(foregroundClasses ? { foregroundClasses } : {}),
-        instances: { watershed, seedThreshold, minSize, connectivity, ...(seedClasses ? { seedClasses } : {}), ...(foregroundThreshold !== undefined ? { foregroundThreshold } : {}) },
+        instances: { watershed, seedThreshold, seedErosion, minSize, connectivity, ...(seedClasses ? { seedClasses } : {}), ...(foregroundThreshold !== undefined ? { foregroundThreshold } : {}) },
       });
     } finally {
       for (const p of predictors.values()) p.dispose();
@@ -200,7 +205,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
           ...decodeOptions,
           batchSize: batch,
           watershed,
-          instanceOptions: watershed ? { minSize, seedThreshold, connectivity } : { minSize, connectivity },
+          instanceOptions: watershed ? { minSize, seedThreshold, seedErosion, connectivity } : { minSize, connectivity },
           ...(foregroundClasses ? { foregroundClasses } : {}),
           ...(seedClasses ? { seedClasses } : {}),
           ...(foregroundThreshold !== undefined ? { foregroundThreshold } : {}),

@@ -13,7 +13,8 @@ export const TUNE_HELP = `unet tune --model DIR --images DIR --labels DIR [--met
 unet tune --probs DIR --labels DIR --out FILE [--targets separated|boundary] [--metric f1|dsb-ap]
 
 Chooses how \`unet predict --outputs instances\` turns the model's probabilities into objects: the
-level above which a pixel is an object pixel (or the argmax), the watershed on or off, its seed level,
+level above which a pixel is an object pixel (or the argmax), the watershed on or off, its seed level
+and seed erosion (seeds shrunk by a disc of 0-3 px, which splits touching objects joined by a neck),
 and the smallest object size, by the highest mean F1 at IoU 0.5
 (or DSB 2018 mAP) over validation images with instance labels (16-bit ids, 0 = background), paired by
 file name. The network runs once per image, and once more averaging its 8 flips/rotations
