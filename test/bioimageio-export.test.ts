@@ -60,13 +60,18 @@ for (const [name, sample] of [['nuclei-fluo', 'dsb2018-fluo-00071198.png'], ['is
     const description = parse(new TextDecoder().decode(files['bioimageio.yaml'])) as Record<string, unknown> & { inputs: { test_tensor: { source: string; sha256: string } }[] };
     const validate = modelValidator();
     assert.deepEqual(validate(description), [], 'schema errors');
-    // The documentation says what unet-ts adds to the network's pass (the nuclei model stores TTA and a watershed; the ISBI model neither).
+    // The documentation says what unet-ts adds to the network's pass, as the model stores it (the nuclei
+    // model a watershed with a foreground level, TTA if its tuning kept it; the ISBI model neither).
     const doc = new TextDecoder().decode(files['README.md']);
     const pp = metadata.postprocess?.instances;
     if (name === 'nuclei-fluo') {
-      assert.ok(metadata.inference?.tta && pp?.watershed && pp.foregroundThreshold !== undefined, 'the bundled nuclei model stores TTA and a watershed with a foreground level');
-      assert.match(doc, /Test-time augmentation: the probabilities averaged over the 8 flips\/rotations/, doc);
-      assert.ok(doc.includes(`Objects: pixels where the summed probability of class(es) 1 exceeds ${pp.foregroundThreshold}, split by a watershed seeded where the probability of class(es) 1 is >= ${pp.seedThreshold}, objects under ${pp.minSize} px dropped (tuned on validation images)`), doc);
+      assert.ok(pp?.watershed && pp.foregroundThreshold !== undefined, 'the bundled nuclei model stores a watershed with a foreground level');
+      const tta = /Test-time augmentation: the probabilities averaged over the 8 flips\/rotations/;
+      if (metadata.inference?.tta) assert.match(doc, tta, doc);
+      else assert.doesNotMatch(doc, tta, doc);
+      const erosion = pp.seedErosion ? ` and more than ${pp.seedErosion} px inside such a region (the seed regions eroded by a disc)` : '';
+      const expected = `Objects: pixels where the summed probability of class(es) ${pp.foregroundClasses.join(', ')} exceeds ${pp.foregroundThreshold}, split by a watershed seeded where the probability of class(es) ${pp.seedClasses.join(', ')} is >= ${pp.seedThreshold}${erosion}, objects under ${pp.minSize} px dropped (tuned on validation images)`;
+      assert.ok(doc.includes(expected), `expected "${expected}" in:\n${doc}`);
     } else {
       assert.doesNotMatch(doc, /Beyond the network/, doc);
     }
@@ -79,7 +84,7 @@ for (const [name, sample] of [['nuclei-fluo', 'dsb2018-fluo-00071198.png'], ['is
     const runner = await openPackageRunner(out);
     try {
       const { output, expected } = await runPackageTest(runner);
-      assert.deepEqual([output.height, output.width, output.channels], [expected.height, expected.width, 2]);
+      assert.deepEqual([output.height, output.width, output.channels], [expected.height, expected.width, metadata.config.classes]);
       const diff = maxAbsDiff(output.data, expected.data);
       assert.ok(diff <= 1e-4, `${name}: package test tensors reproduced to ${diff} > 1e-4`);
     } finally {

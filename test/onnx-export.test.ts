@@ -137,8 +137,9 @@ describe('ONNX export on onnxruntime-node equals TF.js (max abs diff <= 1e-4)', 
       const shape: [number, number, number, number] = [1, 252, 268, 1];
       const x = rawImage(...shape, 255, 3);
       const expected = tfProbabilities(atSize, x, shape, metadata.normalization);
-      const got = await ortProbabilities(onnx, x, shape, 2);
-      assert.deepEqual(got.dims, [1, 2, 252 - 184, 268 - 184], `${name}: ORT output dims`);
+      const K = metadata.config.classes;
+      const got = await ortProbabilities(onnx, x, shape, K);
+      assert.deepEqual(got.dims, [1, K, 252 - 184, 268 - 184], `${name}: ORT output dims`);
       const diff = maxAbsDiff(got.values, expected);
       assert.ok(diff <= 1e-4, `${name}: ORT vs TF.js max abs diff ${diff} > 1e-4`);
       atSize.dispose();

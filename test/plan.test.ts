@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { detectLabelMode, fingerprintFromRasters, parsePlan, plannedTile, planFromFingerprint, planTrainArgs } from '../src/plan/plan.js';
-import { parseDuration } from '../src/cli/commands/plan.js';
+import { parseDuration, withoutPlannedTargets } from '../src/cli/commands/plan.js';
+import { writePng } from '../src/io/png.js';
+import { mkdir } from 'node:fs/promises';
 import { isValidInputSize, minValidInputSize, outputSize } from '../src/model/size.js';
 import { writeSyntheticFolders } from './helpers.js';
 
@@ -124,4 +126,55 @@ test('unet plan writes plan.json; unet train --plan trains with it; unet train w
   const bad = cli('train', '--plan', join(dir, 'bad.json'), '--images', images, '--labels', labels, '--out', join(dir, 'bad'), '--seed', '1');
   assert.equal(bad.status, 1);
   assert.match(String(bad.stderr), /bad\.json: plan\.depth must be an integer >= 1, got 0/);
+});
+
+/** A 64 x 64 instance map: pairs of touching 10 x 10 squares (ids 1..8) on a 4 x 2 grid. */
+function touchingPairs(): Uint16Array {
+  const ids = new Uint16Array(64 * 64);
+  let id = 0;
+  for (let gy = 0; gy < 4; gy++) {
+    for (let gx = 0; gx < 2; gx++) {
+      id++;
+      for (let y = gy * 16 + 3; y < gy * 16 + 13; y++) for (let x = gx * 32 + 3; x < gx * 32 + 23; x++) ids[y * 64 + x] = x < gx * 32 + 13 ? id : id + 100;
+    }
+  }
+  return ids;
+}
+
+test('instance labels are planned with boundary targets (3 classes, no --classes flag); old plans and --no-separate keep two classes', () => {
+  const ids = touchingPairs();
+  const fp = fingerprintFromRasters([{ image: { data: Uint8Array.from(ids, (v) => (v ? 200 : 20)), height: 64, width: 64, channels: 1 }, label: { data: ids, height: 64, width: 64, channels: 1 } }]);
+  assert.equal(fp.labels.mode, 'instances');
+  const p = planFromFingerprint(fp);
+  assert.equal(p.targets, 'boundary', 'planFromFingerprint: instance labels get boundary targets');
+  assert.equal(p.classes, 3);
+  const args = planTrainArgs(p);
+  assert.ok(args.join(' ').includes('--label-mode instances --targets boundary'), args.join(' '));
+  assert.ok(!args.includes('--classes'), `instance plans leave the classes to the targets: ${args.join(' ')}`);
+  const old: Record<string, unknown> = { ...p, classes: 2 };
+  delete old.targets;
+  assert.equal(parsePlan({ plan: old }, 'old.json').targets, 'separated', 'a plan file without targets meant the two-class target');
+  assert.throws(() => parsePlan({ plan: { ...p, targets: 'contour' } }, 'p.json'), /p\.json: plan\.targets must be one of separated, boundary, got "contour"/);
+  assert.deepEqual(withoutPlannedTargets(['--targets', 'boundary', '--w0', '10'], ['--no-separate']), ['--w0', '10']);
+  assert.deepEqual(withoutPlannedTargets(['--targets', 'boundary'], ['--seed', '1']), ['--targets', 'boundary']);
+  const binary = planFromFingerprint(fingerprintFromRasters([{ image: { data: new Uint8Array(64 * 64), height: 64, width: 64, channels: 1 }, label: { data: Uint8Array.from(ids, (v) => (v ? 255 : 0)), height: 64, width: 64, channels: 1 } }]));
+  assert.equal(binary.targets, null, 'binary labels have no instance targets');
+});
+
+test('planless unet train on instance labels trains three classes; --no-separate or --targets separated two', async () => {
+  const root = join(dir, 'instances');
+  await mkdir(join(root, 'images'), { recursive: true });
+  await mkdir(join(root, 'labels'), { recursive: true });
+  const ids = touchingPairs();
+  for (const name of ['a', 'b']) {
+    await writePng(join(root, 'images', `${name}.png`), { data: Uint8Array.from(ids, (v) => (v ? 200 : 20)), height: 64, width: 64, channels: 1 });
+    await writePng(join(root, 'labels', `${name}.png`), { data: ids, height: 64, width: 64, channels: 1 });
+  }
+  for (const [extra, classes] of [[[], 3], [['--no-separate'], 2], [['--targets', 'separated'], 2]] as const) {
+    const out = join(root, `model-${classes}-${extra.length}`);
+    const r = cli('train', '--images', join(root, 'images'), '--labels', join(root, 'labels'), '--out', out, '--seed', '1', '--iterations', '1', '--no-holdout', ...extra);
+    assert.equal(r.status, 0, String(r.stderr));
+    const meta = JSON.parse(await readFile(join(out, 'unet.json'), 'utf8'));
+    assert.equal(meta.config.classes, classes, `planless train ${extra.join(' ') || '(no flags)'}: ${classes} classes, got ${meta.config.classes}`);
+  }
 });

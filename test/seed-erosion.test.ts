@@ -4,7 +4,7 @@
  * it, and predict applies it.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -119,6 +119,32 @@ test('predict applies the seed erosion it is given (predictFile), and unet predi
     const bad = await runCli(['predict', '--model', 'nuclei', '--out', join(dir, 'bad'), '--outputs', 'instances', '--seed-erosion=-2', join(dir, 'peanut.png')]);
     assert.equal(bad.code, 2, `--seed-erosion -2 is a usage error: ${bad.stderr}`);
     assert.match(bad.stderr, /--seed-erosion must be a number of pixels from 0 to 32, got -2/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('unet tune --seed-erosions searches the erosion (the default search does not); bad radii are refused', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'unet-erosion-tune-'));
+  try {
+    const { p, truth } = peanut();
+    await mkdir(join(dir, 'probs'));
+    await mkdir(join(dir, 'labels'));
+    // The foreground probability of a two-class network as a 16-bit PNG, and the instance ids.
+    await writePng(join(dir, 'probs', 'peanut_prob.png'), { data: Uint16Array.from(p, (v) => Math.round(v * 65535)), height: H, width: W, channels: 1 });
+    await writePng(join(dir, 'labels', 'peanut.png'), { data: Uint16Array.from(truth), height: H, width: W, channels: 1 });
+    const tune = async (extra: string[]): Promise<InstancePostprocess> => {
+      const out = join(dir, `choice-${extra.length}.json`);
+      const r = await runCli(['tune', '--probs', join(dir, 'probs'), '--labels', join(dir, 'labels'), '--out', out, ...extra]);
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(await readFile(out, 'utf8')) as { instances: InstancePostprocess }).instances;
+    };
+    assert.equal((await tune([])).seedErosion, undefined, 'the default search leaves the seeds as they are');
+    const eroded = await tune(['--seed-erosions', '4']);
+    assert.equal(eroded.seedErosion, 4, `--seed-erosions 4 finds the erosion that splits the peanut: ${JSON.stringify(eroded)}`);
+    const bad = await runCli(['tune', '--probs', join(dir, 'probs'), '--labels', join(dir, 'labels'), '--out', join(dir, 'x.json'), '--seed-erosions', '2,zero']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /--seed-erosions: "zero" is not a radius in pixels in \(0, 32\]/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

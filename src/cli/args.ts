@@ -214,7 +214,8 @@ export const LABEL_MODE_HELP = `Labels:
   --no-separate        instance labels: do not cut a background line between touching objects
   --targets T          instance labels: separated (2 classes, a background line between touching objects,
                        the paper's) | boundary (3 classes: background, interior, boundary; needs 3 classes,
-                       the default then)   (separated)`;
+                       the default then)   (boundary when unet train plans, i.e. without architecture
+                       flags; else separated)`;
 
 export function labelModeFromOptions(v: { 'label-mode'?: string; threshold?: string; invert?: boolean; 'no-separate'?: boolean; targets?: string }): LabelMode {
   const name = v['label-mode'] ?? 'binary';

@@ -205,6 +205,12 @@ export interface TrainingPlan {
   readonly channels: number;
   readonly normalize: string;
   readonly labelMode: PlannedLabelMode;
+  /**
+   * Instance labels: the training targets (`unet train --targets`); null for other labels. Plans
+   * choose 'boundary' (background / interior / boundary, 3 classes), which beat the paper's
+   * 'separated' two classes on DSB 2018 nuclei (README, "Training for touching objects").
+   */
+  readonly targets: 'separated' | 'boundary' | null;
   /** Border weight map of the paper's Eq. 2. */
   readonly w0: number;
   readonly sigma: number;
@@ -279,8 +285,9 @@ export function planFromFingerprint(fp: DatasetFingerprint, options: PlanOptions
     ? `normalize dtype: ${fp.dtype} intensities span ${span} of 0..${full} (0.5-99.5th percentiles)`
     : `normalize percentile:0.5,99.5: ${fp.dtype} intensities span only ${span}${Number.isFinite(full) ? ` of 0..${full}` : ''}`);
   const labelMode = fp.labels.mode;
-  const classes = labelMode === 'classes' ? Math.max(2, fp.labels.classFractions.length) : 2;
-  reasons.push(`label mode ${labelMode}: ${fp.labels.distinctValues} distinct label values${labelMode === 'instances' ? `, ${(fp.objects.touchingFraction * 100).toFixed(0)}% of objects touch` : ''}; ${classes} classes`);
+  const targets = labelMode === 'instances' ? ('boundary' as const) : null;
+  const classes = labelMode === 'classes' ? Math.max(2, fp.labels.classFractions.length) : targets === 'boundary' ? 3 : 2;
+  reasons.push(`label mode ${labelMode}: ${fp.labels.distinctValues} distinct label values${labelMode === 'instances' ? `, ${(fp.objects.touchingFraction * 100).toFixed(0)}% of objects touch` : ''}; ${classes} classes${targets === 'boundary' ? ' (targets boundary: background, interior, boundary; instances from a watershed seeded in the interiors)' : ''}`);
   // Border weights (Eq. 2): the paper's w0 = 10; sigma grows with object size, d / 6 so that ISBI 2012
   // cells (median 4-connected component diameter ~28 px) get the paper's and the bundled model's 5.
   const d = fp.objects.medianDiameter;
@@ -295,7 +302,7 @@ export function planFromFingerprint(fp: DatasetFingerprint, options: PlanOptions
   const every = Math.max(10, Math.round(iterations / 10));
   reasons.push('optimizer adam, lr 0.001, batch 1: the bundled models\' recipe (SGD 0.99 needs far more steps, README)');
   return {
-    depth, filters, padding: 'valid', tile, classes, channels: fp.channels, normalize, labelMode, w0, sigma,
+    depth, filters, padding: 'valid', tile, classes, channels: fp.channels, normalize, labelMode, targets, w0, sigma,
     optimizer: 'adam', lr: 0.001, batch: 1, iterations, validateEvery: every, checkpointEvery: every, reasons,
   };
 }
@@ -307,7 +314,10 @@ export function planFromFingerprint(fp: DatasetFingerprint, options: PlanOptions
 export function planTrainArgs(plan: TrainingPlan): string[] {
   return [
     '--depth', String(plan.depth), '--filters', String(plan.filters), '--padding', plan.padding, '--tile', String(plan.tile),
-    '--classes', String(plan.classes), '--channels', String(plan.channels), '--normalize', plan.normalize, '--label-mode', plan.labelMode,
+    // Instance labels: the targets decide the classes (3 for boundary, 2 for separated), so that a
+    // --targets given to unet train after these flags still gets its own number of classes.
+    ...(plan.labelMode === 'instances' ? [] : ['--classes', String(plan.classes)]), '--channels', String(plan.channels), '--normalize', plan.normalize, '--label-mode', plan.labelMode,
+    ...(plan.targets === 'boundary' ? ['--targets', 'boundary'] : []),
     '--w0', String(plan.w0), '--sigma', String(plan.sigma), '--optimizer', plan.optimizer, '--lr', String(plan.lr), '--batch', String(plan.batch),
     '--iterations', String(plan.iterations), '--validate-every', String(plan.validateEvery), '--checkpoint-every', String(plan.checkpointEvery),
   ];
@@ -336,7 +346,10 @@ export function parsePlan(json: unknown, source: string): TrainingPlan {
   if (typeof o.normalize !== 'string') throw new Error(`${source}: plan.normalize must be a string, got ${JSON.stringify(o.normalize)}`);
   return {
     depth: int('depth', 1), filters: int('filters', 1), padding: oneOf('padding', ['valid'] as const), tile: int('tile', 1), classes: int('classes', 2),
-    channels: int('channels', 1), normalize: o.normalize, labelMode: oneOf('labelMode', ['binary', 'classes', 'instances'] as const), w0: pos('w0'), sigma: pos('sigma'),
+    channels: int('channels', 1), normalize: o.normalize, labelMode: oneOf('labelMode', ['binary', 'classes', 'instances'] as const),
+    // Plans written before targets were planned meant the two-class target for instance labels.
+    targets: o.targets === undefined || o.targets === null ? (o.labelMode === 'instances' ? 'separated' : null) : oneOf('targets', ['separated', 'boundary'] as const),
+    w0: pos('w0'), sigma: pos('sigma'),
     optimizer: oneOf('optimizer', ['adam', 'sgd'] as const), lr: pos('lr'), batch: int('batch', 1), iterations: int('iterations', 1),
     validateEvery: int('validateEvery', 0), checkpointEvery: int('checkpointEvery', 0), reasons: Array.isArray(o.reasons) ? (o.reasons as unknown[]).map(String) : [],
   };

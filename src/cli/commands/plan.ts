@@ -87,6 +87,21 @@ const ARCHITECTURE_FLAGS = ['depth', 'filters', 'tile', 'padding'] as const;
  * or, when no architecture flag is given, planned now (probing only when --iterations is absent).
  * Returns the note to print (null when nothing was planned).
  */
+/**
+ * The plan's flags without its `--targets boundary` when the user asks for the two-class target
+ * with --no-separate (which boundary targets refuse); a --targets the user gives comes later and wins anyway.
+ * @example withoutPlannedTargets(['--targets', 'boundary', '--w0', '10'], ['--no-separate']) // ['--w0', '10']
+ */
+export function withoutPlannedTargets(flags: readonly string[], userArgv: readonly string[]): string[] {
+  if (!userArgv.includes('--no-separate')) return [...flags];
+  const out: string[] = [];
+  for (let k = 0; k < flags.length; k++) {
+    if (flags[k] === '--targets') { k++; continue; }
+    out.push(flags[k]!);
+  }
+  return out;
+}
+
 export async function trainArgvWithPlan(argv: readonly string[], values: { plan?: string; images?: string; labels?: string; iterations?: string } & Partial<Record<(typeof ARCHITECTURE_FLAGS)[number], string>>): Promise<{ argv: string[]; note: string | null }> {
   const rest: string[] = [];
   for (let k = 0; k < argv.length; k++) {
@@ -101,12 +116,12 @@ export async function trainArgvWithPlan(argv: readonly string[], values: { plan?
     } catch (e) {
       throw new Error(`--plan ${values.plan}: ${(e as Error).message}`, { cause: e });
     }
-    const plan = parsePlan(json, values.plan);
-    return { argv: [...planTrainArgs(plan), ...rest], note: `unet train: plan ${values.plan}: ${planTrainArgs(plan).join(' ')}` };
+    const flags = withoutPlannedTargets(planTrainArgs(parsePlan(json, values.plan)), rest);
+    return { argv: [...flags, ...rest], note: `unet train: plan ${values.plan}: ${flags.join(' ')}` };
   }
   if (ARCHITECTURE_FLAGS.some((f) => values[f] !== undefined) || values.images === undefined || values.labels === undefined) return { argv: [...rest], note: null };
   const { plan, probe } = await makePlan(values.images, values.labels, DEFAULT_BUDGET_SECONDS, values.iterations === undefined ? DEFAULT_PROBE_STEPS : 0);
-  const flags = planTrainArgs(plan);
+  const flags = withoutPlannedTargets(planTrainArgs(plan), rest);
   return {
     argv: [...flags, ...rest],
     note: `unet train: no architecture flags given, so planned from the data (unet plan shows why${probe ? `; ${probe.secondsPerStep.toFixed(3)} s/step probed, ${BUDGET} budget` : ''}): ${flags.join(' ')} (flags you give override these)`,
