@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { detectLabelMode, fingerprintFromRasters, parsePlan, plannedTile, planFromFingerprint, planTrainArgs } from '../src/plan/plan.js';
-import { parseDuration, withoutPlannedTargets } from '../src/cli/commands/plan.js';
+import { parseDuration, withoutFlag, withoutPlannedTargets } from '../src/cli/commands/plan.js';
 import { writePng } from '../src/io/png.js';
 import { mkdir } from 'node:fs/promises';
 import { isValidInputSize, minValidInputSize, outputSize } from '../src/model/size.js';
@@ -157,6 +157,7 @@ test('instance labels are planned with boundary targets (3 classes, no --classes
   assert.throws(() => parsePlan({ plan: { ...p, targets: 'contour' } }, 'p.json'), /p\.json: plan\.targets must be one of separated, boundary, got "contour"/);
   assert.deepEqual(withoutPlannedTargets(['--targets', 'boundary', '--w0', '10'], ['--no-separate']), ['--w0', '10']);
   assert.deepEqual(withoutPlannedTargets(['--targets', 'boundary'], ['--seed', '1']), ['--targets', 'boundary']);
+  assert.deepEqual(withoutFlag(['--plan', 'p.json', '--seed', '1', '--plan=q.json'], 'plan'), ['--seed', '1']);
   const binary = planFromFingerprint(fingerprintFromRasters([{ image: { data: new Uint8Array(64 * 64), height: 64, width: 64, channels: 1 }, label: { data: Uint8Array.from(ids, (v) => (v ? 255 : 0)), height: 64, width: 64, channels: 1 } }]));
   assert.equal(binary.targets, null, 'binary labels have no instance targets');
 });

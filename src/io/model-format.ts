@@ -130,13 +130,13 @@ export function parseMetadata(json: unknown, source: string): ModelMetadata {
   return { ...(m as ModelMetadata), config };
 }
 
+/** The largest seed erosion a post-processing may ask for, in pixels (a bound for the chunked watershed's context). */
+export const MAX_SEED_EROSION = 32;
+
 /**
  * Checks a stored post-processing (unet.json's `postprocess.instances`, or a file written by
  * `unet tune --probs`) for a model of `classes` classes (undefined: not known yet); throws naming `source`.
  */
-/** The largest seed erosion a post-processing may ask for, in pixels (a bound for the chunked watershed's context). */
-export const MAX_SEED_EROSION = 32;
-
 export function checkInstancePostprocess(value: unknown, classes: number | undefined, source: string): InstancePostprocess {
   if (!value || typeof value !== 'object') throw new Error(`${source}: postprocess.instances must be an object, got ${JSON.stringify(value)}`);
   const pp = value as Partial<InstancePostprocess>;

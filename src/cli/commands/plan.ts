@@ -83,32 +83,35 @@ export async function planCommand(argv: string[]): Promise<number> {
 const ARCHITECTURE_FLAGS = ['depth', 'filters', 'tile', 'padding'] as const;
 
 /**
- * `unet train`'s argv with a plan's flags in front (user flags after them win): from `--plan FILE`,
- * or, when no architecture flag is given, planned now (probing only when --iterations is absent).
- * Returns the note to print (null when nothing was planned).
+ * `argv` without the valued flag `--name` (as `--name VALUE` or `--name=VALUE`).
+ * @example withoutFlag(['--plan', 'p.json', '--seed', '1', '--plan=q.json'], 'plan') // ['--seed', '1']
  */
+export function withoutFlag(argv: readonly string[], name: string): string[] {
+  const out: string[] = [];
+  for (let k = 0; k < argv.length; k++) {
+    if (argv[k] === `--${name}`) { k++; continue; }
+    if (argv[k]!.startsWith(`--${name}=`)) continue;
+    out.push(argv[k]!);
+  }
+  return out;
+}
+
 /**
  * The plan's flags without its `--targets boundary` when the user asks for the two-class target
  * with --no-separate (which boundary targets refuse); a --targets the user gives comes later and wins anyway.
  * @example withoutPlannedTargets(['--targets', 'boundary', '--w0', '10'], ['--no-separate']) // ['--w0', '10']
  */
 export function withoutPlannedTargets(flags: readonly string[], userArgv: readonly string[]): string[] {
-  if (!userArgv.includes('--no-separate')) return [...flags];
-  const out: string[] = [];
-  for (let k = 0; k < flags.length; k++) {
-    if (flags[k] === '--targets') { k++; continue; }
-    out.push(flags[k]!);
-  }
-  return out;
+  return userArgv.includes('--no-separate') ? withoutFlag(flags, 'targets') : [...flags];
 }
 
+/**
+ * `unet train`'s argv with a plan's flags in front (user flags after them win): from `--plan FILE`,
+ * or, when no architecture flag is given, planned now (probing only when --iterations is absent).
+ * Returns the note to print (null when nothing was planned).
+ */
 export async function trainArgvWithPlan(argv: readonly string[], values: { plan?: string; images?: string; labels?: string; iterations?: string } & Partial<Record<(typeof ARCHITECTURE_FLAGS)[number], string>>): Promise<{ argv: string[]; note: string | null }> {
-  const rest: string[] = [];
-  for (let k = 0; k < argv.length; k++) {
-    if (argv[k] === '--plan') { k++; continue; }
-    if (argv[k]!.startsWith('--plan=')) continue;
-    rest.push(argv[k]!);
-  }
+  const rest = withoutFlag(argv, 'plan');
   if (values.plan !== undefined) {
     let json: unknown;
     try {

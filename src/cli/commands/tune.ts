@@ -91,11 +91,11 @@ export async function tuneCommand(argv: string[]): Promise<number> {
  */
 export function seedErosionsOption(value: string | undefined): number[] {
   if (value === undefined) return [0];
-  const radii = value.split(',').map((t) => Number(t.trim()));
-  for (const [k, r] of radii.entries()) {
-    if (!(r > 0 && r <= MAX_SEED_EROSION)) throw new UsageError(`--seed-erosions: "${value.split(',')[k]!.trim()}" is not a radius in pixels in (0, ${MAX_SEED_EROSION}]`);
-  }
-  return [0, ...radii];
+  return [0, ...value.split(',').map((token) => {
+    const r = Number(token.trim());
+    if (!(r > 0 && r <= MAX_SEED_EROSION)) throw new UsageError(`--seed-erosions: "${token.trim()}" is not a radius in pixels in (0, ${MAX_SEED_EROSION}]`);
+    return r;
+  })];
 }
 
 /** unet tune --probs: the search on probability maps on disk, the choice written to --out. */
