@@ -160,3 +160,25 @@ test('unet weights --write-targets writes the class targets unet train learns: a
   assert.equal(targets!.data[7 * W + 5], 1);
   assert.equal(targets!.data[0], 0);
 });
+
+test('unet weights --targets boundary writes the three-class targets unet train learns (no --classes needed) and refuses --classes 2', async () => {
+  const labels = join(dir, 'wb-labels');
+  const images = join(dir, 'wb-images');
+  await mkdir(labels);
+  await mkdir(images);
+  const { truth } = touchingCase();
+  await writePng(join(labels, 'a.png'), { data: truth, height: H, width: W, channels: 1 });
+  await writePng(join(images, 'a.png'), { data: new Uint8Array(H * W), height: H, width: W, channels: 1 });
+  const out = join(dir, 'wb-out');
+  const r = await runCli(['weights', '--labels', labels, '--out', out, '--label-mode', 'instances', '--targets', 'boundary', '--sigma', '3', '--write-targets']);
+  assert.equal(r.code, 0, r.stderr);
+  const [targets] = await readImage(join(out, 'a.targets.png'));
+  const [weights] = await readImage(join(out, 'a.weights.tif'));
+  const [sample] = await loadDataset(images, labels, { normalization: { kind: 'dtype' }, labelMode: { mode: 'instances', targets: 'boundary' }, classes: 3, channels: 1, weightMap: { w0: 10, sigma: 3 } });
+  assert.deepEqual([...targets!.data], [...sample!.labels.data], 'targets = the training labels');
+  assert.deepEqual([...weights!.data], [...sample!.weights!.data], 'weights = the training weights');
+  assert.deepEqual([...new Set(targets!.data)].sort(), [0, 1, 2], 'background, interior and boundary all occur');
+  const bad = await runCli(['weights', '--labels', labels, '--out', join(dir, 'wb-bad'), '--label-mode', 'instances', '--targets', 'boundary', '--classes', '2']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--targets boundary has 3 classes \(background, interior, boundary\), not --classes 2/);
+});

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # unet-ts against the PyTorch reference (experiments/nuclei/torch_reference.py) on the DSB 2018
 # fluorescence split (experiments/nuclei/split.sh), same recipe and budget, several seeds.
-# Recipe (README "Nuclei with touching objects", experiments/nuclei/run.sh): instance labels with a
-# one-pixel background line cut between touching nuclei, the border weight map (w0 10, sigma 5,
-# class balancing), elastic + geometric + gray-value augmentation, depth 4, 16 filters, tile 316,
-# Adam lr 0.001, batch 1, ITERATIONS steps, 'uniform' tile placement, THREADS threads.
+# Recipe (README "Nuclei with touching objects"): instance labels trained as TARGETS, by default
+# boundary (three classes background / interior / boundary, what `unet train --label-mode
+# instances` plans and the bundled nuclei model uses; separated: the paper's two classes with a
+# one-pixel background line cut between touching nuclei), the border weight map (w0 10, sigma
+# SIGMA, class balancing), elastic + geometric + gray-value augmentation, depth 4, 16 filters,
+# tile 316, Adam lr 0.001, batch 1, ITERATIONS steps, 'uniform' tile placement, THREADS threads.
 # Per seed S:
 #   - validation images: the seeded 10% hold-out `unet train --label-mode instances` makes with
 #     seed S (holdoutNames, src/train/holdout.ts); both frameworks train on the rest, the same images
@@ -21,7 +23,8 @@
 # images, and for unet-ts its end-of-training tuning.
 # usage: experiments/nuclei/compare-torch.sh [SEEDS] [ITERATIONS] [WORK]     (after npm ci)
 #   SEEDS comma-separated (1,2,3), ITERATIONS (2500), WORK (/tmp/nuclei-torch)
-#   env: DATA (../shared/data/dsb2018_nuclei), THREADS (2),
+#   env: DATA (../shared/data/dsb2018_nuclei), THREADS (2), TARGETS (boundary | separated),
+#        SIGMA (3: what unet plan chooses for these nuclei; README's two-class table used 5),
 #        LIMIT=N: only the first N training and N test images (toy runs that check the pipeline)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,12 +34,19 @@ work=${3:-/tmp/nuclei-torch}
 data=${DATA:-../shared/data/dsb2018_nuclei}
 threads=${THREADS:-2}
 limit=${LIMIT:-}
+targets=${TARGETS:-boundary}
+sigma=${SIGMA:-3}
+case "$targets" in
+  boundary) classes=3; class_names=background,interior,boundary ;;
+  separated) classes=2; class_names=background,nucleus ;;
+  *) echo "compare-torch.sh: TARGETS must be boundary or separated, got '$targets'" >&2; exit 2 ;;
+esac
 unet() { node dist/cli/main.js "$@"; }
 mkdir -p "$work"
 # Every command goes to the log as it runs.
 log="$work/commands.log"
 run() { echo "+ $*" >> "$log"; "$@"; }
-echo "# compare-torch.sh seeds=$seeds iterations=$iterations work=$work data=$data threads=$threads limit=${limit:-all} $(date -u +%FT%TZ)" >> "$log"
+echo "# compare-torch.sh seeds=$seeds iterations=$iterations work=$work data=$data threads=$threads targets=$targets sigma=$sigma limit=${limit:-all} $(date -u +%FT%TZ)" >> "$log"
 
 run experiments/nuclei/split.sh "$data" "$work/split"
 if [ -n "$limit" ]; then
@@ -56,7 +66,7 @@ train="$split/train"
 test="$split/test"
 
 # Targets and weights exactly as unet train computes them for these options.
-run unet weights --labels "$train/labels" --out "$work/targets" --label-mode instances --w0 10 --sigma 5 --write-targets 2> "$work/weights.log"
+run unet weights --labels "$train/labels" --out "$work/targets" --label-mode instances --targets "$targets" --w0 10 --sigma "$sigma" --write-targets 2> "$work/weights.log"
 
 recipe=(--iterations "$iterations" --filters 16 --tile 316 --optimizer adam --lr 0.001)
 for seed in ${seeds//,/ }; do
@@ -78,9 +88,9 @@ for seed in ${seeds//,/ }; do
   # unet-ts (wall time: training and predicting the validation and test images, as the PyTorch command does)
   start=$(date +%s.%N)
   run env OMP_NUM_THREADS="$threads" node dist/cli/main.js train --images "$s/fit/images" --labels "$s/fit/labels" \
-    --val-images "$s/val/images" --val-labels "$s/val/labels" --validate-every 0 --label-mode instances \
-    --out "$s/ours" --seed "$seed" "${recipe[@]}" --w0 10 --sigma 5 --checkpoint-every 500 \
-    --class-names background,nucleus > "$s/ours.log" 2>&1
+    --val-images "$s/val/images" --val-labels "$s/val/labels" --validate-every 0 --label-mode instances --targets "$targets" \
+    --out "$s/ours" --seed "$seed" "${recipe[@]}" --w0 10 --sigma "$sigma" --checkpoint-every 500 \
+    --class-names "$class_names" > "$s/ours.log" 2>&1
   for part in val test; do
     dir="$s/val/images"; [ "$part" = test ] && dir="$test/images"
     run env OMP_NUM_THREADS="$threads" node dist/cli/main.js predict --model "$s/ours" --out "$s/ours-prob/$part" \
@@ -90,7 +100,7 @@ for seed in ${seeds//,/ }; do
 
   # PyTorch
   start=$(date +%s.%N)
-  run /usr/bin/python3 experiments/nuclei/torch_reference.py --images "$s/fit/images" --targets "$work/targets" \
+  run /usr/bin/python3 experiments/nuclei/torch_reference.py --images "$s/fit/images" --targets "$work/targets" --classes "$classes" \
     --out "$s/torch-prob" --seed "$seed" "${recipe[@]}" --threads "$threads" \
     --predict "val=$s/val/images" --predict "test=$test/images" > "$s/torch.log" 2>&1
   echo "$(date +%s.%N) - $start" | bc > "$s/torch.wall"
@@ -98,16 +108,16 @@ for seed in ${seeds//,/ }; do
   # The same post-processing path for both.
   for r in ours torch; do
     prob="$s/$r-prob"
-    run unet tune --probs "$prob/val" --labels "$s/val/labels" --out "$s/$r-postprocess.json" > "$s/$r-tune.txt" 2>> "$s/$r.log"
+    run unet tune --probs "$prob/val" --labels "$s/val/labels" --targets "$targets" --out "$s/$r-postprocess.json" > "$s/$r-tune.txt" 2>> "$s/$r.log"
     run unet instances --probs "$prob/test" --out "$s/$r-instances" --postprocess "$s/$r-postprocess.json" \
       --evaluate "$test/labels" --json "$s/$r-test.json" > "$s/$r-test.txt" 2>> "$s/$r.log"
     echo "  $r: $(grep '^chosen' "$s/$r-tune.txt")"
   done
 done
 
-/usr/bin/python3 - "$work" "$seeds" "$iterations" <<'EOF'
+/usr/bin/python3 - "$work" "$seeds" "$iterations" "$targets" <<'EOF'
 import json, statistics, sys
-work, seeds, iterations = sys.argv[1], [int(s) for s in sys.argv[2].split(',')], sys.argv[3]
+work, seeds, iterations, targets = sys.argv[1], [int(s) for s in sys.argv[2].split(',')], sys.argv[3], sys.argv[4]
 rows = {'unet-ts': [], 'PyTorch': []}
 for seed in seeds:
     s = f'{work}/seed-{seed}'
@@ -116,7 +126,7 @@ for seed in seeds:
         train = json.load(open(f'{s}/ours/unet.json'))['training']['seconds'] if r == 'ours' else json.load(open(f'{s}/torch-prob/summary.json'))['seconds']
         wall = float(open(f'{s}/{r}.wall').read())
         rows[name].append((seed, mean['f1'], mean['dsbAP'], train, wall))
-print(f'\nheld-out test split, {iterations} steps per run; post-processing tuned on each seed\'s validation images')
+print(f'\nheld-out test split, {targets} targets, {iterations} steps per run; post-processing tuned on each seed\'s validation images')
 print(f'{"":10} {"seed":>6} {"F1@0.5":>8} {"DSB mAP":>8} {"train s":>9} {"wall s":>9}')
 for name, rs in rows.items():
     for seed, f1, ap, train, wall in rs:

@@ -1,21 +1,24 @@
 #!/usr/bin/python3
 """PyTorch reference for the nuclei (instance) recipe: trains what `unet train --label-mode
-instances` trains for experiments/nuclei/run.sh (2 classes with a one-pixel background line cut
-between touching nuclei, the border weight map w0 10 / sigma 5 with class balancing, elastic +
-geometric + gray-value augmentation, depth 4, 16 filters, tile 316, Adam lr 0.001, batch 1), on
-targets and weights written by unet-ts itself, and writes probability maps that unet-ts tunes and
-scores (`unet tune --probs`, `unet instances --evaluate`; experiments/nuclei/compare-torch.sh).
+instances` trains (--classes 3: background / interior / boundary, unet-ts's default for instance
+labels, `--targets boundary`; --classes 2: the paper's two classes with a one-pixel background
+line cut between touching nuclei, `--targets separated`), with the border weight map and class
+balancing, elastic + geometric + gray-value augmentation, depth 4, 16 filters, tile 316, Adam lr
+0.001, batch 1, on targets and weights written by unet-ts itself, and writes probability maps
+that unet-ts tunes and scores (`unet tune --probs`, `unet instances --evaluate`;
+experiments/nuclei/compare-torch.sh).
 
 Run with Debian's python (`/usr/bin/python3`, packages python3-torch, python3-pil):
 
   node dist/cli/main.js weights --labels TRAIN_LABELS --out TARGETS --label-mode instances \
-      --w0 10 --sigma 5 --write-targets
+      --targets boundary --w0 10 --sigma 3 --write-targets
   /usr/bin/python3 experiments/nuclei/torch_reference.py --images FIT_IMAGES --targets TARGETS \
-      --out OUT --iterations 2500 --seed 1 --predict val=VAL_IMAGES --predict test=TEST_IMAGES
+      --classes 3 --out OUT --iterations 2500 --seed 1 --predict val=VAL_IMAGES --predict test=TEST_IMAGES
 
 Trains on every image of --images (STEM.png), with TARGETS/STEM.targets.png (class per pixel) and
 TARGETS/STEM.weights.tif (w(x)). Writes OUT/NAME/STEM_prob.tif for each --predict NAME=DIR (float32,
-page 1 background, page 2 nucleus: what `unet predict --outputs prob` writes) and OUT/summary.json.
+one page per class in class order, background first: what `unet predict --outputs prob` writes)
+and OUT/summary.json.
 Images are normalised as unet-ts's default 'dtype' (8-bit / 255, 16-bit / 65535). The recipe
 itself (network, init, tiles, augmentation, loss, optimizer) is experiments/torch_recipe.py,
 shared with experiments/isbi2012/torch_reference.py.
@@ -51,7 +54,7 @@ def images_of(folder):
     return [(os.path.splitext(n)[0], os.path.join(folder, n)) for n in names]
 
 
-def load_sample(stem, path, targets):
+def load_sample(stem, path, targets, classes):
     img = read_image(path)
     tpath, wpath = os.path.join(targets, f'{stem}.targets.png'), os.path.join(targets, f'{stem}.weights.tif')
     for p in (tpath, wpath):
@@ -61,8 +64,8 @@ def load_sample(stem, path, targets):
     wgt = np.asarray(Image.open(wpath), dtype=np.float32)
     if lab.shape != img.shape or wgt.shape != img.shape:
         raise SystemExit(f'torch_reference.py: {path} is {img.shape}, {tpath} {lab.shape}, {wpath} {wgt.shape}')
-    if lab.min() < 0 or lab.max() > 1:
-        raise SystemExit(f'torch_reference.py: {tpath} holds classes {lab.min()}..{lab.max()}, the recipe has 2 (0, 1)')
+    if lab.min() < 0 or lab.max() >= classes:
+        raise SystemExit(f'torch_reference.py: {tpath} holds classes {lab.min()}..{lab.max()}, --classes {classes} allows 0..{classes - 1}')
     return img, lab, wgt
 
 
@@ -71,6 +74,8 @@ def main():
     ap.add_argument('--images', required=True, help='the training images (STEM.png)')
     ap.add_argument('--targets', required=True, help='folder of STEM.targets.png and STEM.weights.tif from unet weights --write-targets')
     ap.add_argument('--predict', action='append', default=[], metavar='NAME=DIR', help='write OUT/NAME/STEM_prob.tif for the images of DIR')
+    ap.add_argument('--classes', type=int, choices=(2, 3), default=2,
+                    help='3 for targets written with --targets boundary (background, interior, boundary), 2 for --targets separated')
     recipe.add_recipe_args(ap, filters=16, tile=316, optimizer='adam')
     a = ap.parse_args()
     jobs = []
@@ -80,9 +85,9 @@ def main():
             raise SystemExit(f'torch_reference.py: --predict takes NAME=DIR, got {spec!r}')
         jobs.append((name, folder))
     t_load = time.time()
-    samples = [load_sample(stem, path, a.targets) for stem, path in images_of(a.images)]
+    samples = [load_sample(stem, path, a.targets, a.classes) for stem, path in images_of(a.images)]
     load_seconds = time.time() - t_load
-    model, stats = recipe.train(samples, a)
+    model, stats = recipe.train(samples, a, classes=a.classes)
     t_pred = time.time()
     predicted = 0
     for name, folder in jobs:
