@@ -227,6 +227,31 @@ describe('onednn addon boundary', { skip }, () => {
     }
   });
 
+  test('the buffer pool adds nothing to the peak: in use + pooled never exceed the high-water mark of in use', () => {
+    // A fresh addon in a child, so that no earlier test's peak leaves room for the pool.
+    const script = `
+      const a = require(process.argv[1]);
+      const seen = [];
+      const note = (what) => seen.push({ what, ...a.stats() });
+      const relu = (mib) => a.relu(new Float32Array(mib * 262144), [1, 512, mib * 512, 1]);
+      let h = relu(4); note('4 MiB in use'); a.free(h); note('4 MiB freed');
+      h = relu(12); note('12 MiB in use'); a.free(h); note('12 MiB freed');
+      const hs = [relu(4), relu(4)]; note('2 x 4 MiB in use');
+      for (const x of hs) a.free(x);
+      note('all freed');
+      process.stdout.write(JSON.stringify(seen));`;
+    const r = spawnSync(process.execPath, ['-e', script, ADDON_PATH], { env: { ...process.env, UNET_POOL_MB: '128' }, encoding: 'utf8' });
+    assert.equal(r.status, 0, `the pool child failed: ${r.stderr}`);
+    const seen = JSON.parse(r.stdout) as { what: string; mappedBytes: number; mappedPeakBytes: number; pooledBytes: number }[];
+    for (const s of seen) {
+      assert.ok(s.mappedBytes + s.pooledBytes <= s.mappedPeakBytes, `after ${s.what}: in use ${s.mappedBytes} + pooled ${s.pooledBytes} bytes exceed the mark ${s.mappedPeakBytes}`);
+    }
+    const at = (what: string) => seen.find((s) => s.what === what)!;
+    assert.ok(at('4 MiB freed').pooledBytes >= 4 << 20, `the freed 4 MiB block should wait in the pool: ${JSON.stringify(at('4 MiB freed'))}`);
+    assert.equal(at('all freed').mappedBytes, 0, 'blocks still counted in use after every tensor was freed');
+    assert.ok(at('all freed').pooledBytes > 0, `the pool should keep blocks under the mark for reuse: ${JSON.stringify(at('all freed'))}`);
+  });
+
   test('the loader reports a refused UNET_POOL_MB as such, not as a missing build', () => {
     const script = "import('./src/backend/onednn.ts').then((m) => { process.stdout.write(String(m.oneDnnLoadError())); })";
     const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {

@@ -44,7 +44,11 @@ export interface OneDnnAddon {
   channelSum(x: number): Float32Array;
   layout(handle: number): string;
   free(handle: number): void;
-  stats(): { tensors: number; bytes: number };
+  /**
+   * Tensors and their bytes; the buffer pool: bytes of poolable mappings in use, their
+   * high-water mark and the bytes waiting in the pool (in use + pooled never exceed the mark).
+   */
+  stats(): { tensors: number; bytes: number; mappedBytes: number; mappedPeakBytes: number; pooledBytes: number };
   /**
    * The per-shape cache of convolution and reorder primitives (per thread), and the layout
    * conversions run so far (count, bytes written): diagnostics for tests and bench/.
@@ -189,7 +193,8 @@ export class OneDnnBackend extends MathBackendCPU {
 
   /** Native memory still held (tensors, bytes): for leak tests. */
   nativeStats(): { tensors: number; bytes: number } {
-    return this.addon.stats();
+    const { tensors, bytes } = this.addon.stats();
+    return { tensors, bytes };
   }
 }
 

@@ -61,6 +61,14 @@ struct Tensor {
 // a pool of bounded size (UNET_POOL_MB, default 128) for the next request of the same size:
 // a 16-filter step on a 412 tile (1 thread) went from 0.66 s to 0.45 s (256 MB: 0.36 s), and
 // the 572 step of the paper's net peaked at 1.73 GB (256 MB: 1.82 GB, 1.2x PyTorch's).
+// The pool also never holds more than the gap between the mappings in use and their high-water
+// mark, so it adds nothing to the peak (the peak is the peak in use, as without a pool): a
+// request the pool has no block of that size for takes a pooled block of another size and
+// resizes it (mremap keeps the pages already faulted in), and blocks over the gap are unmapped.
+// Before, the pool's idle blocks lay on top of the peak (2 threads, bench/case.ts, medians of 5
+// steps, AVX-512 Xeon): train412x16 0.21 s and 441-452 MB peak RSS, now 0.19-0.20 s and
+// 339-352 MB (PyTorch 431 MB); train572 1755 -> 1626 MB; fwd572 678 -> 545 MB. Unmapping the
+// surplus instead of resizing kept the memory but cost 13-25 % of a 16-filter step.
 //
 // One State per Node environment (the main thread and each worker_thread that loads the
 // addon), owned by N-API's instance data and deleted when that environment exits: before
@@ -81,8 +89,10 @@ struct State {
   dnnl::stream stream{engine};
   const size_t poolCap;
   bool closing = false;
-  std::unordered_map<size_t, std::vector<void*>> pool;
+  std::map<size_t, std::vector<void*>> pool;  // free mappings by length
   size_t pooled = 0;
+  size_t mappedInUse = 0;  // bytes of mappings (blocks of 2 MiB and more) handed out and not yet freed
+  size_t mappedPeak = 0;   // the high-water mark of mappedInUse
   // Buffers of a call's temporary memories (reorders), released when the call returns.
   std::vector<std::shared_ptr<void>> scratch;
   std::unordered_map<int64_t, Tensor> tensors;
@@ -132,17 +142,44 @@ std::shared_ptr<void> allocate(State& st, size_t bytes) {
   if (bytes > SIZE_MAX - 4096) throw AllocFailure("cannot allocate " + std::to_string(bytes) + " bytes");
   const size_t len = (bytes + 4095) / 4096 * 4096;
   void* p = nullptr;
+  const size_t inUse = st.mappedInUse + len;
+  const size_t room = st.mappedPeak > inUse ? st.mappedPeak - inUse : 0;
+  auto take = [&st](std::map<size_t, std::vector<void*>>::iterator at) {
+    void* q = at->second.back();
+    at->second.pop_back();
+    st.pooled -= at->first;
+    if (at->second.empty()) st.pool.erase(at);
+    return q;
+  };
   auto it = st.pool.find(len);
-  if (it != st.pool.end() && !it->second.empty()) {
-    p = it->second.back();
-    it->second.pop_back();
-    st.pooled -= len;
-  } else {
+  if (it != st.pool.end()) {
+    p = take(it);
+  } else if (st.pooled > room && !st.pool.empty()) {
+    // No block of this size, and a fresh mapping would lift in use + pooled above the mark: a
+    // pooled block of another size is resized instead (the smallest larger one, else the
+    // largest), keeping the pages it has already faulted in; what is left over is unmapped.
+    auto donor = st.pool.lower_bound(len);
+    if (donor == st.pool.end()) donor = std::prev(donor);
+    const size_t had = donor->first;
+    void* q = take(donor);
+    p = mremap(q, had, len, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED) munmap(q, had);
+  }
+  // Pooled blocks beyond the room under the mark are unmapped (largest first: the fewest calls).
+  while (st.pooled > room && !st.pool.empty()) {
+    const auto last = std::prev(st.pool.end());
+    const size_t lastLen = last->first;
+    munmap(take(last), lastLen);
+  }
+  if (p == nullptr || p == MAP_FAILED) {
     p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw AllocFailure("cannot allocate " + std::to_string(bytes) + " bytes (mmap: " + std::strerror(errno) + ")");
   }
   State* s = &st;
+  st.mappedInUse += len;
+  st.mappedPeak = std::max(st.mappedPeak, st.mappedInUse);
   return std::shared_ptr<void>(p, [s, len](void* q) {
+    s->mappedInUse -= len;
     // Blocks over 16 MiB (the big early-level activations of large nets) are returned at once:
     // pooling them bought little time and most of the extra peak memory.
     if (!s->closing && len <= (size_t{16} << 20) && s->pooled + len <= s->poolCap) {
@@ -1022,6 +1059,9 @@ Napi::Value Stats(Ctx& c) {
   Napi::Object o = Napi::Object::New(c.env);
   o.Set("tensors", Napi::Number::New(c.env, static_cast<double>(c.st.tensors.size())));
   o.Set("bytes", Napi::Number::New(c.env, static_cast<double>(c.st.bytes)));
+  o.Set("mappedBytes", Napi::Number::New(c.env, static_cast<double>(c.st.mappedInUse)));
+  o.Set("mappedPeakBytes", Napi::Number::New(c.env, static_cast<double>(c.st.mappedPeak)));
+  o.Set("pooledBytes", Napi::Number::New(c.env, static_cast<double>(c.st.pooled)));
   return o;
 }
 
