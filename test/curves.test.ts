@@ -1,7 +1,7 @@
 /** Training curves (src/report/curves.ts), the report (src/report/report.ts), unet train's curves.svg/png and unet report. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,6 +88,19 @@ test('unet train writes curves.svg and curves.png; unet report prints the summar
   const none = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'report', join(dir, 'missing')], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
   assert.equal(none.status, 1);
   assert.match(none.stderr, /missing/);
+});
+
+test('unet report takes a bundled model by name and writes its plots in the current folder, not into the package', async () => {
+  const here = join(dir, 'report-here');
+  await mkdir(here);
+  const listed = readdirSync(join(ROOT, 'models', 'nuclei-fluo')).sort();
+  // tsx by its resolved URL: the child runs in another folder, where a bare 'tsx' would not resolve.
+  const rep = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), CLI, 'report', 'nuclei'], { cwd: here, encoding: 'utf8', timeout: 120_000 });
+  assert.equal(rep.status, 0, rep.stderr);
+  assert.match(rep.stdout, /^architecture: depth 4, 16 base filters/m);
+  assert.match(rep.stdout, /^curves: \S*curves\.svg \S*curves\.png$/m);
+  for (const f of ['curves.svg', 'curves.png']) assert.ok(existsSync(join(here, f)), `unet report nuclei: no ${f} in the current folder`);
+  assert.deepEqual(readdirSync(join(ROOT, 'models', 'nuclei-fluo')).sort(), listed, 'unet report nuclei changed the bundled model folder');
 });
 
 test('trainingReport: how predict will run the model, the stored objects and the TTA choice with their scores', async () => {

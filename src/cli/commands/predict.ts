@@ -240,6 +240,11 @@ export async function predictCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Whether `name` names a bundled model (nuclei, isbi, ...) rather than a folder. */
+export function isBundledModelName(name: string): boolean {
+  return Object.hasOwn(BUNDLED, name);
+}
+
 /** --model: an existing folder, a bundled model's name, or (absent) the bundled default. */
 export function resolveModelDir(model: string | undefined): string {
   if (model !== undefined && !(model in BUNDLED)) {
