@@ -135,14 +135,19 @@ async function writeFileJson(path: string, value: unknown): Promise<void> {
   await writeFile(path, JSON.stringify(value));
 }
 
-test('unet weights --write-targets writes the class targets unet train learns: a background line between touching objects', async () => {
-  const labels = join(dir, 'w-labels');
-  const images = join(dir, 'w-images');
+/** Folders PREFIX-labels and PREFIX-images holding the touching case as a.png (labels) and a blank image. */
+async function touchingFolders(prefix: string): Promise<{ labels: string; images: string }> {
+  const labels = join(dir, `${prefix}-labels`);
+  const images = join(dir, `${prefix}-images`);
   await mkdir(labels);
   await mkdir(images);
-  const { truth } = touchingCase();
-  await writePng(join(labels, 'a.png'), { data: truth, height: H, width: W, channels: 1 });
+  await writePng(join(labels, 'a.png'), { data: touchingCase().truth, height: H, width: W, channels: 1 });
   await writePng(join(images, 'a.png'), { data: new Uint8Array(H * W), height: H, width: W, channels: 1 });
+  return { labels, images };
+}
+
+test('unet weights --write-targets writes the class targets unet train learns: a background line between touching objects', async () => {
+  const { labels, images } = await touchingFolders('w');
   const out = join(dir, 'w-out');
   const r = await runCli(['weights', '--labels', labels, '--out', out, '--label-mode', 'instances', '--write-targets']);
   assert.equal(r.code, 0, r.stderr);
@@ -162,13 +167,7 @@ test('unet weights --write-targets writes the class targets unet train learns: a
 });
 
 test('unet weights --targets boundary writes the three-class targets unet train learns (no --classes needed) and refuses --classes 2', async () => {
-  const labels = join(dir, 'wb-labels');
-  const images = join(dir, 'wb-images');
-  await mkdir(labels);
-  await mkdir(images);
-  const { truth } = touchingCase();
-  await writePng(join(labels, 'a.png'), { data: truth, height: H, width: W, channels: 1 });
-  await writePng(join(images, 'a.png'), { data: new Uint8Array(H * W), height: H, width: W, channels: 1 });
+  const { labels, images } = await touchingFolders('wb');
   const out = join(dir, 'wb-out');
   const r = await runCli(['weights', '--labels', labels, '--out', out, '--label-mode', 'instances', '--targets', 'boundary', '--sigma', '3', '--write-targets']);
   assert.equal(r.code, 0, r.stderr);
