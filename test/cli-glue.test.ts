@@ -16,7 +16,7 @@ import {
   MAX_PIXELS_HELP, MEMORY_HELP, memoryBytesOption, MODEL_HELP, NORMALIZE_HELP, normalizationOption, WEIGHT_MAP_HELP, weightMapOptions,
 } from '../src/cli/args.js';
 import { evaluationOptions, EVALUATE_HELP } from '../src/cli/commands/evaluate.js';
-import { PREDICT_HELP, predictRunOptions } from '../src/cli/commands/predict.js';
+import { isBundledModelName, PREDICT_HELP, predictRunOptions, resolveModelDir } from '../src/cli/commands/predict.js';
 import { TRAIN_HELP, trainLoopOptions } from '../src/cli/commands/train.js';
 import { TUNE_HELP } from '../src/cli/commands/tune.js';
 import { WEIGHTS_HELP } from '../src/cli/commands/weights.js';
@@ -271,4 +271,13 @@ test('every command that takes a shared option lists it with the same help text'
   for (const name of ['train', 'weights']) assert.ok(COMMANDS[name]!.help.includes(CONNECTIVITY_HELP), `unet ${name} --help: ${CONNECTIVITY_HELP}`);
   assert.match(COMMANDS.predict!.help, /--connectivity 4\|8 +pixel neighbourhood of objects \(components and watershed\)/);
   assert.match(COMMANDS['merge-instances']!.help, /--connectivity 4\|8 +must be the predict jobs' --connectivity/);
+});
+
+test('bundled model names are the table\'s own names only: Object properties such as toString are folders to look for', () => {
+  assert.ok(isBundledModelName('nuclei') && isBundledModelName('isbi'));
+  for (const name of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+    assert.equal(isBundledModelName(name), false, `isBundledModelName('${name}')`);
+    assert.throws(() => resolveModelDir(name), new RegExp(`--model ${name}: no such folder, and not a bundled model`), `resolveModelDir('${name}')`);
+  }
+  assert.match(resolveModelDir('nuclei'), /models[/\\]nuclei-fluo$/);
 });

@@ -179,5 +179,5 @@ test('unet weights --targets boundary writes the three-class targets unet train 
   assert.deepEqual([...new Set(targets!.data)].sort(), [0, 1, 2], 'background, interior and boundary all occur');
   const bad = await runCli(['weights', '--labels', labels, '--out', join(dir, 'wb-bad'), '--label-mode', 'instances', '--targets', 'boundary', '--classes', '2']);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /--targets boundary has 3 classes \(background, interior, boundary\), not --classes 2/);
+  assert.match(bad.stderr, /--targets boundary trains 3 classes \(background, interior, boundary\), not --classes 2/);
 });

@@ -45,8 +45,9 @@ export interface OneDnnAddon {
   layout(handle: number): string;
   free(handle: number): void;
   /**
-   * Tensors and their bytes; the buffer pool: bytes of poolable mappings in use, their
-   * high-water mark and the bytes waiting in the pool (in use + pooled never exceed the mark).
+   * Tensors and their bytes; the buffer pool: bytes of the mappings in use (blocks of 2 MiB and
+   * more), their high-water mark and the bytes waiting in the pool (in use + pooled never exceed
+   * the mark).
    */
   stats(): { tensors: number; bytes: number; mappedBytes: number; mappedPeakBytes: number; pooledBytes: number };
   /**

@@ -12,7 +12,7 @@ import { DEFAULT_AUGMENT, type AugmentOptions } from '../augment/augment.js';
 import { DEFAULT_ELASTIC } from '../augment/elastic.js';
 import { initBackend, type BackendInfo } from '../backend/index.js';
 import { DEFAULT_TILE_MEMORY_BYTES } from '../infer/predictor.js';
-import { DEFAULT_BINARY_THRESHOLD, DEFAULT_CONNECTIVITY, type LabelMode } from '../io/dataset.js';
+import { classesForLabelMode, DEFAULT_BINARY_THRESHOLD, DEFAULT_CONNECTIVITY, type LabelMode } from '../io/dataset.js';
 import { parseNormalization, DEFAULT_NORMALIZATION, describeNormalization, NORMALIZATION_SPECS, type Normalization } from '../io/normalize.js';
 import { DEFAULT_MAX_PIXELS } from '../io/raster.js';
 import { DEFAULT_WEIGHT_MAP } from '../loss/weight-map.js';
@@ -231,6 +231,22 @@ export function labelModeFromOptions(v: { 'label-mode'?: string; threshold?: str
     return { mode: 'instances', separate: !(v['no-separate'] ?? false) };
   }
   throw new UsageError(`--label-mode must be binary, classes or instances, got "${name}"`);
+}
+
+/**
+ * The classes a label mode fixes (3 for boundary targets), checked against --classes as given
+ * (undefined: not given); undefined when the mode leaves the count to the model.
+ *
+ * @example modeClassesOption({ mode: 'instances', targets: 'boundary' }, undefined) === 3
+ * @example modeClassesOption({ mode: 'classes' }, 5) === undefined
+ * @throws UsageError for boundary targets with --classes other than 3
+ */
+export function modeClassesOption(mode: LabelMode, asked: number | undefined): number | undefined {
+  const fixed = classesForLabelMode(mode);
+  if (fixed !== undefined && asked !== undefined && asked !== fixed) {
+    throw new UsageError(`--targets boundary trains ${fixed} classes (background, interior, boundary), not --classes ${asked}`);
+  }
+  return fixed;
 }
 
 // --- augmentation (train, augment) ---

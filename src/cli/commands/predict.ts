@@ -247,7 +247,7 @@ export function isBundledModelName(name: string): boolean {
 
 /** --model: an existing folder, a bundled model's name, or (absent) the bundled default. */
 export function resolveModelDir(model: string | undefined): string {
-  if (model !== undefined && !(model in BUNDLED)) {
+  if (model !== undefined && !isBundledModelName(model)) {
     if (!existsSync(model)) throw new UsageError(`--model ${model}: no such folder, and not a bundled model (${Object.keys(BUNDLED).join(', ')})`);
     return model;
   }

@@ -1,6 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { parseArgs } from 'node:util';
-import { classesForLabelMode, loadDataset, pairByStem } from '../../io/dataset.js';
+import { loadDataset, pairByStem } from '../../io/dataset.js';
 import { holdoutNames } from '../../train/holdout.js';
 import { inferenceChoice, startingPostprocess, tuneOnFiles } from '../../train/tune-files.js';
 import { tuneReport } from './tune.js';
@@ -21,7 +21,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { join } from 'node:path';
 import {
   AUGMENT_FLAGS_HELP, AUGMENT_OPTIONS, augmentOptionsFrom, CONNECTIVITY_HELP, CONNECTIVITY_OPTION, connectivityOption, decodeOptionsFrom, givenOptions, intOption,
-  LABEL_MODE_HELP, LABEL_MODE_OPTIONS, labelModeFromOptions, MAX_PIXELS_HELP, MAX_PIXELS_OPTION, MODEL_HELP, MODEL_OPTIONS, modelConfigFromOptions,
+  LABEL_MODE_HELP, LABEL_MODE_OPTIONS, labelModeFromOptions, MAX_PIXELS_HELP, MAX_PIXELS_OPTION, MODEL_HELP, MODEL_OPTIONS, modeClassesOption, modelConfigFromOptions,
   NORMALIZE_HELP, NORMALIZE_OPTION, normalizationOption, numberOption, optionLine, parseFlags, requireOption, UsageError, startBackend, WEIGHT_MAP_HELP, WEIGHT_MAP_OPTIONS, weightMapOptions,
 } from '../args.js';
 import { metricNotice, ProgressReporter, validationSummary, validationText } from '../progress.js';
@@ -158,10 +158,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   const loop = trainLoopOptions(values);
   const labelMode = labelModeFromOptions(values);
   const asked = modelConfigFromOptions(values);
-  const modeClasses = classesForLabelMode(labelMode);
-  if (modeClasses !== undefined && asked.classes !== undefined && asked.classes !== modeClasses) {
-    throw new UsageError(`--targets boundary trains ${modeClasses} classes (background, interior, boundary), not --classes ${asked.classes}`);
-  }
+  const modeClasses = modeClassesOption(labelMode, asked.classes);
   const initial = values['init-from'] === undefined || resumeDir ? null : await loadInitialModel(values['init-from'], asked, values.normalize === undefined ? undefined : normalizationOption(values.normalize));
   if (initial && modeClasses !== undefined && initial.config.classes !== modeClasses) {
     initial.model.dispose();

@@ -1,13 +1,13 @@
 import { mkdir } from 'node:fs/promises';
 import { join, parse } from 'node:path';
-import { classesForLabelMode, listImages, prepareLabels, readSingleImage } from '../../io/dataset.js';
+import { listImages, prepareLabels, readSingleImage } from '../../io/dataset.js';
 import { writeImage } from '../../io/image.js';
 import { checkOutputStems } from '../../infer/write-outputs.js';
 import { makeRaster, type Raster } from '../../io/raster.js';
 import { DEFAULT_WEIGHT_MAP, type WeightMapOptions } from '../../loss/weight-map.js';
 import {
   CLASSES_HELP, CLASSES_OPTION, classesOption, CONNECTIVITY_HELP, CONNECTIVITY_OPTION, connectivityOption, decodeOptionsFrom, LABEL_MODE_HELP, LABEL_MODE_OPTIONS,
-  labelModeFromOptions, MAX_PIXELS_HELP, MAX_PIXELS_OPTION, numberOption, optionLine, parseFlags, requireOption, UsageError, WEIGHT_MAP_HELP, WEIGHT_MAP_OPTIONS, weightMapOptions,
+  labelModeFromOptions, MAX_PIXELS_HELP, MAX_PIXELS_OPTION, modeClassesOption, numberOption, optionLine, parseFlags, requireOption, WEIGHT_MAP_HELP, WEIGHT_MAP_OPTIONS, weightMapOptions,
 } from '../args.js';
 
 export const WEIGHTS_HELP = `unet weights --labels DIR --out DIR [--w0 X --sigma X] [options]
@@ -56,10 +56,9 @@ export async function weightsCommand(argv: string[]): Promise<number> {
   const labelsDir = requireOption(values.labels, 'labels');
   const outDir = requireOption(values.out, 'out');
   const labelMode = labelModeFromOptions(values);
-  // Boundary targets always have three classes (as in unet train); --classes may only agree.
-  const modeClasses = classesForLabelMode(labelMode);
-  const classes = classesOption(values.classes, modeClasses);
-  if (modeClasses !== undefined && classes !== modeClasses) throw new UsageError(`--targets boundary has ${modeClasses} classes (background, interior, boundary), not --classes ${classes}`);
+  // Boundary targets always have three classes, as in unet train; --classes may only agree.
+  const asked = values.classes === undefined ? undefined : classesOption(values.classes);
+  const classes = modeClassesOption(labelMode, asked) ?? asked ?? classesOption(undefined);
   const connectivity = connectivityOption(values.connectivity);
   const cw = values['class-weights'] ?? DEFAULT_WEIGHT_MAP.classWeights;
   const classWeights: WeightMapOptions['classWeights'] = cw === 'balanced' ? 'balanced' : cw === 'none' ? 'none' : cw.split(',').map((s) => numberOption(s, 'class-weights')!);
