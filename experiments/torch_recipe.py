@@ -9,7 +9,8 @@ Same as unet-ts (file names under src/):
   N = k*k*cin (conv) and cin (up-conv), biases 0 (model/init.ts);
 - tiles (train/tiles.ts, train/tile-jobs.ts): per step a sample drawn uniformly; output window
   placed 'uniform' (every pixel in the output window equally often, uniformCoverageOrigin; output
-  pixels outside the image weigh 0) or 'inside'; input window mirrored only at the image borders;
+  pixels outside the image weigh 0), 'clamped' (those windows moved inside the image,
+  clampedCoverageOrigin) or 'inside'; input window mirrored only at the image borders;
 - augmentation (augment/augment.ts, elastic.ts, resample.ts): one sampling map per tile in image
   coordinates (rotation uniform in +-180 degrees and flips about the tile centre, elastic field from
   a 3x3 grid of N(0, 10^2) displacements spanning the tile, Keys-cubic interpolated), so rotated
@@ -85,9 +86,17 @@ def uniform_origin(rng, size, out):
     return int(rng.integers(size - n * out, 0, endpoint=True)) + int(rng.integers(0, n)) * out
 
 
+def clamped_origin(rng, size, out):
+    """src/train/tiles.ts clampedCoverageOrigin: uniform_origin moved into [0, size - out] when the axis holds a window."""
+    o = uniform_origin(rng, size, out)
+    return min(max(o, 0), size - out) if size >= out else o
+
+
 def place(rng, shape, out, sampling):
     if sampling == 'uniform':
         return uniform_origin(rng, shape[0], out), uniform_origin(rng, shape[1], out)
+    if sampling == 'clamped':
+        return clamped_origin(rng, shape[0], out), clamped_origin(rng, shape[1], out)
     return int(rng.integers(0, max(0, shape[0] - out), endpoint=True)), int(rng.integers(0, max(0, shape[1] - out), endpoint=True))
 
 
@@ -193,7 +202,7 @@ def add_recipe_args(ap, filters=64, tile=572, optimizer='sgd'):
     ap.add_argument('--momentum', type=float, default=0.99)
     ap.add_argument('--seed', type=int, required=True)
     ap.add_argument('--threads', type=int, default=2)
-    ap.add_argument('--tile-sampling', choices=['uniform', 'inside'], default='uniform')
+    ap.add_argument('--tile-sampling', choices=['uniform', 'clamped', 'inside'], default='uniform')
     ap.add_argument('--no-augment', action='store_true')
 
 
@@ -211,7 +220,7 @@ def train(samples, a, classes=2):
            else torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.999), eps=1e-7))
     losses = []
     data_seconds = 0.0
-    zero_outside = a.tile_sampling == 'uniform'
+    zero_outside = a.tile_sampling != 'inside'
     t0 = time.time()
     model.train()
     for it in range(1, a.iterations + 1):

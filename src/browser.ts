@@ -32,7 +32,7 @@ export {
   type TrainSummary,
   type OptimizerKind,
 } from './train/train.js';
-export { cutTile, randomOutputOrigin, uniformCoverageOrigin, placeOutputWindow, zeroWeightsOutside, TILE_SAMPLINGS, type Tile, type TileGeometry, type TileSampling, type TrainingSample } from './train/tiles.js';
+export { cutTile, randomOutputOrigin, uniformCoverageOrigin, clampedCoverageOrigin, placeOutputWindow, placementZeroesOutside, zeroWeightsOutside, TILE_SAMPLINGS, type Tile, type TileGeometry, type TileSampling, type TrainingSample } from './train/tiles.js';
 export { evaluateValidation, evaluateLoss, evaluateMetric, weightedCrossEntropyOfProbabilities, metricName, isBetterValidation, bestValidation, type ValidationMetric, type MetricScores, type ValidationEntry, type ValidationScores } from './train/validation-metric.js';
 export { makeRaster, channel, toModelChannels, type Raster, type PixelArray, type LabelMap } from './io/raster.js';
 export { normalize, parseNormalization, describeNormalization, DEFAULT_NORMALIZATION, NORMALIZATION_SPECS, type Normalization } from './io/normalize.js';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { augmentWindow } from '../src/augment/augment.js';
-import { cutTile, placeOutputWindow, uniformCoverageOrigin, zeroWeightsOutside, type TileSampling, type TrainingSample } from '../src/train/tiles.js';
+import { clampedCoverageOrigin, cutTile, placeOutputWindow, placementZeroesOutside, uniformCoverageOrigin, zeroWeightsOutside, type TileSampling, type TrainingSample } from '../src/train/tiles.js';
 import { Rng } from '../src/util/rng.js';
 
 /**
@@ -71,6 +71,63 @@ for (const c of CASES) {
   });
 }
 
+for (const c of CASES) {
+  test(`tile placement, ${c.name}: 'clamped' keeps the window inside the image where it fits and covers each pixel 1 to 2 times as often as 'uniform'`, (t) => {
+    const draws = 50000;
+    const [H, W] = c.image;
+    const clamped = coverage('clamped', c.image, c.out, draws, 13);
+    const floor = 1 / (Math.ceil(H / c.out[0]) * Math.ceil(W / c.out[1]));
+    // Per axis the window is inside when the axis holds one; otherwise it covers the axis whole, as under 'uniform'.
+    const insideY = H >= c.out[0] ? 1 : H / (Math.ceil(H / c.out[0]) * c.out[0]);
+    const insideX = W >= c.out[1] ? 1 : W / (Math.ceil(W / c.out[1]) * c.out[1]);
+    assert.ok(Math.abs(clamped.inside - insideY * insideX) < 1e-9, `clamped: ${clamped.inside} of the window inside the image, expected ${insideY * insideX}`);
+    let lo = Infinity;
+    let hi = 0;
+    for (let y = 0; y < H; y++) {
+      for (let x = 0; x < W; x++) {
+        const v = clamped.at(y, x);
+        lo = Math.min(lo, v);
+        hi = Math.max(hi, v);
+      }
+    }
+    t.diagnostic(`clamped: coverage ${lo.toFixed(4)}-${hi.toFixed(4)}, uniform's ${floor.toFixed(4)}, window inside ${clamped.inside.toFixed(3)}`);
+    // 4 binomial standard errors of slack on each bound, as in the 'uniform' test.
+    const se = (p: number): number => 4 * Math.sqrt((p * (1 - p)) / draws);
+    assert.ok(lo >= floor - se(floor), `clamped: least covered pixel ${lo}, under uniform's ${floor}`);
+    const ceiling = Math.min(1, 4 * floor);
+    assert.ok(hi <= ceiling + se(ceiling), `clamped: most covered pixel ${hi}, over min(1, 4 x uniform's ${floor}) (2 per axis)`);
+  });
+}
+
+test('clampedCoverageOrigin: uniform origins moved the least distance into [0, size - out], unmoved on an axis shorter than the output', () => {
+  const walk = (size: number, out: number, f: (rng: Rng) => number): number[] => {
+    const n = Math.ceil(size / out);
+    const all: number[] = [];
+    for (let shift = size - n * out; shift <= 0; shift++) {
+      for (let k = 0; k < n; k++) {
+        const answers = [shift, k];
+        all.push(f({ int: (): number => answers.shift()! } as unknown as Rng));
+      }
+    }
+    return all;
+  };
+  for (const [size, out] of [[512, 228], [50, 24], [48, 24], [10, 24]] as const) {
+    const uni = walk(size, out, (r) => uniformCoverageOrigin(r, size, out));
+    const cla = walk(size, out, (r) => clampedCoverageOrigin(r, size, out));
+    for (let i = 0; i < uni.length; i++) {
+      const want = size >= out ? Math.min(Math.max(uni[i]!, 0), size - out) : uni[i]!;
+      assert.equal(cla[i], want, `size ${size}, out ${out}: uniform origin ${uni[i]} should become ${want}`);
+    }
+  }
+  // The docs' worked example: a 512 px axis, output 228 (a 412 tile): uniform reaches [-172, 456], clamped [0, 284].
+  const uni = walk(512, 228, (r) => uniformCoverageOrigin(r, 512, 228));
+  const cla = walk(512, 228, (r) => clampedCoverageOrigin(r, 512, 228));
+  assert.deepEqual([Math.min(...uni), Math.max(...uni), Math.min(...cla), Math.max(...cla)], [-172, 456, 0, 284]);
+  assert.equal(placementZeroesOutside('clamped'), true);
+  assert.equal(placementZeroesOutside('uniform'), true);
+  assert.equal(placementZeroesOutside('inside'), false);
+});
+
 test('uniformCoverageOrigin: over all its draws, every pixel of the axis is covered by exactly 1 / n of them', () => {
   for (const [size, out] of [[50, 24], [48, 24], [10, 24], [513, 388]] as const) {
     const n = Math.ceil(size / out);
@@ -94,7 +151,7 @@ test('uniformCoverageOrigin: over all its draws, every pixel of the axis is cove
     assert.ok(hits.every((h) => h === want), `size ${size}, out ${out}: coverage ${[...new Set(hits)].join('/')} of ${draws}, expected ${want} for every pixel`);
   }
   assert.throws(() => uniformCoverageOrigin(new Rng(1), 0, 24), /size and out must be positive integers, got 0 and 24/);
-  assert.throws(() => placeOutputWindow(new Rng(1), [4, 4], [2, 2], 'grid' as TileSampling), /placement must be one of uniform, inside, got grid/);
+  assert.throws(() => placeOutputWindow(new Rng(1), [4, 4], [2, 2], 'grid' as TileSampling), /placement must be one of uniform, clamped, inside, got grid/);
 });
 
 /** A sample whose pixel values encode their coordinates (value = 1000 y + x), weights all 2. */

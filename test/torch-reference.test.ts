@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { interpolateDisplacements } from '../src/augment/elastic.js';
 import { resample } from '../src/augment/resample.js';
-import { uniformCoverageOrigin } from '../src/train/tiles.js';
+import { clampedCoverageOrigin, uniformCoverageOrigin } from '../src/train/tiles.js';
 import { readImage } from '../src/io/image.js';
 import { writePng } from '../src/io/png.js';
 import { Rng } from '../src/util/rng.js';
@@ -54,6 +54,18 @@ print(json.dumps([(my @ v[:, :, 0] @ mx.T).ravel().tolist(), (my @ v[:, :, 1] @ 
   const origins = py('g = np.random.default_rng(1); o = [r.uniform_origin(g, 512, 388) for _ in range(4000)]; print(json.dumps([min(o), max(o)]))', null) as number[];
   const ts = Array.from({ length: 4000 }, () => uniformCoverageOrigin(rng, 512, 388));
   assert.deepEqual(origins, [Math.min(...ts), Math.max(...ts)]);
+  // 'clamped': both move the same uniform draws (shift, window) to the same origins (512 px axis, output 228).
+  const draws = [[-172, 0], [-172, 2], [-5, 0], [0, 1], [-100, 2], [-30, 1]];
+  const pyClamped = py(`class G:
+    def __init__(self, a): self.a = list(a)
+    def integers(self, lo, hi, endpoint=False): return self.a.pop(0)
+print(json.dumps([r.clamped_origin(G(d), 512, 228) for d in json.load(sys.stdin)]))`, draws) as number[];
+  const tsClamped = draws.map((d) => {
+    const answers = [...d];
+    return clampedCoverageOrigin({ int: (): number => answers.shift()! } as unknown as Rng, 512, 228);
+  });
+  assert.deepEqual(pyClamped, tsClamped);
+  assert.deepEqual(tsClamped, [0, 284, 0, 228, 284, 198]);
 });
 
 test('nuclei torch_reference.py trains 2 steps on unet weights --write-targets output and writes maps unet tune --probs reads', { skip }, async () => {

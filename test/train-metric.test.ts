@@ -280,7 +280,7 @@ test('unet train: the metric in the progress lines, the end summary and unet.jso
     assert.ok(t2.validation.every((v) => v.metric === undefined));
     const bad = await runCli([...common, '--out', join(dir, 'bad'), '--tile-sampling', 'grid']);
     assert.equal(bad.code, 2, bad.stderr);
-    assert.match(bad.stderr, /--tile-sampling must be one of uniform, inside, got "grid"/);
+    assert.match(bad.stderr, /--tile-sampling must be one of uniform, clamped, inside, got "grid"/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -9,12 +9,12 @@
  * Browser-safe: no Node imports here.
  */
 import { Rng, streamSeed } from '../util/rng.js';
-import { cutTile, placeOutputWindow, type Tile, type TileAugmenter, type TileGeometry, type TileSampling, type TrainingSample } from './tiles.js';
+import { cutTile, placeOutputWindow, placementZeroesOutside, type Tile, type TileAugmenter, type TileGeometry, type TileSampling, type TrainingSample } from './tiles.js';
 
 /**
  * One tile to make: the index of its sample, its output window's origin, its augmentation's
- * seed, and whether output pixels outside the image get weight 0 (the 'uniform' placement, whose
- * windows may reach past the image: src/train/tiles.ts placeOutputWindow).
+ * seed, and whether output pixels outside the image get weight 0 (the 'uniform' and 'clamped'
+ * placements, whose windows may reach past the image: src/train/tiles.ts placementZeroesOutside).
  */
 export interface TileJob {
   readonly sample: number;
@@ -49,7 +49,7 @@ export function planStep(seed: number, step: number, batchSize: number, samples:
     const sample = rng.int(0, samples.length - 1);
     const s = samples[sample]!;
     const [outTop, outLeft] = placeOutputWindow(rng, [s.image.height, s.image.width], geo.output, placement);
-    jobs.push({ sample, outTop, outLeft, seed: rng.nextUint32(), zeroOutside: placement === 'uniform' });
+    jobs.push({ sample, outTop, outLeft, seed: rng.nextUint32(), zeroOutside: placementZeroesOutside(placement) });
   }
   return jobs;
 }

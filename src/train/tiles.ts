@@ -90,12 +90,31 @@ export function zeroWeightsOutside(weights: Float32Array, inH: number, inW: numb
  * they are placed):
  * - 'uniform' (default): every pixel of the image lies in the output window equally often
  *   ({@link uniformCoverageOrigin}); output pixels outside the image get weight 0.
+ * - 'clamped': the 'uniform' window moved the least distance that puts it inside the image, on
+ *   each axis where the image is at least as long as the output ({@link clampedCoverageOrigin}).
+ *   Nothing is wasted there, and every pixel is covered at least as often as under 'uniform'
+ *   (a moved window still holds the image pixels it held) and at most twice as often.
  * - 'inside': the output window uniformly over the placements inside the image (unet-ts before
  *   issue 14). A pixel at the border lies in 1 of the size - out + 1 windows of its axis, a central
  *   one in up to all of them: for a 512 px axis and a 388 px output 1 vs 125.
+ *
+ * Worked example, a 512 px axis and the 228 px output of a 412 tile: 'uniform' covers every
+ * pixel 1/3 of the time with 75 % of the window in the image (56 % of a 2-D window); 'clamped'
+ * covers every pixel between 1/3 and 2/3 of the time with all of the window in the image;
+ * 'inside' covers the edge pixel 1/285 of the time and the centre 0.8.
  */
-export type TileSampling = 'uniform' | 'inside';
-export const TILE_SAMPLINGS: readonly TileSampling[] = ['uniform', 'inside'];
+export type TileSampling = 'uniform' | 'clamped' | 'inside';
+export const TILE_SAMPLINGS: readonly TileSampling[] = ['uniform', 'clamped', 'inside'];
+
+/**
+ * Whether output pixels of a window placed by `placement` may lie outside the image and so need
+ * weight 0 ({@link zeroWeightsOutside}): under 'uniform' always, under 'clamped' on an axis
+ * shorter than the output, under 'inside' never (there the window is at 0 on such an axis, and
+ * the mirrored rest is weighted as before issue 14).
+ */
+export function placementZeroesOutside(placement: TileSampling): boolean {
+  return placement !== 'inside';
+}
 
 /**
  * A random output window origin on one axis of `size` pixels such that every pixel is covered with
@@ -118,12 +137,25 @@ export function uniformCoverageOrigin(rng: Rng, size: number, out: number): numb
 }
 
 /**
+ * {@link uniformCoverageOrigin} moved into [0, size - out] when size >= out (the 'clamped'
+ * placement); on a shorter axis the uniform origin stands, as no window fits inside there.
+ *
+ * @example clampedCoverageOrigin(rng, 512, 228) // in [0, 284]: uniform's [-172, 456], clamped
+ * @example clampedCoverageOrigin(rng, 100, 388) // in [-288, 0], as uniformCoverageOrigin
+ */
+export function clampedCoverageOrigin(rng: Rng, size: number, out: number): number {
+  const origin = uniformCoverageOrigin(rng, size, out);
+  return size >= out ? Math.min(Math.max(origin, 0), size - out) : origin;
+}
+
+/**
  * A random output window origin [top, left] for `placement` (see {@link TileSampling}); the axes
  * are drawn independently, so the 'uniform' coverage of a pixel is the product of its axes' 1/n.
  */
 export function placeOutputWindow(rng: Rng, imageHW: readonly [number, number], outputHW: readonly [number, number], placement: TileSampling): [number, number] {
   if (placement === 'inside') return randomOutputOrigin(rng, imageHW, outputHW);
   if (placement === 'uniform') return [uniformCoverageOrigin(rng, imageHW[0], outputHW[0]), uniformCoverageOrigin(rng, imageHW[1], outputHW[1])];
+  if (placement === 'clamped') return [clampedCoverageOrigin(rng, imageHW[0], outputHW[0]), clampedCoverageOrigin(rng, imageHW[1], outputHW[1])];
   throw new Error(`placeOutputWindow: placement must be one of ${TILE_SAMPLINGS.join(', ')}, got ${String(placement)}`);
 }
 

@@ -66,7 +66,9 @@ ${optionLine('--validate-every N', "validation loss and the task's metric every 
                        classes; 'best' is kept by it
 ${optionLine('--no-metric', "validation loss only ('best' by the loss)")}
 ${optionLine('--tile-sampling S', 'uniform (every pixel in as many training tiles, border or not; pixels outside', TRAIN_DEFAULTS.tileSampling)}
-                       the image weigh 0) | inside (tiles inside the image, the old way)
+                       the image weigh 0) | clamped (uniform's windows moved inside the image: none
+                       wasted, each pixel in 1-2x uniform's share) | inside (uniform over the
+                       placements inside the image: border pixels rarely seen)
 ${optionLine('--tile N', `input tile size (${PAPER_TILE} for depth 4, else the nearest valid size below)`)}
 ${optionLine('--batch N', 'tiles per step', TRAIN_DEFAULTS.batchSize)}
 ${optionLine('--optimizer NAME', "sgd (momentum, the paper's) | adam", TRAIN_DEFAULTS.optimizer)}
