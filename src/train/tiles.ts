@@ -107,10 +107,10 @@ export type TileSampling = 'uniform' | 'clamped' | 'inside';
 export const TILE_SAMPLINGS: readonly TileSampling[] = ['uniform', 'clamped', 'inside'];
 
 /**
- * Whether output pixels of a window placed by `placement` may lie outside the image and so need
- * weight 0 ({@link zeroWeightsOutside}): under 'uniform' always, under 'clamped' on an axis
- * shorter than the output, under 'inside' never (there the window is at 0 on such an axis, and
- * the mirrored rest is weighted as before issue 14).
+ * Whether output pixels that read outside the image (mirror copies of pixels inside) get weight 0
+ * ({@link zeroWeightsOutside}, augmentWindow's zeroOutside): under 'uniform' and 'clamped', whose
+ * windows reach past an axis shorter than the output (and, once rotated or deformed, past any
+ * border); not under 'inside', which keeps the mirrored weights as before issue 14.
  */
 export function placementZeroesOutside(placement: TileSampling): boolean {
   return placement !== 'inside';

@@ -30,14 +30,6 @@ export type OptimizerKind = 'sgd' | 'adam';
  * - checkpointEvery 100: a caller who passes onCheckpoint wants a crash to lose at most a few
  *   minutes of a run (0: only at the end).
  */
-/**
- * Steps whose tiles are requested ahead of the one training. With 1 (step i + 1's tiles made
- * while step i runs) a tile worker sat idle whenever it finished before the step, and the
- * training thread waited on every step whose tiles took longer; 2 lets a fast tile make up for
- * a slow one. One more batch of tiles in memory (a few MB at 572).
- */
-const TILE_LOOKAHEAD = 2;
-
 export const TRAIN_DEFAULTS = {
   optimizer: 'sgd',
   learningRate: 0.001,
@@ -47,6 +39,14 @@ export const TRAIN_DEFAULTS = {
   checkpointEvery: 100,
   tileSampling: 'uniform',
 } as const satisfies Partial<Record<keyof TrainOptions, unknown>>;
+
+/**
+ * Steps whose tiles are requested ahead of the one training. With 1 (step i + 1's tiles made
+ * while step i runs) a tile worker sat idle whenever it finished before the step, and the
+ * training thread waited on every step whose tiles took longer; 2 lets a fast tile make up for
+ * a slow one. One more batch of tiles in memory (a few MB at 572).
+ */
+const TILE_LOOKAHEAD = 2;
 
 /** An optimizer slot as TF.js' Optimizer.getWeights() returns it. */
 export interface NamedTensor {
