@@ -80,7 +80,7 @@ test('unet train without flags gets the library training defaults, and --help pr
   assert.equal(helpDefault(TRAIN_HELP, '--optimizer NAME'), TRAIN_DEFAULTS.optimizer);
   assert.equal(helpDefault(TRAIN_HELP, '--tile-sampling S'), TRAIN_DEFAULTS.tileSampling);
   assert.match(TRAIN_HELP, new RegExp(`--checkpoint-every N every N steps \\(${TRAIN_DEFAULTS.checkpointEvery}\\); the last --keep N are kept \\(${DEFAULT_KEEP_LAST}\\)`));
-  assert.match(TRAIN_HELP, new RegExp(`for validation and tuning   \\(${DEFAULT_HOLDOUT_FRACTION}\\)`));
+  assert.match(TRAIN_HELP, new RegExp(`for validation, 'best' and \\(instances\\) tuning   \\(${DEFAULT_HOLDOUT_FRACTION}\\)`));
   assert.throws(() => trainLoopOptions({ optimizer: 'rmsprop' }), /--optimizer must be sgd or adam, got "rmsprop"/);
   assert.throws(() => trainLoopOptions({ holdout: '1.5' }), /--holdout must be a fraction in \(0, 1\), got 1.5/);
 });

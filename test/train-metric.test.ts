@@ -285,3 +285,54 @@ test('unet train: the metric in the progress lines, the end summary and unet.jso
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('holdoutCount: instances from 2 images on; binary and class labels by default only when the fraction is an image', async () => {
+  const { holdoutCount } = await import('../src/train/holdout.js');
+  assert.equal(holdoutCount({ mode: 'binary', images: 25, fraction: 0.1, asked: false }), 3, 'round(0.1 x 25)');
+  assert.equal(holdoutCount({ mode: 'binary', images: 10, fraction: 0.1, asked: false }), 1, 'ten images: one is 10%');
+  assert.equal(holdoutCount({ mode: 'classes', images: 9, fraction: 0.1, asked: false }), 0, 'nine images: one would be more than 10%');
+  assert.equal(holdoutCount({ mode: 'binary', images: 9, fraction: 0.1, asked: true }), 1, '--holdout given: as asked');
+  assert.equal(holdoutCount({ mode: 'binary', images: 4, fraction: 0.5, asked: false }), 2, 'a default-free fraction that is 2 images');
+  assert.equal(holdoutCount({ mode: 'instances', images: 2, fraction: 0.1, asked: false }), 1, 'instances tune on what is held out');
+  assert.equal(holdoutCount({ mode: 'instances', images: 1, fraction: 0.1, asked: false }), 0, 'one image is never held out');
+  assert.throws(() => holdoutCount({ mode: 'binary', images: 5, fraction: 1, asked: true }), /holdoutCount: fraction must be in \(0, 1\), got 1/);
+});
+
+test('unet train with binary labels and no validation images: holds out 10% (seeded) and scores V_rand on them; fewer than 10 images are not cut', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'unet-holdout-binary-'));
+  try {
+    const names = Array.from({ length: 10 }, (_, i) => `s${i}`);
+    const { images, labels } = await writeSyntheticFolders(dir, names);
+    const common = ['train', '--images', images, '--labels', labels, '--iterations', '2', '--seed', '3', '--depth', '1', '--filters', '2', '--tile', '44', '--no-augment', '--validate-every', '2'];
+    const r = await runCli([...common, '--out', join(dir, 'm')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /holding out 1 of 10 images \(seed 3\) for validation; /, r.stderr);
+    assert.match(r.stderr, /9 training and 1 validation images/, r.stderr);
+    assert.match(r.stderr, /validation every 2 steps on 1 held-out training image: loss and V_rand/, r.stderr);
+    const t = (await readModelMetadata(join(dir, 'm'))).training as { trainImages: string[]; validationImages: string[]; validation: { metric?: number }[]; metricName: string };
+    assert.equal(t.validationImages.length, 1);
+    assert.deepEqual([...t.trainImages, ...t.validationImages].sort(), names, 'every image trains or validates, none both');
+    assert.equal(t.metricName, 'V_rand');
+    assert.ok(t.validation.length === 1 && typeof t.validation[0]!.metric === 'number', JSON.stringify(t.validation));
+    const again = (await readModelMetadata(join(dir, 'm'))).training as { validationImages: string[] };
+    const r2 = await runCli([...common, '--out', join(dir, 'm2')]);
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.deepEqual(((await readModelMetadata(join(dir, 'm2'))).training as { validationImages: string[] }).validationImages, again.validationImages, 'the same seed holds out the same image');
+    const off = await runCli([...common, '--out', join(dir, 'off'), '--no-holdout']);
+    assert.equal(off.code, 0, off.stderr);
+    assert.match(off.stderr, /10 training and 0 validation images/, off.stderr);
+
+    await mkdir(join(dir, 'few'));
+    const few = await writeSyntheticFolders(join(dir, 'few'), ['a', 'b', 'c']);
+    const fewArgs = ['train', '--images', few.images, '--labels', few.labels, '--iterations', '1', '--seed', '3', '--depth', '1', '--filters', '2', '--tile', '44', '--no-augment'];
+    const small = await runCli([...fewArgs, '--out', join(dir, 'small')]);
+    assert.equal(small.code, 0, small.stderr);
+    assert.match(small.stderr, /no validation: 3 images are too few to hold out 10% of them; --holdout F/, small.stderr);
+    assert.match(small.stderr, /3 training and 0 validation images/, small.stderr);
+    const asked = await runCli([...fewArgs, '--out', join(dir, 'asked'), '--holdout', '0.3']);
+    assert.equal(asked.code, 0, asked.stderr);
+    assert.match(asked.stderr, /holding out 1 of 3 images \(seed 3\) for validation; /, asked.stderr);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

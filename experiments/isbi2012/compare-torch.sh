@@ -18,7 +18,7 @@ unet weights --labels "$work/train/labels" --out "$work/weights" --w0 10 --sigma
 OMP_NUM_THREADS=1 /usr/bin/time -v -o "$work/ours.time" node dist/cli/main.js train \
   --images "$work/train/images" --labels "$work/train/labels" --out "$work/ours" \
   --iterations "$iterations" --seed "$seed" --filters 16 --tile 412 --optimizer sgd --lr 0.001 --momentum 0.99 \
-  --w0 10 --sigma 5 --checkpoint-every 500 --class-names membrane,cell > "$work/ours.log" 2>&1 &
+  --w0 10 --sigma 5 --checkpoint-every 500 --no-holdout --class-names membrane,cell > "$work/ours.log" 2>&1 &
 /usr/bin/time -v -o "$work/torch.time" /usr/bin/python3 experiments/isbi2012/torch_reference.py \
   --data "$data" --weights "$work/weights" --out "$work/torch" --filters 16 --tile 412 \
   --iterations "$iterations" --seed "$seed" --optimizer sgd --lr 0.001 --momentum 0.99 --threads 1 > "$work/torch.log" 2>&1 &

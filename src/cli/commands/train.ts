@@ -1,7 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadDataset, pairByStem } from '../../io/dataset.js';
-import { holdoutNames } from '../../train/holdout.js';
+import { holdoutCount, holdoutNames } from '../../train/holdout.js';
 import { inferenceChoice, startingPostprocess, tuneOnFiles } from '../../train/tune-files.js';
 import { tuneReport } from './tune.js';
 import { makeAugmenter } from '../../augment/augment.js';
@@ -50,8 +50,10 @@ original options and reaches the same weights as an uninterrupted run.
   --checkpoint-every N every N steps (${TRAIN_DEFAULTS.checkpointEvery}); the last --keep N are kept (${DEFAULT_KEEP_LAST}) plus 'best' by the
                        validation metric (by the loss with --no-metric)
   --val-images DIR --val-labels DIR   validation pairs (loss every --validate-every steps)
-  --holdout F          instance labels without validation pairs: hold out this fraction of the
-                       training images (seeded by --seed) for validation and tuning   (${DEFAULT_HOLDOUT_FRACTION})
+  --holdout F          without validation pairs: hold out this fraction of the training images (seeded
+                       by --seed) for validation, 'best' and (instances) tuning   (${DEFAULT_HOLDOUT_FRACTION})
+                       Binary and class labels are held out by default only when the fraction is at
+                       least one image (10 or more images); --holdout F holds out from 2 on
   --init-from MODEL    fine-tune: start from a trained model's weights (a folder, or nuclei / isbi), with
                        its architecture, normalisation and class names (contradicting options are refused),
                        and its training recipe: label mode, weights, augmentation, optimizer, learning rate,
@@ -182,17 +184,24 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   const onWarning = (message: string): void => void process.stderr.write(`unet train: warning: ${message}\n`);
   const dataOpts = { normalization, labelMode, classes: config.classes, channels: config.inputChannels, weightMap, connectivity, ...decodeOptionsFrom(values['max-pixels']), onWarning };
   const loaded = await loadDataset(imagesDir, labelsDir, dataOpts);
-  // Instance training tunes its post-processing on validation images: without given ones, a
-  // seeded fraction of the training images is held out (and said so).
+  // Without given validation images, a seeded fraction of the training images is held out (and
+  // said so) for the task's metric, the 'best' checkpoint and, for instances, the tuning of the
+  // post-processing; binary and class labels only when the fraction is at least one image
+  // (holdoutCount in src/train/holdout.ts).
   const holdoutFraction = loop.holdout;
   if (values.holdout !== undefined && (values['no-holdout'] || values['val-images'] !== undefined)) throw new UsageError('--holdout applies only without --val-images and --no-holdout');
-  const held = labelMode.mode === 'instances' && values['val-images'] === undefined && !values['no-holdout'] && loaded.length >= 2
-    ? holdoutNames(loaded.map((s) => s.name), holdoutFraction, seed)
-    : new Set<string>();
+  const toHold = values['val-images'] === undefined && !values['no-holdout']
+    ? holdoutCount({ mode: labelMode.mode, images: loaded.length, fraction: holdoutFraction, asked: values.holdout !== undefined })
+    : 0;
+  const held = toHold > 0 ? holdoutNames(loaded.map((s) => s.name), holdoutFraction, seed) : new Set<string>();
   // Instance ids are the validation metric's truth: training tiles need only the class labels.
   const trainSet = loaded.filter((s) => !held.has(s.name)).map(({ instances: _ids, ...s }) => s);
   const valSet = values['val-images'] ? await loadDataset(values['val-images'], values['val-labels']!, dataOpts) : loaded.filter((s) => held.has(s.name));
-  if (held.size > 0) process.stderr.write(`unet train: holding out ${held.size} of ${loaded.length} images (seed ${seed}) for validation and tuning; --val-images/--val-labels choose them, --no-holdout trains on all\n`);
+  const purpose = labelMode.mode === 'instances' ? 'validation and tuning' : 'validation';
+  if (held.size > 0) process.stderr.write(`unet train: holding out ${held.size} of ${loaded.length} images (seed ${seed}) for ${purpose}; --val-images/--val-labels choose them, --no-holdout trains on all\n`);
+  else if (values['val-images'] === undefined && !values['no-holdout'] && loaded.length >= 2) {
+    process.stderr.write(`unet train: no validation: ${loaded.length} images are too few to hold out ${Math.round(holdoutFraction * 100)}% of them; --holdout F or --val-images/--val-labels give a validation set\n`);
+  }
   process.stderr.write(`unet train: ${trainSet.length} training and ${valSet.length} validation images, tile ${tile}, backend ${backend.name}\n`);
   const validationMetric = values['no-metric'] || valSet.length === 0 || loop.validateEvery === 0 ? undefined : metricForLabelMode(labelMode);
   if (validationMetric) process.stderr.write(`unet train: ${metricNotice(validationMetric, valSet.length, held.size > 0, loop.validateEvery)}\n`);
