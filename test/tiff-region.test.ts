@@ -101,3 +101,32 @@ test('a pyramid level of a tiled TIFF becomes an OME-Zarr store by region (what 
   assert.ok(got.data instanceof Uint16Array);
   assert.deepEqual(Array.from(got.data), Array.from(new Uint16Array(buf.buffer, buf.byteOffset, buf.byteLength / 2)), 'the store holds TIFF level 1 exactly');
 });
+
+test('tiff-ifd: entries and values of hand-made classic and BigTIFF directories, either byte order', async () => {
+  const { fieldValues, ifdEntries, readOffset } = await import('../src/io/tiff-ifd.js');
+  // Classic little-endian: 2 entries, SHORT width 300 inline, RATIONAL (8 bytes) out of line at 1000; next IFD at 77.
+  const classic = new DataView(new ArrayBuffer(2 * 12 + 4));
+  classic.setUint16(0, 256, true); classic.setUint16(2, 3, true); classic.setUint32(4, 1, true); classic.setUint16(8, 300, true);
+  classic.setUint16(12, 282, true); classic.setUint16(14, 5, true); classic.setUint32(16, 1, true); classic.setUint32(20, 1000, true);
+  classic.setUint32(24, 77, true);
+  const c = ifdEntries(new Uint8Array(classic.buffer), 2, { little: true, big: false, name: 'c.tif' });
+  assert.equal(c.next, 77);
+  assert.deepEqual(c.entries.map((e) => [e.tag, e.type, e.count, e.bytes, e.inline === null, e.offset]), [[256, 3, 1, 2, false, -1], [282, 5, 1, 8, true, 1000]]);
+  assert.deepEqual(fieldValues(3, 1, c.entries[0]!.inline!, true, 'c.tif'), [300]);
+  assert.equal(ifdEntries(new Uint8Array(classic.buffer), 2, { little: true, big: false, name: 'c.tif' }, (tag) => tag !== 282).entries.length, 1, 'keep filters tags');
+  // BigTIFF big-endian: 1 entry, 3 SSHORTs (6 bytes, inline in 8), next IFD 0.
+  const bigDir = new DataView(new ArrayBuffer(20 + 8));
+  bigDir.setUint16(0, 339, false); bigDir.setUint16(2, 8, false); bigDir.setUint32(8, 3, false);
+  bigDir.setInt16(12, -2, false); bigDir.setInt16(14, 7, false); bigDir.setInt16(16, -32768, false);
+  const b = ifdEntries(new Uint8Array(bigDir.buffer), 1, { little: false, big: true, name: 'b.tif' });
+  assert.equal(b.next, 0);
+  assert.deepEqual(fieldValues(b.entries[0]!.type, 3, b.entries[0]!.inline!, false, 'b.tif'), [-2, 7, -32768], 'signed shorts keep their sign');
+  assert.deepEqual(fieldValues(5, 1, Uint8Array.of(3, 0, 0, 0, 2, 0, 0, 0), true, 'r.tif'), [1.5], 'a RATIONAL is its quotient');
+  assert.deepEqual(fieldValues(10, 1, Uint8Array.of(0xff, 0xff, 0xff, 0xfd, 0, 0, 0, 2), false, 'r.tif'), [-1.5], 'an SRATIONAL keeps its sign');
+  const huge = new DataView(new ArrayBuffer(8));
+  huge.setUint32(0, 2 ** 21, true);
+  huge.setUint32(4, 2 ** 21, true);
+  assert.throws(() => readOffset(huge, 0, true, true, 'h.tif'), /h\.tif: not a readable BigTIFF \(a 64-bit value at byte 0 exceeds 2\^53\)/);
+  assert.equal(readOffset(huge, 0, true, false, 'h.tif'), 2 ** 21, 'classic offsets are 32-bit');
+  assert.throws(() => fieldValues(99, 1, Uint8Array.of(0), true, 'x.tif'), /fieldValues: unknown TIFF field type 99/);
+});

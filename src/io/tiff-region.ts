@@ -2,7 +2,8 @@
  * Tiled and pyramidal (Big)TIFF / OME-TIFF read by region (Node only): only the tiles (or
  * strips) a region touches are read from disk and decoded, so a slide far bigger than
  * memory can be predicted band by band. Separate from the whole-image TIFF reader
- * (src/io/image.ts): this one parses the IFDs itself to get tile offsets.
+ * (src/io/image.ts): this one reads the IFDs (parsed as tiff.ts does, src/io/tiff-ifd.ts) from
+ * the file handle to get tile offsets.
  *
  * Supported: classic TIFF and BigTIFF, either byte order; tiles or strips; 8/16-bit
  * unsigned integers and 32-bit floats; chunky pixels (PlanarConfiguration 1), any number
@@ -13,7 +14,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { inflateSync } from 'node:zlib';
 import type { PixelArray, Raster } from './raster.js';
-import { lzwDecode, TYPE_SIZE } from './tiff.js';
+import { lzwDecode } from './tiff.js';
+import { fieldValues, ifdEntries, ifdLayout, readOffset } from './tiff-ifd.js';
 import { checkRegion, type RegionSource } from '../infer/source.js';
 
 interface Ifd {
@@ -65,37 +67,23 @@ export async function openTiffRegions(path: string): Promise<TiffRegionImage> {
     if (order !== 'II' && order !== 'MM') throw new Error(`openTiffRegions: ${path} is not a TIFF (byte order mark ${JSON.stringify(order)})`);
     const le = order === 'II';
     const u16 = (b: Buffer, o: number): number => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
-    const u32 = (b: Buffer, o: number): number => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
-    const u64 = (b: Buffer, o: number): number => Number(le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o));
     const magic = u16(head, 2);
     if (magic !== 42 && magic !== 43) throw new Error(`openTiffRegions: ${path}: version ${magic} is neither TIFF (42) nor BigTIFF (43)`);
     const big = magic === 43;
-    const first = big ? u64(head, 8) : u32(head, 4);
+    const file = { little: le, big, name: `openTiffRegions: ${path}` } as const;
+    const offsetAt = (b: Buffer, o: number): number => readOffset(new DataView(b.buffer, b.byteOffset, b.byteLength), o, le, big, file.name);
+    const first = offsetAt(head, big ? 8 : 4);
 
+    const { countSize, entrySize, offsetSize } = ifdLayout(big);
     const readIfd = async (offset: number): Promise<Ifd> => {
-      const countBytes = big ? 8 : 2;
-      const entry = big ? 20 : 12;
-      const n = big ? u64(await read(offset, 8), 0) : u16(await read(offset, 2), 0);
-      const body = await read(offset + countBytes, n * entry + (big ? 8 : 4));
+      const countBytes = await read(offset, countSize);
+      const n = big ? offsetAt(countBytes, 0) : u16(countBytes, 0);
+      const body = await read(offset + countSize, n * entrySize + offsetSize);
+      // ASCII and rationals are not needed here.
+      const { entries, next } = ifdEntries(body, n, file, (_tag, type) => type !== 2 && type !== 5 && type !== 10);
       const tags = new Map<number, number[]>();
-      for (let i = 0; i < n; i++) {
-        const e = i * entry;
-        const tag = u16(body, e);
-        const type = u16(body, e + 2);
-        const count = big ? u64(body, e + 4) : u32(body, e + 4);
-        const size = TYPE_SIZE[type];
-        if (size === undefined || type === 2 || type === 5 || type === 10) continue; // ASCII and rationals are not needed here
-        const bytes = size * count;
-        const inline = bytes <= (big ? 8 : 4);
-        const data = inline ? body.subarray(e + (big ? 12 : 8), e + (big ? 12 : 8) + bytes) : await read(big ? u64(body, e + 12) : u32(body, e + 8), bytes);
-        const values: number[] = [];
-        for (let k = 0; k < count; k++) {
-          const o = k * size;
-          values.push(size === 1 ? data[o]! : size === 2 ? u16(data, o) : size === 4 ? (type === 11 ? (le ? data.readFloatLE(o) : data.readFloatBE(o)) : u32(data, o)) : u64(data, o));
-        }
-        tags.set(tag, values);
-      }
-      return { tags, next: big ? u64(body, n * entry) : u32(body, n * entry) };
+      for (const e of entries) tags.set(e.tag, fieldValues(e.type, e.count, e.inline ?? (await read(e.offset, e.bytes)), le, file.name));
+      return { tags, next };
     };
 
     const level = (ifd: Ifd, where: string): TiffLevel => {

@@ -28,14 +28,12 @@
  */
 import { unzlibSync } from 'fflate';
 import { checkPixelLimit, makeRaster, type PixelArray, type Raster } from './raster.js';
+import { fieldValues, ifdEntries, ifdLayout, readOffset } from './tiff-ifd.js';
 
 export interface TiffDecodeOptions {
   /** Largest width x height of one page; see DEFAULT_MAX_PIXELS. */
   readonly maxPixels?: number;
 }
-
-/** Byte size of each TIFF field type (BigTIFF adds 16-18). */
-export const TYPE_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8 };
 
 const TAG = {
   width: 256, height: 257, bitsPerSample: 258, compression: 259, photometric: 262, fillOrder: 266,
@@ -79,58 +77,24 @@ class TiffReader {
   }
 
   u16(o: number): number { return this.view.getUint16(o, this.little); }
-  u32(o: number): number { return this.view.getUint32(o, this.little); }
-  u64(o: number): number {
-    const lo = this.view.getUint32(o + (this.little ? 0 : 4), this.little);
-    const hi = this.view.getUint32(o + (this.little ? 4 : 0), this.little);
-    if (hi >= 2 ** 21) throw new Error(`${this.name}: not a readable BigTIFF (a 64-bit value at byte ${o} exceeds 2^53)`);
-    return hi * 2 ** 32 + lo;
-  }
-  offset(o: number): number { return this.big ? this.u64(o) : this.u32(o); }
+  offset(o: number): number { return readOffset(this.view, o, this.little, this.big, this.name); }
 
   firstIfd(): number { return this.offset(this.big ? 8 : 4); }
 
   /** The tags of the directory at `at` that the decoder uses, and the next directory's offset. */
   readIfd(at: number, page: number): { tags: Map<number, number[]>; next: number } {
-    const countSize = this.big ? 8 : 2;
-    const entrySize = this.big ? 20 : 12;
-    const inline = this.big ? 8 : 4;
+    const { countSize, entrySize, offsetSize } = ifdLayout(this.big);
     this.need(at, countSize, `page ${page} directory`);
-    const count = this.big ? this.u64(at) : this.u16(at);
-    this.need(at + countSize, count * entrySize + inline, `page ${page} directory of ${count} entries`);
+    const count = this.big ? this.offset(at) : this.u16(at);
+    this.need(at + countSize, count * entrySize + offsetSize, `page ${page} directory of ${count} entries`);
+    const body = this.bytes.subarray(at + countSize, at + countSize + count * entrySize + offsetSize);
+    const { entries, next } = ifdEntries(body, count, this, (tag) => WANTED.has(tag));
     const tags = new Map<number, number[]>();
-    for (let k = 0; k < count; k++) {
-      const e = at + countSize + k * entrySize;
-      const tag = this.u16(e);
-      const type = this.u16(e + 2);
-      const n = this.big ? this.u64(e + 4) : this.u32(e + 4);
-      const size = TYPE_SIZE[type];
-      if (!WANTED.has(tag) || size === undefined) continue;
-      const field = e + (this.big ? 12 : 8);
-      const start = n * size <= inline ? field : this.offset(field);
-      this.need(start, n * size, `page ${page} tag ${tag} (${n} values)`);
-      const values = new Array<number>(n);
-      for (let i = 0; i < n; i++) values[i] = this.value(type, start + i * size);
-      tags.set(tag, values);
+    for (const e of entries) {
+      if (!e.inline) this.need(e.offset, e.bytes, `page ${page} tag ${e.tag} (${e.count} values)`);
+      tags.set(e.tag, fieldValues(e.type, e.count, e.inline ?? this.bytes.subarray(e.offset, e.offset + e.bytes), this.little, this.name));
     }
-    return { tags, next: this.offset(at + countSize + count * entrySize) };
-  }
-
-  value(type: number, o: number): number {
-    const v = this.view;
-    switch (type) {
-      case 1: case 2: case 7: return v.getUint8(o);
-      case 6: return v.getInt8(o);
-      case 3: return this.u16(o);
-      case 8: return v.getInt16(o, this.little);
-      case 4: case 13: return this.u32(o);
-      case 9: return v.getInt32(o, this.little);
-      case 5: return this.u32(o) / this.u32(o + 4);
-      case 10: return v.getInt32(o, this.little) / v.getInt32(o + 4, this.little);
-      case 11: return v.getFloat32(o, this.little);
-      case 12: return v.getFloat64(o, this.little);
-      default: return this.u64(o); // 16, 17 (non-negative in practice), 18
-    }
+    return { tags, next };
   }
 }
 
