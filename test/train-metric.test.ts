@@ -4,7 +4,7 @@
  * randomness (same weights with and without it).
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
@@ -318,6 +318,22 @@ test('unet train with binary labels and no validation images: holds out 10% (see
     const r2 = await runCli([...common, '--out', join(dir, 'm2')]);
     assert.equal(r2.code, 0, r2.stderr);
     assert.deepEqual(((await readModelMetadata(join(dir, 'm2'))).training as { validationImages: string[] }).validationImages, again.validationImages, 'the same seed holds out the same image');
+    // A resumed run keeps the hold-out its checkpoint recorded (here edited to another image), not today's draw.
+    const res = join(dir, 'res');
+    const first = await runCli([...common, '--out', res, '--checkpoint-every', '1']);
+    assert.equal(first.code, 0, first.stderr);
+    await rm(join(res, 'checkpoints', 'iter-0000002'), { recursive: true });
+    const other = names.find((n) => !t.validationImages.includes(n))!;
+    const ckMeta = join(res, 'checkpoints', 'iter-0000001', 'unet.json');
+    const meta = JSON.parse(await readFile(ckMeta, 'utf8')) as { training: { validationImages: string[] } };
+    meta.training.validationImages = [other];
+    await writeFile(ckMeta, JSON.stringify(meta));
+    const resumed = await runCli(['train', '--resume', res]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stderr, /resuming .* at iteration 1/, resumed.stderr);
+    const after = (await readModelMetadata(res)).training as { trainImages: string[]; validationImages: string[] };
+    assert.deepEqual(after.validationImages, [other], 'the checkpoint\'s hold-out');
+    assert.ok(!after.trainImages.includes(other) && after.trainImages.length === 9, JSON.stringify(after.trainImages));
     const off = await runCli([...common, '--out', join(dir, 'off'), '--no-holdout']);
     assert.equal(off.code, 0, off.stderr);
     assert.match(off.stderr, /10 training and 0 validation images/, off.stderr);

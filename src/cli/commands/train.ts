@@ -143,14 +143,18 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
     if (first.folds !== undefined) return trainFolds(argv, trainCommand, (a) => parseArgs({ args: a, options: TRAIN_OPTIONS, strict: true }).values);
   }
   let resumeDir: string | null = null;
+  // A resumed run keeps the images its checkpoint held out, whatever today's hold-out rule says.
+  let resumedHoldout: readonly string[] | undefined;
   if (first.resume !== undefined) {
     const others = givenOptions(cliArgv, TRAIN_OPTIONS).filter((n) => n !== 'resume');
     if (others.length > 0) throw new UsageError(`--resume takes no other options (got --${others.join(', --')}); the run continues with its original ones`);
     resumeDir = await latestCheckpoint(join(first.resume, 'checkpoints'));
     if (resumeDir === null) throw new Error(`no checkpoint under ${join(first.resume, 'checkpoints')}; nothing to resume`);
-    const previous = (await readModelMetadata(resumeDir)).training?.argv;
+    const training = (await readModelMetadata(resumeDir)).training;
+    const previous = training?.argv;
     if (!Array.isArray(previous)) throw new Error(`${resumeDir}: its metadata has no training command to resume`);
     argv = previous as string[];
+    if (Array.isArray(training?.validationImages)) resumedHoldout = (training.validationImages as unknown[]).map(String);
   }
   const { values } = parseArgs({ args: argv, options: TRAIN_OPTIONS, strict: true });
   const imagesDir = requireOption(values.images, 'images');
@@ -193,13 +197,15 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   const toHold = values['val-images'] === undefined && !values['no-holdout']
     ? holdoutCount({ mode: labelMode.mode, images: loaded.length, fraction: holdoutFraction, asked: values.holdout !== undefined })
     : 0;
-  const held = toHold > 0 ? holdoutNames(loaded.map((s) => s.name), holdoutFraction, seed) : new Set<string>();
+  const held = values['val-images'] !== undefined ? new Set<string>()
+    : resumedHoldout ? new Set(resumedHoldout)
+      : toHold > 0 ? holdoutNames(loaded.map((s) => s.name), holdoutFraction, seed) : new Set<string>();
   // Instance ids are the validation metric's truth: training tiles need only the class labels.
   const trainSet = loaded.filter((s) => !held.has(s.name)).map(({ instances: _ids, ...s }) => s);
   const valSet = values['val-images'] ? await loadDataset(values['val-images'], values['val-labels']!, dataOpts) : loaded.filter((s) => held.has(s.name));
   const purpose = labelMode.mode === 'instances' ? 'validation and tuning' : 'validation';
   if (held.size > 0) process.stderr.write(`unet train: holding out ${held.size} of ${loaded.length} images (seed ${seed}) for ${purpose}; --val-images/--val-labels choose them, --no-holdout trains on all\n`);
-  else if (values['val-images'] === undefined && !values['no-holdout'] && loaded.length >= 2) {
+  else if (!resumedHoldout && values['val-images'] === undefined && !values['no-holdout'] && loaded.length >= 2) {
     process.stderr.write(`unet train: no validation: ${loaded.length} images are too few to hold out ${Math.round(holdoutFraction * 100)}% of them; --holdout F or --val-images/--val-labels give a validation set\n`);
   }
   process.stderr.write(`unet train: ${trainSet.length} training and ${valSet.length} validation images, tile ${tile}, backend ${backend.name}\n`);
