@@ -194,18 +194,18 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   // (holdoutCount in src/train/holdout.ts).
   const holdoutFraction = loop.holdout;
   if (values.holdout !== undefined && (values['no-holdout'] || values['val-images'] !== undefined)) throw new UsageError('--holdout applies only without --val-images and --no-holdout');
-  const toHold = values['val-images'] === undefined && !values['no-holdout']
+  const mayHold = values['val-images'] === undefined && !values['no-holdout'];
+  const toHold = mayHold && !resumedHoldout
     ? holdoutCount({ mode: labelMode.mode, images: loaded.length, fraction: holdoutFraction, asked: values.holdout !== undefined })
     : 0;
-  const held = values['val-images'] !== undefined ? new Set<string>()
-    : resumedHoldout ? new Set(resumedHoldout)
-      : toHold > 0 ? holdoutNames(loaded.map((s) => s.name), holdoutFraction, seed) : new Set<string>();
+  const held = mayHold && resumedHoldout ? new Set(resumedHoldout)
+    : toHold > 0 ? holdoutNames(loaded.map((s) => s.name), holdoutFraction, seed) : new Set<string>();
   // Instance ids are the validation metric's truth: training tiles need only the class labels.
   const trainSet = loaded.filter((s) => !held.has(s.name)).map(({ instances: _ids, ...s }) => s);
   const valSet = values['val-images'] ? await loadDataset(values['val-images'], values['val-labels']!, dataOpts) : loaded.filter((s) => held.has(s.name));
   const purpose = labelMode.mode === 'instances' ? 'validation and tuning' : 'validation';
   if (held.size > 0) process.stderr.write(`unet train: holding out ${held.size} of ${loaded.length} images (seed ${seed}) for ${purpose}; --val-images/--val-labels choose them, --no-holdout trains on all\n`);
-  else if (!resumedHoldout && values['val-images'] === undefined && !values['no-holdout'] && loaded.length >= 2) {
+  else if (mayHold && !resumedHoldout && loaded.length >= 2) {
     process.stderr.write(`unet train: no validation: ${loaded.length} images are too few to hold out ${Math.round(holdoutFraction * 100)}% of them; --holdout F or --val-images/--val-labels give a validation set\n`);
   }
   process.stderr.write(`unet train: ${trainSet.length} training and ${valSet.length} validation images, tile ${tile}, backend ${backend.name}\n`);
