@@ -6,11 +6,15 @@
  * e.g. train412x16b4 (64 filters and batch 1 when not given); bundled700 is the bundled models'
  * net (16 filters) on the 700 tile that covers a 512 x 512 image; e2e (e2e0: --data-workers 0)
  * is `unet train` end to end on ISBI 2012 (bench/e2e-case.ts) against
- * experiments/isbi2012/torch_reference.py's loop, per step, with the data share. Not a test.
+ * experiments/isbi2012/torch_reference.py's loop, per step, with the data share; both loops run
+ * again for --steady-steps steps, and the row "e2e steady" is the time per step of the steps after
+ * the first --steps ((loop of L steps - loop of S steps) / (L - S)), without either side's warm-up.
+ * Not a test.
  *
- *   npm run bench -- --cases train412x16,e2e --runs 3 --steps 20 [--threads 2] [--data DIR]
+ *   npm run bench -- --cases train412x16,e2e --runs 3 --steps 20 [--steady-steps 100] [--threads 2] [--data DIR]
  *
  * Env (the options win): BENCH_RUNS (3), BENCH_CASES (comma list), BENCH_STEPS (20, e2e steps),
+ * BENCH_STEADY_STEPS (100; at most --steps turns the steady row off),
  * BENCH_THREADS, ISBI_DATA (../shared/data/isbi2012_em), PYTHON (/usr/bin/python3 if present).
  */
 import { spawnSync } from 'node:child_process';
@@ -35,11 +39,13 @@ interface Result {
   data_share?: number;
   load_s?: number;
   total_s?: number;
+  /** e2e: seconds of the whole training loop. */
+  loop_s?: number;
 }
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = resolve(here, '..');
-const { values: opts } = parseArgs({ options: { cases: { type: 'string' }, runs: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' }, data: { type: 'string' } }, strict: true });
+const { values: opts } = parseArgs({ options: { cases: { type: 'string' }, runs: { type: 'string' }, steps: { type: 'string' }, 'steady-steps': { type: 'string' }, threads: { type: 'string' }, data: { type: 'string' } }, strict: true });
 const positive = (v: string, name: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new Error(`bench: --${name} must be a positive integer, got "${v}"`);
@@ -47,6 +53,7 @@ const positive = (v: string, name: string): number => {
 };
 const runs = positive(opts.runs ?? process.env.BENCH_RUNS ?? '3', 'runs');
 const steps = positive(opts.steps ?? process.env.BENCH_STEPS ?? '20', 'steps');
+const steadySteps = positive(opts['steady-steps'] ?? process.env.BENCH_STEADY_STEPS ?? '100', 'steady-steps');
 const threads = positive(opts.threads ?? process.env.BENCH_THREADS ?? String(Math.min(2, availableParallelism())), 'threads');
 const isbi = resolve(opts.data ?? process.env.ISBI_DATA ?? join(root, '../shared/data/isbi2012_em'));
 const python = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
@@ -106,19 +113,33 @@ function prepareE2e(): string {
   return work;
 }
 
-function torchE2e(work: string): Result | string {
+function torchE2e(work: string, steps: number): Result | string {
   const out = join(work, 'torch');
   const r = spawnSync(python, [join(root, 'experiments/isbi2012/torch_reference.py'), '--data', isbi, '--weights', join(work, 'weights'), '--out', out, '--filters', '16', '--tile', '412',
     '--iterations', String(steps), '--seed', '1', '--optimizer', 'sgd', '--lr', '0.001', '--momentum', '0.99', '--threads', String(threads), '--no-predict'], { encoding: 'utf8' });
   if (r.status !== 0) return `failed (exit ${r.status}): ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`;
   const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { seconds: number; data_seconds: number; load_seconds: number; peak_rss_mb: number; torch: string };
   const perStep = s.seconds / steps;
-  return { case: 'e2e', median_s: perStep, times_s: [perStep], peak_rss_mb: s.peak_rss_mb, torch: s.torch, data_s_per_step: s.data_seconds / steps, data_share: s.data_seconds / s.seconds, load_s: s.load_seconds };
+  return { case: 'e2e', median_s: perStep, times_s: [perStep], peak_rss_mb: s.peak_rss_mb, torch: s.torch, data_s_per_step: s.data_seconds / steps, data_share: s.data_seconds / s.seconds, load_s: s.load_seconds, loop_s: s.seconds };
+}
+
+function oursE2e(work: string, steps: number, dataWorkers: number, env: NodeJS.ProcessEnv): Result | string {
+  return run(process.execPath, ['--import', 'tsx', `${here}e2e-case.ts`, work, String(steps), String(dataWorkers)], env);
+}
+
+/**
+ * Seconds per step of steps S+1..L from loops of S and L steps (the same seed, so the first S
+ * steps are the same work): (L-step loop - S-step loop) / (L - S).
+ * @example steadyPerStep({ loop_s: 8.6 }, { loop_s: 28.9 }, 20, 100) // 0.254
+ */
+function steadyPerStep(short: Result, long: Result, s: number, l: number): number {
+  return (long.loop_s! - short.loop_s!) / (l - s);
 }
 
 await initBackend('cpu'); // only to build models for FLOP counting
 const fmt = (v: number, d = 3): string => v.toFixed(d);
-console.log(`unet-ts bench: ${runs} timed runs after 1 warm-up, medians; e2e: ${steps} steps; ${threads} threads; python ${python}`);
+const pct = (v: number | undefined): string => `${((v ?? NaN) * 100).toFixed(1)} %`;
+console.log(`unet-ts bench: ${runs} timed runs after 1 warm-up, medians; e2e: ${steps} steps${steadySteps > steps ? ` and ${steadySteps} for the steady row` : ''}; ${threads} threads; python ${python}`);
 const rows: string[][] = [['case', 'GFLOP', 'ours s', 'torch s', 'ours/torch', 'ours GFLOP/s', 'torch GFLOP/s', 'ours RSS MB', 'torch RSS MB', 'RSS ratio', 'ort s', 'ort/ours', 'ort/torch']];
 const notes: string[] = [];
 let e2eWork: string | null = null;
@@ -128,10 +149,12 @@ for (const c of cases) {
   const ompEnv = { ...process.env, OMP_NUM_THREADS: String(threads) };
   let ours: Result | string;
   let torch: Result | string;
+  let steady: { ours: Result | string; torch: Result | string } | null = null;
   if (spec.kind === 'e2e') {
     e2eWork ??= prepareE2e();
-    ours = run(process.execPath, ['--import', 'tsx', `${here}e2e-case.ts`, e2eWork, String(steps), String(spec.dataWorkers)], ompEnv);
-    torch = torchE2e(e2eWork);
+    ours = oursE2e(e2eWork, steps, spec.dataWorkers ?? 1, ompEnv);
+    torch = torchE2e(e2eWork, steps);
+    if (steadySteps > steps) steady = { ours: oursE2e(e2eWork, steadySteps, spec.dataWorkers ?? 1, ompEnv), torch: torchE2e(e2eWork, steadySteps) };
   } else {
     ours = run(process.execPath, ['--import', 'tsx', `${here}case.ts`, c, String(runs)], ompEnv);
     torch = run(python, [`${here}torch_unet.py`, c, String(runs), String(threads)]);
@@ -160,8 +183,20 @@ for (const c of cases) {
     r && o ? fmt(r.median_s / o.median_s, 2) : '-',
     r && t ? fmt(r.median_s / t.median_s, 2) : '-',
   ]);
+  if (steady) {
+    const so = o && typeof steady.ours !== 'string' ? steadyPerStep(o, steady.ours, steps, steadySteps) : null;
+    const st = t && typeof steady.torch !== 'string' ? steadyPerStep(t, steady.torch, steps, steadySteps) : null;
+    if (typeof steady.ours === 'string') notes.push(`${c} steady ours: ${steady.ours}`);
+    if (typeof steady.torch === 'string') notes.push(`${c} steady torch: ${steady.torch}`);
+    const so2 = typeof steady.ours === 'string' ? null : steady.ours;
+    const st2 = typeof steady.torch === 'string' ? null : steady.torch;
+    rows.push([
+      `${c} steady`, '-', so === null ? '-' : fmt(so), st === null ? '-' : fmt(st), so !== null && st !== null ? fmt(so / st, 2) : '-', '-', '-',
+      so2 ? fmt(so2.peak_rss_mb, 0) : '-', st2 ? fmt(st2.peak_rss_mb, 0) : '-', so2 && st2 ? fmt(so2.peak_rss_mb / st2.peak_rss_mb, 2) : '-', '-', '-', '-',
+    ]);
+    notes.push(`${c} steady: per step of steps ${steps + 1}-${steadySteps} (loops of ${steadySteps} minus loops of ${steps} steps); ours ${so2 ? `${fmt(so2.loop_s!, 1)} s for ${steadySteps} steps, data ${pct(so2.data_share)}` : 'failed'}; torch ${st2 ? `${fmt(st2.loop_s!, 1)} s, data ${pct(st2.data_share)}` : 'failed'}`);
+  }
   if (spec.kind === 'e2e' && (o || t)) {
-    const pct = (v: number | undefined): string => `${((v ?? NaN) * 100).toFixed(1)} %`;
     const mine = o ? `ours ${fmt(o.median_s)} s of which data ${fmt(o.data_s_per_step ?? NaN)} s (${pct(o.data_share)} of the loop), load and save ${fmt(o.total_s! - o.median_s * steps, 1)} s incl. weight maps` : 'ours failed';
     const theirs = t ? `torch ${fmt(t.median_s)} s of which data ${fmt(t.data_s_per_step ?? NaN)} s (${pct(t.data_share)}), load ${fmt(t.load_s ?? NaN, 1)} s (weight maps precomputed)` : 'torch failed';
     notes.push(`${c}: ${steps} steps of unet train (16 filters, 412 tiles, ISBI 2012, w0 10, augmented; --data-workers ${spec.dataWorkers}) per step: ${mine}; ${theirs}`);

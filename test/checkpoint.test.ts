@@ -12,6 +12,7 @@ import { buildUNet } from '../src/model/unet.js';
 import { makeMetadata } from '../src/io/model-format.js';
 import { bestCheckpoint, CheckpointStore, checkpointName, latestCheckpoint, listCheckpoints, readCheckpoint } from '../src/train/checkpoint-files.js';
 import { train, type OptimizerKind } from '../src/train/train.js';
+import type { LrSchedule } from '../src/train/schedule.js';
 import { Rng } from '../src/util/rng.js';
 import { syntheticSample } from './helpers.js';
 
@@ -31,16 +32,16 @@ function weightsOf(model: ReturnType<typeof buildUNet>): number[][] {
   return model.getWeights().map((t) => Array.from(t.dataSync()));
 }
 
-for (const optimizer of ['sgd', 'adam'] as OptimizerKind[]) {
-  test(`resume (${optimizer}): an interrupted and resumed run reaches bitwise the same weights as an uninterrupted one`, async () => {
+for (const [optimizer, lrSchedule] of [['sgd', 'constant'], ['adam', 'constant'], ['adam', 'poly'], ['sgd', 'poly']] as [OptimizerKind, LrSchedule][]) {
+  test(`resume (${optimizer}, ${lrSchedule} learning rate): an interrupted and resumed run reaches bitwise the same weights as an uninterrupted one`, async () => {
     const sample = syntheticSample();
-    const opts = { iterations: 6, seed: 5, optimizer, validateEvery: 2 };
+    const opts = { iterations: 6, seed: 5, optimizer, lrSchedule, validateEvery: 2 };
 
     const straight = buildUNet(config, 60);
     initializeWeights(straight, new Rng(5));
     const full = await train(straight, [sample], opts, [sample]);
 
-    const root = join(dir, `run-${optimizer}`);
+    const root = join(dir, `run-${optimizer}-${lrSchedule}`);
     const store = new CheckpointStore(root, { keepLast: 2 });
     const first = buildUNet(config, 60);
     initializeWeights(first, new Rng(5));
@@ -104,6 +105,16 @@ test('resume: refuses a checkpoint made with other settings', async () => {
   await assert.rejects(
     train(model, [sample], { iterations: 4, seed: 2, learningRate: 0.01, resume: { state, optimizerWeights: [] } }),
     /checkpoint was made with other settings \(seed 1 vs 2, learning rate 0.001 vs 0.01\)/,
+  );
+  // A checkpoint from before schedules ran at a constant rate.
+  await assert.rejects(
+    train(model, [sample], { iterations: 4, seed: 1, lrSchedule: 'poly', resume: { state, optimizerWeights: [] } }),
+    /other settings \(learning-rate schedule constant vs poly\)/,
+  );
+  // Under a schedule the step sizes depend on the run's length.
+  await assert.rejects(
+    train(model, [sample], { iterations: 8, seed: 1, lrSchedule: 'poly', resume: { state: { ...state, lrSchedule: 'poly' as const }, optimizerWeights: [] } }),
+    /other settings \(iterations 4 vs 8 \(the poly schedule is laid over the whole run\)\)/,
   );
 });
 

@@ -69,6 +69,7 @@ test('unet train without flags gets the library training defaults, and --help pr
     keepLast: DEFAULT_KEEP_LAST,
     holdout: DEFAULT_HOLDOUT_FRACTION,
     tileSampling: TRAIN_DEFAULTS.tileSampling,
+    lrSchedule: TRAIN_DEFAULTS.lrSchedule,
   });
   // The values a user gets: periodic validation and checkpoints in the library as in the CLI.
   assert.equal(TRAIN_DEFAULTS.validateEvery, 100);
@@ -79,6 +80,9 @@ test('unet train without flags gets the library training defaults, and --help pr
   assert.equal(helpDefault(TRAIN_HELP, '--momentum X'), String(TRAIN_DEFAULTS.momentum));
   assert.equal(helpDefault(TRAIN_HELP, '--optimizer NAME'), TRAIN_DEFAULTS.optimizer);
   assert.equal(helpDefault(TRAIN_HELP, '--tile-sampling S'), TRAIN_DEFAULTS.tileSampling);
+  assert.equal(helpDefault(TRAIN_HELP, '--lr-schedule S'), TRAIN_DEFAULTS.lrSchedule);
+  assert.equal(trainLoopOptions({ 'lr-schedule': 'poly' }).lrSchedule, 'poly');
+  assert.throws(() => trainLoopOptions({ 'lr-schedule': 'cosine' }), /--lr-schedule must be one of constant, poly, got "cosine"/);
   assert.match(TRAIN_HELP, new RegExp(`--checkpoint-every N every N steps \\(${TRAIN_DEFAULTS.checkpointEvery}\\); the last --keep N are kept \\(${DEFAULT_KEEP_LAST}\\)`));
   assert.match(TRAIN_HELP, new RegExp(`for validation, 'best' and \\(instances\\) tuning   \\(${DEFAULT_HOLDOUT_FRACTION}\\)`));
   assert.throws(() => trainLoopOptions({ optimizer: 'rmsprop' }), /--optimizer must be sgd or adam, got "rmsprop"/);

@@ -88,6 +88,8 @@ test('recipeArgv keeps only the recipe options of a stored training command, in 
   assert.deepEqual(recipeArgv(['--images', 'a', '--lr', '0.001', '--optimizer', 'adam', '--invert', '--seed', '1', '--filters', '16'], options), ['--invert', '--optimizer', 'adam', '--lr', '0.001']);
   assert.deepEqual(recipeArgv(['--lr=0.1', '--lr', '0.2'], options), ['--lr', '0.2'], 'recipeArgv: the last value of a repeated option, as unet train read it');
   assert.deepEqual(recipeArgv([], options), []);
+  const withSchedule = { ...options, 'lr-schedule': { type: 'string' } } as const;
+  assert.deepEqual(recipeArgv(['--lr-schedule', 'poly', '--seed', '1', '--lr', '0.001'], withSchedule), ['--lr', '0.001', '--lr-schedule', 'poly'], 'recipeArgv: a fine-tuned model keeps its schedule');
 });
 
 test('--init-from refuses an incompatible architecture or normalisation with a clear message', async () => {

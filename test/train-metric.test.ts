@@ -251,7 +251,7 @@ test('train: the metric draws no randomness (same weights with and without it; s
   assert.ok(off.summary.validation.every((v) => v.metric === undefined) && off.summary.metricName === undefined);
 });
 
-test('unet train: the metric in the progress lines, the end summary and unet.json; --no-metric and --tile-sampling', async () => {
+test('unet train: the metric in the progress lines, the end summary and unet.json; --no-metric, --tile-sampling and --lr-schedule', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'unet-metric-cli-'));
   try {
     const { images, labels } = await writeSyntheticFolders(dir, ['a', 'b']);
@@ -271,12 +271,14 @@ test('unet train: the metric in the progress lines, the end summary and unet.jso
     const report = trainingReport(await readModelMetadata(join(dir, 'm')), 'm');
     assert.match(report, /^V_rand: 2: \d\.\d{3}, 4: \d\.\d{3} \(best \d\.\d{3} at step [24]; \d+\.\d s computing it\)$/m, report);
     assert.equal(historyFromMetadata(await readModelMetadata(join(dir, 'm')))!.metricName, 'V_rand', 'the curves name the metric');
-    const off = await runCli([...common, '--out', join(dir, 'off'), '--no-metric', '--tile-sampling', 'inside']);
+    assert.equal((t as unknown as { lrSchedule: string }).lrSchedule, 'constant');
+    const off = await runCli([...common, '--out', join(dir, 'off'), '--no-metric', '--tile-sampling', 'inside', '--lr-schedule', 'poly']);
     assert.equal(off.code, 0, off.stderr);
     assert.doesNotMatch(off.stderr, /V_rand/);
     assert.match(off.stderr, /best validation loss \d\.\d{4} at step [24]/);
-    const t2 = (await readModelMetadata(join(dir, 'off'))).training as { validation: { metric?: number }[]; tileSampling: string };
+    const t2 = (await readModelMetadata(join(dir, 'off'))).training as { validation: { metric?: number }[]; tileSampling: string; lrSchedule: string; argv: string[] };
     assert.equal(t2.tileSampling, 'inside');
+    assert.equal(t2.lrSchedule, 'poly', 'unet.json records the schedule');
     assert.ok(t2.validation.every((v) => v.metric === undefined));
     const bad = await runCli([...common, '--out', join(dir, 'bad'), '--tile-sampling', 'grid']);
     assert.equal(bad.code, 2, bad.stderr);

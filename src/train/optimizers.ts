@@ -164,3 +164,17 @@ export class InPlaceAdamOptimizer extends tf.AdamOptimizer {
     (this as unknown as { incrementIterations(): void }).incrementIterations();
   }
 }
+
+/**
+ * Sets the step size of an optimizer made by makeOptimizer for its next update (a learning-rate
+ * schedule, src/train/schedule.ts). Momentum keeps it as the scalar -lr (SGDOptimizer's
+ * setLearningRate replaces it); Adam reads its learningRate field at every update.
+ */
+export function setOptimizerLearningRate(optimizer: tf.Optimizer, learningRate: number): void {
+  if (!(learningRate > 0)) throw new Error(`setOptimizerLearningRate: learningRate must be > 0, got ${learningRate}`);
+  // Not instanceof: TF.js optimizers answer it by duck typing (every optimizer is an SGDOptimizer to it).
+  const name = optimizer.getClassName();
+  if (name === 'Momentum' || name === 'SGD') (optimizer as tf.SGDOptimizer).setLearningRate(learningRate);
+  else if (name === 'Adam') (optimizer as unknown as AdamInternals).learningRate = learningRate;
+  else throw new Error(`setOptimizerLearningRate: ${optimizer.getClassName()} is not an optimizer unet-ts makes`);
+}

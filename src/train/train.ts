@@ -11,7 +11,8 @@ import { setDropoutSeedSource } from '../model/dropout.js';
 import { modelInputShape } from '../model/unet.js';
 import { Rng, type RngState } from '../util/rng.js';
 import { installLeanBackprop } from './lean-backprop.js';
-import { InPlaceAdamOptimizer, InPlaceMomentumOptimizer } from './optimizers.js';
+import { InPlaceAdamOptimizer, InPlaceMomentumOptimizer, setOptimizerLearningRate } from './optimizers.js';
+import { LR_SCHEDULES, scheduledLearningRate, type LrSchedule } from './schedule.js';
 import { inThreadProducer, planStep, type TileJob, type TileProducer } from './tile-jobs.js';
 import { TILE_SAMPLINGS, type Tile, type TileAugmenter, type TileGeometry, type TileSampling, type TrainingSample } from './tiles.js';
 import { bestValidation, evaluateValidation, metricName, type MetricScores, type ValidationEntry, type ValidationMetric } from './validation-metric.js';
@@ -29,6 +30,7 @@ export type OptimizerKind = 'sgd' | 'adam';
  *   and 100 steps keep its cost small next to the training steps (0 turns it off);
  * - checkpointEvery 100: a caller who passes onCheckpoint wants a crash to lose at most a few
  *   minutes of a run (0: only at the end).
+ * - lrSchedule 'constant': the paper's fixed step size (src/train/schedule.ts).
  */
 export const TRAIN_DEFAULTS = {
   optimizer: 'sgd',
@@ -38,6 +40,7 @@ export const TRAIN_DEFAULTS = {
   validateEvery: 100,
   checkpointEvery: 100,
   tileSampling: 'uniform',
+  lrSchedule: 'constant',
 } as const satisfies Partial<Record<keyof TrainOptions, unknown>>;
 
 /**
@@ -66,6 +69,8 @@ export interface TrainOptions {
   readonly optimizer?: OptimizerKind;
   /** Step size. Default TRAIN_DEFAULTS.learningRate (0.001; see there why). */
   readonly learningRate?: number;
+  /** How the step size changes over the run (src/train/schedule.ts). Default TRAIN_DEFAULTS.lrSchedule ('constant'). */
+  readonly lrSchedule?: LrSchedule;
   /** SGD momentum. Default TRAIN_DEFAULTS.momentum (0.99, Sec. 3). */
   readonly momentum?: number;
   /** Tiles per step. Default TRAIN_DEFAULTS.batchSize (1, Sec. 3). */
@@ -132,6 +137,8 @@ export interface TrainState {
   readonly tileSampling?: TileSampling;
   readonly optimizer: OptimizerKind;
   readonly learningRate: number;
+  /** Absent in checkpoints from before schedules: 'constant'. */
+  readonly lrSchedule?: LrSchedule;
   readonly momentum: number;
   readonly batchSize: number;
   /** Wall-clock seconds spent before this run (summed over resumes). */
@@ -167,7 +174,9 @@ export interface TrainSummary {
   readonly iterations: number;
   readonly seed: number;
   readonly optimizer: OptimizerKind;
+  /** The base step size; under a schedule other than 'constant', that of step 1. */
   readonly learningRate: number;
+  readonly lrSchedule: LrSchedule;
   readonly momentum: number | null;
   readonly batchSize: number;
   readonly tileSize: readonly [number, number];
@@ -238,6 +247,8 @@ export async function train(
   const metricLabel = metric ? metricName(metric) : undefined;
   const kind: OptimizerKind = options.optimizer ?? TRAIN_DEFAULTS.optimizer;
   const learningRate = options.learningRate ?? TRAIN_DEFAULTS.learningRate;
+  const lrSchedule: LrSchedule = options.lrSchedule ?? TRAIN_DEFAULTS.lrSchedule;
+  if (!LR_SCHEDULES.includes(lrSchedule)) throw new Error(`train: lrSchedule must be one of ${LR_SCHEDULES.join(', ')}, got ${String(lrSchedule)}`);
   const momentum = options.momentum ?? TRAIN_DEFAULTS.momentum;
   const geo = tileGeometry(model);
   const channels = model.inputs[0]!.shape[3]!;
@@ -245,7 +256,7 @@ export async function train(
   checkSamples(validationSet, channels, 'train (validation)');
 
   const resume = options.resume;
-  if (resume) checkResume(resume.state, { iterations, seed: options.seed, kind, learningRate, momentum, batchSize, placement });
+  if (resume) checkResume(resume.state, { iterations, seed: options.seed, kind, learningRate, lrSchedule, momentum, batchSize, placement });
   const rng = resume ? Rng.fromState(resume.state.rng) : new Rng(options.seed);
   const dropoutRng = resume ? Rng.fromState(resume.state.dropoutRng) : rng.fork();
   const optimizer = makeOptimizer(kind, learningRate, momentum);
@@ -278,6 +289,7 @@ export async function train(
       tileSampling: placement,
       optimizer: kind,
       learningRate,
+      lrSchedule,
       momentum,
       batchSize,
       seconds: priorSeconds + (Date.now() - start) / 1000,
@@ -322,6 +334,8 @@ export async function train(
       });
       if (it + TILE_LOOKAHEAD <= iterations) ahead.push(request(it + TILE_LOOKAHEAD));
       dataMs += performance.now() - t0;
+      // The constant schedule never touches the optimizer, so its runs stay bit for bit as before schedules.
+      if (lrSchedule !== 'constant') setOptimizerLearningRate(optimizer, scheduledLearningRate(lrSchedule, learningRate, it, iterations));
       const loss = trainStep(model, optimizer, tiles, geo, channels, vars);
       if (!Number.isFinite(loss)) {
         throw new Error(`train: loss became ${loss} at iteration ${it}; stopped without saving this step (the last checkpoint, if any, is the last good state); lower the learning rate (now ${learningRate})`);
@@ -374,6 +388,7 @@ export async function train(
     seed: options.seed,
     optimizer: kind,
     learningRate,
+    lrSchedule,
     momentum: kind === 'sgd' ? momentum : null,
     batchSize,
     tileSize: geo.input,
@@ -479,12 +494,15 @@ function checkSamples(samples: readonly TrainingSample[], channels: number, call
 
 function checkResume(
   state: TrainState,
-  now: { iterations: number; seed: number; kind: OptimizerKind; learningRate: number; momentum: number; batchSize: number; placement: TileSampling },
+  now: { iterations: number; seed: number; kind: OptimizerKind; learningRate: number; lrSchedule: LrSchedule; momentum: number; batchSize: number; placement: TileSampling },
 ): void {
   const mismatches: string[] = [];
   if (state.seed !== now.seed) mismatches.push(`seed ${state.seed} vs ${now.seed}`);
   if (state.optimizer !== now.kind) mismatches.push(`optimizer ${state.optimizer} vs ${now.kind}`);
   if (state.learningRate !== now.learningRate) mismatches.push(`learning rate ${state.learningRate} vs ${now.learningRate}`);
+  if ((state.lrSchedule ?? 'constant') !== now.lrSchedule) mismatches.push(`learning-rate schedule ${state.lrSchedule ?? 'constant'} vs ${now.lrSchedule}`);
+  // A schedule's step sizes depend on the run's length: a resumed run must keep it.
+  if (now.lrSchedule !== 'constant' && state.iterations !== now.iterations) mismatches.push(`iterations ${state.iterations} vs ${now.iterations} (the ${now.lrSchedule} schedule is laid over the whole run)`);
   if (state.momentum !== now.momentum) mismatches.push(`momentum ${state.momentum} vs ${now.momentum}`);
   if (state.batchSize !== now.batchSize) mismatches.push(`batch size ${state.batchSize} vs ${now.batchSize}`);
   // Checkpoints from before the placement was recorded continue with the current one.

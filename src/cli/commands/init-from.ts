@@ -15,15 +15,15 @@ import { resolveModelDir } from './predict.js';
 
 /**
  * The `unet train` options that make up a model's training recipe: labels and their targets,
- * border weights, augmentation, optimizer and batch. Fine-tuning continues with them (a model
+ * border weights, augmentation, optimizer, learning-rate schedule and batch. Fine-tuning continues with them (a model
  * trained with Adam at 1e-3 fine-tunes with Adam at 1e-3, not with the paper's SGD 0.99, and an
  * ISBI model trained with --invert keeps its membrane class). Architecture, tile and
- * normalisation come from the model itself; data, output, schedule and seed are the run's own.
+ * normalisation come from the model itself; data, output, step count and seed are the run's own.
  */
 export const RECIPE_OPTIONS = [
   'label-mode', 'threshold', 'invert', 'no-separate', 'targets', 'w0', 'sigma', 'no-weights', 'connectivity',
   'no-augment', 'elastic-std', 'elastic-grid', 'rotation', 'shift', 'no-flips', 'interpolation', 'brightness', 'contrast', 'gamma', 'noise',
-  'optimizer', 'lr', 'momentum', 'batch', 'tile-sampling',
+  'optimizer', 'lr', 'lr-schedule', 'momentum', 'batch', 'tile-sampling',
 ] as const;
 
 /**

@@ -26,6 +26,7 @@ import {
 } from '../args.js';
 import { metricNotice, ProgressReporter, validationSummary, validationText } from '../progress.js';
 import { TILE_SAMPLINGS, type TileSampling } from '../../train/tiles.js';
+import { LR_SCHEDULES, type LrSchedule } from '../../train/schedule.js';
 import { metricForLabelMode, type MetricScores, type ValidationEntry } from '../../train/validation-metric.js';
 import { writeCurves } from '../../report/curves.js';
 import { trainArgvWithPlan } from './plan.js';
@@ -75,6 +76,7 @@ ${optionLine('--tile N', `input tile size (${PAPER_TILE} for depth 4, else the n
 ${optionLine('--batch N', 'tiles per step', TRAIN_DEFAULTS.batchSize)}
 ${optionLine('--optimizer NAME', "sgd (momentum, the paper's) | adam", TRAIN_DEFAULTS.optimizer)}
 ${optionLine('--lr X', 'learning rate', TRAIN_DEFAULTS.learningRate)}
+${optionLine('--lr-schedule S', "constant (the paper's) | poly (nnU-Net's decay to near 0: lr (1 - t/T)^0.9)", TRAIN_DEFAULTS.lrSchedule)}
 ${optionLine('--momentum X', 'SGD momentum', TRAIN_DEFAULTS.momentum)}
 ${NORMALIZE_HELP}
   --class-names A,B    names of the classes (class0,class1,...)
@@ -103,6 +105,7 @@ export const TRAIN_OPTIONS = {
       batch: { type: 'string' },
       optimizer: { type: 'string' },
       lr: { type: 'string' },
+      'lr-schedule': { type: 'string' },
       momentum: { type: 'string' },
       ...NORMALIZE_OPTION,
       'class-names': { type: 'string' },
@@ -287,6 +290,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
       seed,
       optimizer: loop.optimizer,
       learningRate: loop.learningRate,
+      lrSchedule: loop.lrSchedule,
       momentum: loop.momentum,
       batchSize: loop.batchSize,
       validateEvery: loop.validateEvery,
@@ -332,8 +336,8 @@ export type TrainValues = ReturnType<typeof parseFlags<typeof TRAIN_OPTIONS>>;
  * The training loop's settings from unet train's flags: the library's defaults
  * (TRAIN_DEFAULTS, DEFAULT_KEEP_LAST, DEFAULT_HOLDOUT_FRACTION) where a flag is absent.
  */
-export function trainLoopOptions(values: Pick<TrainValues, 'optimizer' | 'lr' | 'momentum' | 'batch' | 'validate-every' | 'checkpoint-every' | 'keep' | 'holdout' | 'tile-sampling'>): {
-  optimizer: OptimizerKind; learningRate: number; momentum: number; batchSize: number; validateEvery: number; checkpointEvery: number; keepLast: number; holdout: number; tileSampling: TileSampling;
+export function trainLoopOptions(values: Pick<TrainValues, 'optimizer' | 'lr' | 'momentum' | 'batch' | 'validate-every' | 'checkpoint-every' | 'keep' | 'holdout' | 'tile-sampling' | 'lr-schedule'>): {
+  optimizer: OptimizerKind; learningRate: number; lrSchedule: LrSchedule; momentum: number; batchSize: number; validateEvery: number; checkpointEvery: number; keepLast: number; holdout: number; tileSampling: TileSampling;
 } {
   const optimizer = values.optimizer ?? TRAIN_DEFAULTS.optimizer;
   if (optimizer !== 'sgd' && optimizer !== 'adam') throw new UsageError(`--optimizer must be sgd or adam, got "${optimizer}"`);
@@ -341,9 +345,12 @@ export function trainLoopOptions(values: Pick<TrainValues, 'optimizer' | 'lr' | 
   if (!(holdout > 0 && holdout < 1)) throw new UsageError(`--holdout must be a fraction in (0, 1), got ${holdout}`);
   const tileSampling = (values['tile-sampling'] ?? TRAIN_DEFAULTS.tileSampling) as TileSampling;
   if (!TILE_SAMPLINGS.includes(tileSampling)) throw new UsageError(`--tile-sampling must be one of ${TILE_SAMPLINGS.join(', ')}, got "${tileSampling}"`);
+  const lrSchedule = (values['lr-schedule'] ?? TRAIN_DEFAULTS.lrSchedule) as LrSchedule;
+  if (!LR_SCHEDULES.includes(lrSchedule)) throw new UsageError(`--lr-schedule must be one of ${LR_SCHEDULES.join(', ')}, got "${lrSchedule}"`);
   return {
     optimizer,
     learningRate: numberOption(values.lr, 'lr', TRAIN_DEFAULTS.learningRate)!,
+    lrSchedule,
     momentum: numberOption(values.momentum, 'momentum', TRAIN_DEFAULTS.momentum)!,
     batchSize: intOption(values.batch, 'batch', TRAIN_DEFAULTS.batchSize)!,
     validateEvery: intOption(values['validate-every'], 'validate-every', TRAIN_DEFAULTS.validateEvery)!,
