@@ -152,9 +152,10 @@ for (const c of cases) {
   let steady: { ours: Result | string; torch: Result | string } | null = null;
   if (spec.kind === 'e2e') {
     e2eWork ??= prepareE2e();
-    ours = oursE2e(e2eWork, steps, spec.dataWorkers ?? 1, ompEnv);
+    const workers = spec.dataWorkers ?? 1;
+    ours = oursE2e(e2eWork, steps, workers, ompEnv);
     torch = torchE2e(e2eWork, steps);
-    if (steadySteps > steps) steady = { ours: oursE2e(e2eWork, steadySteps, spec.dataWorkers ?? 1, ompEnv), torch: torchE2e(e2eWork, steadySteps) };
+    if (steadySteps > steps) steady = { ours: oursE2e(e2eWork, steadySteps, workers, ompEnv), torch: torchE2e(e2eWork, steadySteps) };
   } else {
     ours = run(process.execPath, ['--import', 'tsx', `${here}case.ts`, c, String(runs)], ompEnv);
     torch = run(python, [`${here}torch_unet.py`, c, String(runs), String(threads)]);
@@ -184,17 +185,17 @@ for (const c of cases) {
     r && t ? fmt(r.median_s / t.median_s, 2) : '-',
   ]);
   if (steady) {
-    const so = o && typeof steady.ours !== 'string' ? steadyPerStep(o, steady.ours, steps, steadySteps) : null;
-    const st = t && typeof steady.torch !== 'string' ? steadyPerStep(t, steady.torch, steps, steadySteps) : null;
     if (typeof steady.ours === 'string') notes.push(`${c} steady ours: ${steady.ours}`);
     if (typeof steady.torch === 'string') notes.push(`${c} steady torch: ${steady.torch}`);
-    const so2 = typeof steady.ours === 'string' ? null : steady.ours;
-    const st2 = typeof steady.torch === 'string' ? null : steady.torch;
+    const lo = typeof steady.ours === 'string' ? null : steady.ours;
+    const lt = typeof steady.torch === 'string' ? null : steady.torch;
+    const so = o && lo ? steadyPerStep(o, lo, steps, steadySteps) : null;
+    const st = t && lt ? steadyPerStep(t, lt, steps, steadySteps) : null;
     rows.push([
       `${c} steady`, '-', so === null ? '-' : fmt(so), st === null ? '-' : fmt(st), so !== null && st !== null ? fmt(so / st, 2) : '-', '-', '-',
-      so2 ? fmt(so2.peak_rss_mb, 0) : '-', st2 ? fmt(st2.peak_rss_mb, 0) : '-', so2 && st2 ? fmt(so2.peak_rss_mb / st2.peak_rss_mb, 2) : '-', '-', '-', '-',
+      lo ? fmt(lo.peak_rss_mb, 0) : '-', lt ? fmt(lt.peak_rss_mb, 0) : '-', lo && lt ? fmt(lo.peak_rss_mb / lt.peak_rss_mb, 2) : '-', '-', '-', '-',
     ]);
-    notes.push(`${c} steady: per step of steps ${steps + 1}-${steadySteps} (loops of ${steadySteps} minus loops of ${steps} steps); ours ${so2 ? `${fmt(so2.loop_s!, 1)} s for ${steadySteps} steps, data ${pct(so2.data_share)}` : 'failed'}; torch ${st2 ? `${fmt(st2.loop_s!, 1)} s, data ${pct(st2.data_share)}` : 'failed'}`);
+    notes.push(`${c} steady: per step of steps ${steps + 1}-${steadySteps} (loops of ${steadySteps} minus loops of ${steps} steps); ours ${lo ? `${fmt(lo.loop_s!, 1)} s for ${steadySteps} steps, data ${pct(lo.data_share)}` : 'failed'}; torch ${lt ? `${fmt(lt.loop_s!, 1)} s, data ${pct(lt.data_share)}` : 'failed'}`);
   }
   if (spec.kind === 'e2e' && (o || t)) {
     const mine = o ? `ours ${fmt(o.median_s)} s of which data ${fmt(o.data_s_per_step ?? NaN)} s (${pct(o.data_share)} of the loop), load and save ${fmt(o.total_s! - o.median_s * steps, 1)} s incl. weight maps` : 'ours failed';

@@ -176,5 +176,5 @@ export function setOptimizerLearningRate(optimizer: tf.Optimizer, learningRate: 
   const name = optimizer.getClassName();
   if (name === 'Momentum' || name === 'SGD') (optimizer as tf.SGDOptimizer).setLearningRate(learningRate);
   else if (name === 'Adam') (optimizer as unknown as AdamInternals).learningRate = learningRate;
-  else throw new Error(`setOptimizerLearningRate: ${optimizer.getClassName()} is not an optimizer unet-ts makes`);
+  else throw new Error(`setOptimizerLearningRate: ${name} is not an optimizer unet-ts makes`);
 }
