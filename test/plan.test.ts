@@ -151,15 +151,23 @@ test('instance labels are planned with boundary targets (3 classes, no --classes
   const args = planTrainArgs(p);
   assert.ok(args.join(' ').includes('--label-mode instances --targets boundary'), args.join(' '));
   assert.ok(!args.includes('--classes'), `instance plans leave the classes to the targets: ${args.join(' ')}`);
+  assert.equal(p.lrSchedule, 'poly', 'planFromFingerprint: instance labels get the poly learning-rate schedule');
+  assert.ok(args.join(' ').includes('--lr-schedule poly'), `planTrainArgs: instance plans pass --lr-schedule poly: ${args.join(' ')}`);
+  assert.deepEqual(parsePlan(JSON.parse(JSON.stringify({ plan: p })), 'p.json'), p, 'parsePlan: a written plan reads back the same');
   const old: Record<string, unknown> = { ...p, classes: 2 };
   delete old.targets;
+  delete old.lrSchedule;
   assert.equal(parsePlan({ plan: old }, 'old.json').targets, 'separated', 'a plan file without targets meant the two-class target');
+  assert.equal(parsePlan({ plan: old }, 'old.json').lrSchedule, 'constant', 'a plan file without lrSchedule meant the constant rate');
+  assert.throws(() => parsePlan({ plan: { ...p, lrSchedule: 'cosine' } }, 'p.json'), /p\.json: plan\.lrSchedule must be one of constant, poly, got "cosine"/);
   assert.throws(() => parsePlan({ plan: { ...p, targets: 'contour' } }, 'p.json'), /p\.json: plan\.targets must be one of separated, boundary, got "contour"/);
   assert.deepEqual(withoutPlannedTargets(['--targets', 'boundary', '--w0', '10'], ['--no-separate']), ['--w0', '10']);
   assert.deepEqual(withoutPlannedTargets(['--targets', 'boundary'], ['--seed', '1']), ['--targets', 'boundary']);
   assert.deepEqual(withoutFlag(['--plan', 'p.json', '--seed', '1', '--plan=q.json'], 'plan'), ['--seed', '1']);
   const binary = planFromFingerprint(fingerprintFromRasters([{ image: { data: new Uint8Array(64 * 64), height: 64, width: 64, channels: 1 }, label: { data: Uint8Array.from(ids, (v) => (v ? 255 : 0)), height: 64, width: 64, channels: 1 } }]));
   assert.equal(binary.targets, null, 'binary labels have no instance targets');
+  assert.equal(binary.lrSchedule, 'constant', 'planFromFingerprint: binary labels keep the paper\'s constant rate');
+  assert.ok(planTrainArgs(binary).join(' ').includes('--lr-schedule constant'), planTrainArgs(binary).join(' '));
 });
 
 test('planless unet train on instance labels trains three classes; --no-separate or --targets separated two', async () => {
@@ -177,5 +185,11 @@ test('planless unet train on instance labels trains three classes; --no-separate
     assert.equal(r.status, 0, String(r.stderr));
     const meta = JSON.parse(await readFile(join(out, 'unet.json'), 'utf8'));
     assert.equal(meta.config.classes, classes, `planless train ${extra.join(' ') || '(no flags)'}: ${classes} classes, got ${meta.config.classes}`);
+    assert.match(meta.training.command, /--lr-schedule poly/, `planless train on instance labels decays the rate: ${meta.training.command}`);
   }
+  const constant = join(root, 'model-constant');
+  const r = cli('train', '--images', join(root, 'images'), '--labels', join(root, 'labels'), '--out', constant, '--seed', '1', '--iterations', '1', '--no-holdout', '--lr-schedule', 'constant');
+  assert.equal(r.status, 0, String(r.stderr));
+  const command: string = JSON.parse(await readFile(join(constant, 'unet.json'), 'utf8')).training.command;
+  assert.ok(command.endsWith('--lr-schedule constant'), `a --lr-schedule given by the user comes after the plan's and wins: ${command}`);
 });

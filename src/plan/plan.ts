@@ -12,6 +12,7 @@
 import { pairByStem, readSingleImage } from '../io/dataset.js';
 import type { Raster } from '../io/raster.js';
 import { minValidInputSize, outputSize, validInputSizes, type SizeSpec } from '../model/size.js';
+import { LR_SCHEDULES, type LrSchedule } from '../train/schedule.js';
 import { labelComponents } from '../util/components.js';
 
 export type PlannedLabelMode = 'binary' | 'classes' | 'instances';
@@ -216,6 +217,13 @@ export interface TrainingPlan {
   readonly sigma: number;
   readonly optimizer: 'adam' | 'sgd';
   readonly lr: number;
+  /**
+   * How the step size changes over the run (`unet train --lr-schedule`). Plans choose 'poly' for
+   * instance labels (README, "Learning-rate schedule": on DSB 2018 nuclei, 11880 steps, the
+   * decay's tuned hold-out F1 0.888 against 0.869 at the constant rate) and the paper's
+   * 'constant' otherwise, where nothing was measured.
+   */
+  readonly lrSchedule: LrSchedule;
   readonly batch: number;
   readonly iterations: number;
   readonly validateEvery: number;
@@ -301,9 +309,13 @@ export function planFromFingerprint(fp: DatasetFingerprint, options: PlanOptions
     : `iterations ${iterations}: 90% of the ${(budget / 60).toFixed(1)} min budget at ${options.secondsPerStep.toFixed(3)} s/step (probe)`);
   const every = Math.max(10, Math.round(iterations / 10));
   reasons.push('optimizer adam, lr 0.001, batch 1: the bundled models\' recipe (SGD 0.99 needs far more steps, README)');
+  const lrSchedule: LrSchedule = labelMode === 'instances' ? 'poly' : 'constant';
+  reasons.push(lrSchedule === 'poly'
+    ? 'lr-schedule poly: instance labels; on DSB 2018 nuclei the decay to near 0 beat the constant rate by 0.020 hold-out F1 at 11880 steps (README, learning-rate schedule)'
+    : 'lr-schedule constant: the paper\'s fixed rate (the decay is measured on instance labels only)');
   return {
     depth, filters, padding: 'valid', tile, classes, channels: fp.channels, normalize, labelMode, targets, w0, sigma,
-    optimizer: 'adam', lr: 0.001, batch: 1, iterations, validateEvery: every, checkpointEvery: every, reasons,
+    optimizer: 'adam', lr: 0.001, lrSchedule, batch: 1, iterations, validateEvery: every, checkpointEvery: every, reasons,
   };
 }
 
@@ -318,7 +330,7 @@ export function planTrainArgs(plan: TrainingPlan): string[] {
     // --targets given to unet train after these flags still gets its own number of classes.
     ...(plan.labelMode === 'instances' ? [] : ['--classes', String(plan.classes)]), '--channels', String(plan.channels), '--normalize', plan.normalize, '--label-mode', plan.labelMode,
     ...(plan.targets === 'boundary' ? ['--targets', 'boundary'] : []),
-    '--w0', String(plan.w0), '--sigma', String(plan.sigma), '--optimizer', plan.optimizer, '--lr', String(plan.lr), '--batch', String(plan.batch),
+    '--w0', String(plan.w0), '--sigma', String(plan.sigma), '--optimizer', plan.optimizer, '--lr', String(plan.lr), '--lr-schedule', plan.lrSchedule, '--batch', String(plan.batch),
     '--iterations', String(plan.iterations), '--validate-every', String(plan.validateEvery), '--checkpoint-every', String(plan.checkpointEvery),
   ];
 }
@@ -350,7 +362,10 @@ export function parsePlan(json: unknown, source: string): TrainingPlan {
     // Plans written before targets were planned meant the two-class target for instance labels.
     targets: o.targets === undefined || o.targets === null ? (o.labelMode === 'instances' ? 'separated' : null) : oneOf('targets', ['separated', 'boundary'] as const),
     w0: pos('w0'), sigma: pos('sigma'),
-    optimizer: oneOf('optimizer', ['adam', 'sgd'] as const), lr: pos('lr'), batch: int('batch', 1), iterations: int('iterations', 1),
+    optimizer: oneOf('optimizer', ['adam', 'sgd'] as const), lr: pos('lr'),
+    // Plans written before schedules were planned trained at the constant rate.
+    lrSchedule: o.lrSchedule === undefined ? 'constant' : oneOf('lrSchedule', LR_SCHEDULES),
+    batch: int('batch', 1), iterations: int('iterations', 1),
     validateEvery: int('validateEvery', 0), checkpointEvery: int('checkpointEvery', 0), reasons: Array.isArray(o.reasons) ? (o.reasons as unknown[]).map(String) : [],
   };
 }
