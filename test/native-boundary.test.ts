@@ -55,6 +55,11 @@ describe('onednn addon boundary', { skip }, () => {
     const h = raw().relu!(new Float32Array(16), [1, 2, 2, 4]) as number;
     assert.throws(() => raw().biasAdd!(h, new Int32Array(4)), /onednn biasAdd: bias must be a Float32Array, got an Int32Array of 4 values/);
     assert.throws(() => raw().binary!(0, h, new Uint8Array(16)), /onednn binary: b must be a tensor handle or a Float32Array, got a Uint8Array of 16 values/);
+    assert.throws(() => raw().scale!(h, '2'), /onednn scale: scale must be a number, got string/);
+    // Logits of 4 pixels: labels and weights of another length, or of another element type.
+    assert.throws(() => raw().softmaxCrossEntropy!(h, new Float32Array(4), new Float32Array(4)), /onednn softmaxCrossEntropy: labels must be an Int32Array, got a Float32Array of 4 values/);
+    assert.throws(() => raw().softmaxCrossEntropy!(h, new Int32Array(4), new Uint8Array(4)), /onednn softmaxCrossEntropy: weights must be a Float32Array, got a Uint8Array of 4 values/);
+    assert.throws(() => raw().softmaxCrossEntropy!(h, new Int32Array(3), new Float32Array(4)), /onednn softmaxCrossEntropy: 4 pixels of logits \(NHWC dims \[1,2,2,4\]\), 3 labels, 4 weights/);
     raw().free!(h);
 
     // The optimizer writes in place: a Uint8Array slot of n values sitting in front of other

@@ -10,6 +10,7 @@ import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
 import { ONEDNN_NATIVE_KERNELS, oneDnnLoadError, registerOneDnnBackend, type OneDnnBackend } from '../src/backend/onednn.js';
+import { SOFTMAX_CE_KERNEL } from '../src/loss/cross-entropy.js';
 import { RELU_GRAD_KERNEL } from '../src/model/fused-conv.js';
 import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
@@ -169,6 +170,44 @@ describe('onednn backend', { skip }, () => {
         return tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: yy }, { filterSize: c.k, strides: c.s, pad: c.pad }) as tf.Tensor;
       });
     }
+  });
+
+  test('the weighted softmax cross-entropy on native logits matches the CPU kernel; a native tensor times a scalar is the same bits', async () => {
+    // Native (blocked) logits from a conv, 2 and 3 classes, batch 2; labels outside [0, K) add
+    // neither loss nor gradient; weights vary; a NaN logit gives NaN where the CPU kernel does.
+    for (const [n, h, w, k] of [[2, 7, 9, 2], [1, 6, 5, 3]] as const) {
+      const pixels = n * h * w;
+      const rng = new Rng(k);
+      const labels = Int32Array.from({ length: pixels }, (_, i) => (i % 11 === 3 ? -1 : i % 13 === 5 ? k : rng.int(0, k - 1)));
+      const weights = Float32Array.from({ length: pixels }, () => 0.1 + 3 * rng.uniform());
+      const x = randomArray(pixels * 4, 21 + k, -3, 3);
+      x[4 * 7] = NaN;
+      const run = (backend: string): Promise<Float32Array[]> =>
+        runOn(backend, [{ data: x, shape: [n, h, w, 4] }, { data: randomArray(4 * k, 22), shape: [1, 1, 4, k] }], (xs, kern) => {
+          const logits = tf.conv2d(xs as tf.Tensor4D, kern as tf.Tensor4D, 1, 'valid');
+          const [loss, grad] = tf.engine().runKernel(SOFTMAX_CE_KERNEL, { logits, labels: tf.tensor3d(labels, [n, h, w], 'int32'), weights: tf.tensor3d(weights, [n, h, w]) }) as tf.Tensor[];
+          return [loss!, grad!, tf.mul(grad!, tf.scalar(-0.37)), tf.mul(tf.scalar(2), logits)];
+        });
+      const [want, got] = [await run('cpu'), await run('onednn')];
+      const what = `softmax CE [${n},${h},${w},${k}]`;
+      assert.ok(Number.isNaN(want[0]![0]!) && Number.isNaN(got[0]![0]!), `${what}: a NaN logit makes the loss NaN on both backends (cpu ${want[0]![0]}, onednn ${got[0]![0]})`);
+      for (const i of [1, 2, 3]) {
+        assert.ok(want[i]!.some(Number.isNaN), `${what} output ${i}: the case must hold a NaN`);
+        for (let j = 0; j < want[i]!.length; j++) {
+          const [a, b] = [got[i]![j]!, want[i]![j]!];
+          const ok = i === 3 || (i === 2 && Object.is(b, 0)) ? Object.is(a, b) : Object.is(a, b) || Math.abs(a - b) <= 1e-6 * Math.max(1e-3, Math.abs(b));
+          assert.ok(ok, `${what} output ${i} at ${j}: onednn ${a}, cpu ${b}`);
+        }
+      }
+    }
+    // Without the NaN: the loss itself.
+    const logits = randomArray(2 * 5 * 5 * 2, 31, -2, 2);
+    const labels = Int32Array.from({ length: 50 }, (_, i) => i % 2);
+    const weights = new Float32Array(50).fill(1.5);
+    const loss = async (backend: string): Promise<number> =>
+      (await runOn(backend, [{ data: logits, shape: [2, 5, 5, 2] }, { data: Float32Array.of(1, 0, 0, 1), shape: [1, 1, 2, 2] }], (xs, eye) => tf.engine().runKernel(SOFTMAX_CE_KERNEL, { logits: tf.conv2d(xs as tf.Tensor4D, eye as tf.Tensor4D, 1, 'valid'), labels: tf.tensor3d(labels, [2, 5, 5], 'int32'), weights: tf.tensor3d(weights, [2, 5, 5]) }) as tf.Tensor[]))[0]![0]!;
+    const [lc, lo] = [await loss('cpu'), await loss('onednn')];
+    assert.ok(Math.abs(lo - lc) <= 1e-6 * Math.abs(lc) && lc > 0, `softmax CE loss: onednn ${lo}, cpu ${lc}`);
   });
 
   test('MaxPool 2x2 on native tensors: ties, NaN and all -Infinity windows as the CPU kernel, bit for bit, with and without the workspace', async () => {

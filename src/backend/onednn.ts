@@ -12,6 +12,7 @@ import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { SOFTMAX_CE_KERNEL } from '../loss/cross-entropy.js';
 import { RELU_GRAD_KERNEL } from '../model/fused-conv.js';
 import { installFastCpuKernels } from './cpu-kernels.js';
 
@@ -42,6 +43,10 @@ export interface OneDnnAddon {
   concat(xs: number[]): number;
   biasAdd(x: number, bias: Float32Array): number;
   channelSum(x: number): Float32Array;
+  /** x * s, same layout. */
+  scale(x: number, s: number): number;
+  /** [sum over pixels of the weighted loss, handle of the gradient (logits' layout)]. */
+  softmaxCrossEntropy(logits: number, labels: Int32Array, weights: Float32Array): [number, number];
   layout(handle: number): string;
   free(handle: number): void;
   /**
@@ -362,10 +367,21 @@ function step(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   return b.makeNativeTensorInfo([...x.shape], b.addon.step(h));
 }
 
+/** The one value of a float32 tensor of all dims 1 held in JavaScript (a scalar), else undefined. */
+function singleJsValue(b: OneDnnBackend, t: tf.TensorInfo): number | undefined {
+  if (t.dtype !== 'float32' || !t.shape.every((d) => d === 1) || b.handleOf(t) !== null) return undefined;
+  return b.f32(t)[0];
+}
+
 function binary(kernelName: string, op: number) {
   return (args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] => {
     const { a, b: bb } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const b = args.backend as OneDnnBackend;
+    if (op === 1 && isF32(a, bb)) {
+      // A native tensor times a scalar (the loss seed times its gradient) stays native.
+      const [big, s] = b.handleOf(a) !== null && bb.shape.length <= a.shape.length ? [a, singleJsValue(b, bb)] : b.handleOf(bb) !== null && a.shape.length <= bb.shape.length ? [bb, singleJsValue(b, a)] : [a, undefined];
+      if (s !== undefined) return b.makeNativeTensorInfo([...big.shape], b.addon.scale(b.handleOf(big)!, s));
+    }
     if (isF32(a, bb) && sameShape(a.shape, bb.shape)) {
       const ha = b.handleOf(a);
       // b may be a plain 4-D array (a dropout mask): reordered into a's layout natively.
@@ -476,6 +492,21 @@ function add(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   return binary('Add', 0)(args);
 }
 
+/**
+ * The weighted softmax cross-entropy (src/loss/cross-entropy.ts) on native logits, its gradient
+ * native too; the CPU kernel otherwise (JS logits, labels not int32, more than 64 classes).
+ */
+function softmaxCrossEntropy(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { logits, labels, weights } = args.inputs as { logits: tf.TensorInfo; labels: tf.TensorInfo; weights: tf.TensorInfo };
+  const b = args.backend as OneDnnBackend;
+  const h = isF32(logits, weights) && logits.shape.length === 4 && logits.shape[3]! <= 64 ? b.handleOf(logits) : null;
+  const l = h !== null && labels.dtype === 'int32' && b.handleOf(labels) === null ? b.readSync(labels.dataId) : null;
+  if (h === null || !(l instanceof Int32Array)) return cpuFallback(SOFTMAX_CE_KERNEL, args);
+  const [sum, grad] = b.addon.softmaxCrossEntropy(h, l, b.f32(weights));
+  const pixels = logits.shape[0]! * logits.shape[1]! * logits.shape[2]!;
+  return [b.makeTensorInfo([], 'float32', Float32Array.of(sum / pixels)), b.makeNativeTensorInfo([...logits.shape], grad)];
+}
+
 /** dy * (y > 0) in one native pass (op 2); the CPU kernel otherwise. */
 function reluGrad(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   const { dy, y } = args.inputs as { dy: tf.TensorInfo; y: tf.TensorInfo };
@@ -507,6 +538,7 @@ const NATIVE_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo | tf.Te
   Multiply: binary('Multiply', 1),
   Sub: binary('Sub', 3),
   [RELU_GRAD_KERNEL]: reluGrad,
+  [SOFTMAX_CE_KERNEL]: softmaxCrossEntropy,
 };
 
 /** Kernel names with a native implementation on 'onednn' (others run the CPU kernel). */

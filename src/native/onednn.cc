@@ -1145,6 +1145,83 @@ Napi::Value BiasAdd(Ctx& c) {
   return handleOf(c, std::move(out));
 }
 
+// scale(handle, s) -> handle, same layout: x * s in float32 (the loss seed's product; TF.js' CPU
+// kernel read the native gradient back into JavaScript for it). The same bits as JavaScript's
+// Float32Array of x * s: a product of two floats is exact in double, so one rounding either way.
+Napi::Value Scale(Ctx& c) {
+  Tensor& t = handleArg(c, 0, "x");
+  const float sv = static_cast<float>(numberArg(c, 1, "scale"));
+  Tensor out;
+  allocTensor(c.st, out, t.mem.get_desc());
+  const float* src = static_cast<const float*>(t.mem.get_data_handle());
+  float* dst = static_cast<float*>(out.mem.get_data_handle());
+  const int64_t n = static_cast<int64_t>(t.mem.get_desc().get_size() / sizeof(float));
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; i++) dst[i] = src[i] * sv;
+  return handleOf(c, std::move(out));
+}
+
+// softmaxCrossEntropy(logits, labels Int32Array, weights Float32Array) -> [loss sum, grad handle]:
+// the weighted softmax cross-entropy of src/loss/cross-entropy.ts on native logits (any of our
+// layouts), the arithmetic of the CPU kernel (src/backend/cpu-kernels.ts) per pixel in double:
+// m = max, z = sum exp(x - m), loss w (m + log z - x_label), gradient w / P (exp(x - m) / z -
+// onehot), a label outside [0, K) adding neither. The gradient keeps the logits' layout; the sum
+// over pixels is taken per image row and the rows added in order, so it does not depend on the
+// threads. The CPU kernel read the logits into JavaScript and wrote its gradient back.
+Napi::Value SoftmaxCrossEntropy(Ctx& c) {
+  Tensor& t = handleArg(c, 0, "logits");
+  Napi::Value lv = c[1];
+  if (!lv.IsTypedArray() || lv.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) c.typeFail("labels must be an Int32Array, got " + kindOf(lv));
+  Napi::Int32Array labels = lv.As<Napi::Int32Array>();
+  Napi::Float32Array weights = f32Array(c, 2, "weights");
+  Blocks k;
+  if (!blocksOf(t.mem.get_desc(), k)) c.fail("logits have an unsupported layout (NHWC dims " + nhwcStr(t.mem.get_desc().dims()) + ")");
+  const int64_t pixels = k.n * k.hw, K = k.c, B = k.B, cb = k.cb, hw = k.hw;
+  if (static_cast<int64_t>(labels.ElementLength()) != pixels || static_cast<int64_t>(weights.ElementLength()) != pixels) {
+    c.fail(std::to_string(pixels) + " pixels of logits (NHWC dims " + nhwcStr(t.mem.get_desc().dims()) + "), " + std::to_string(labels.ElementLength()) + " labels, " + std::to_string(weights.ElementLength()) + " weights");
+  }
+  if (K > 64) c.fail("logits have " + std::to_string(K) + " classes, at most 64 are supported");
+  Tensor out;
+  allocTensor(c.st, out, t.mem.get_desc());
+  const float* x = static_cast<const float*>(t.mem.get_data_handle());
+  float* g = static_cast<float*>(out.mem.get_data_handle());
+  std::fill(g, g + out.mem.get_desc().get_size() / sizeof(float), 0.f);  // padding lanes and skipped pixels
+  const int32_t* l = labels.Data();
+  const float* w = weights.Data();
+  const int64_t H = t.mem.get_desc().dims()[2], W = t.mem.get_desc().dims()[3], rows = k.n * H;
+  std::vector<double> rowSums(static_cast<size_t>(rows), 0.0);
+  const double P = static_cast<double>(pixels);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t n = r / H;
+    double sum = 0.0;
+    double e[64];
+    for (int64_t p = (r % H) * W; p < (r % H + 1) * W; p++) {
+      auto at = [&](int64_t ch) { return ((n * cb + ch / B) * hw + p) * B + ch % B; };
+      double m = -std::numeric_limits<double>::infinity();
+      for (int64_t ch = 0; ch < K; ch++) {
+        const double v = x[at(ch)];
+        m = (v != v || m != m) ? std::numeric_limits<double>::quiet_NaN() : (v > m ? v : m);  // Math.max
+      }
+      double z = 0.0;
+      for (int64_t ch = 0; ch < K; ch++) z += e[ch] = std::exp(static_cast<double>(x[at(ch)]) - m);
+      const int32_t label = l[n * hw + p];
+      if (label < 0 || label >= K) continue;
+      const double wp = w[n * hw + p];
+      sum += wp * (m + std::log(z) - static_cast<double>(x[at(label)]));
+      const double scale = wp / P;
+      for (int64_t ch = 0; ch < K; ch++) g[at(ch)] = static_cast<float>(scale * (e[ch] / z - (ch == label ? 1.0 : 0.0)));
+    }
+    rowSums[static_cast<size_t>(r)] = sum;
+  }
+  double total = 0.0;
+  for (double v : rowSums) total += v;
+  Napi::Array result = Napi::Array::New(c.env, 2);
+  result.Set(0u, Napi::Number::New(c.env, total));
+  result.Set(1u, handleOf(c, std::move(out)));
+  return result;
+}
+
 // channelSum(handle) -> Float32Array[C]: sum over N, H, W (the bias gradient). Per-thread
 // double partials added in thread order after the loop, so the result is deterministic.
 // oneDNN 2.6's reduction primitive took 0.27 s for one 570x570x64 blocked gradient; this, 6 ms.
@@ -1359,6 +1436,8 @@ KERNEL(kPad, "pad", "@x", "before", "after")
 KERNEL(kConcat, "concat", "handles")
 KERNEL(kBiasAdd, "biasAdd", "@x", "bias")
 KERNEL(kChannelSum, "channelSum", "@x")
+KERNEL(kScale, "scale", "@x", "scale")
+KERNEL(kSoftmaxCrossEntropy, "softmaxCrossEntropy", "@logits", "labels", "weights")
 KERNEL(kLayout, "layout", "@handle")
 KERNEL(kMomentumUpdate, "momentumUpdate", "value", "accumulation", "gradient", "momentum", "scale")
 KERNEL(kAdamUpdate, "adamUpdate", "value", "first moment", "second moment", "gradient", "coefficients")
@@ -1390,6 +1469,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   expose<Concat, kConcat>(env, exports);
   expose<BiasAdd, kBiasAdd>(env, exports);
   expose<ChannelSum, kChannelSum>(env, exports);
+  expose<Scale, kScale>(env, exports);
+  expose<SoftmaxCrossEntropy, kSoftmaxCrossEntropy>(env, exports);
   expose<Layout, kLayout>(env, exports);
   expose<MomentumUpdate, kMomentumUpdate>(env, exports);
   expose<AdamUpdate, kAdamUpdate>(env, exports);
