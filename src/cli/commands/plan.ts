@@ -12,8 +12,9 @@ export const PLAN_HELP = `unet plan --images DIR --labels DIR [--budget ${BUDGET
 
 Fingerprints the dataset (image sizes, dtype and intensity percentiles, label mode, object sizes,
 touching objects, class balance) and derives a training plan from it (depth, filters, tile,
-normalisation, label mode, border weights w0/sigma, optimizer, learning rate, and the steps that
-fit the time budget, from a timing probe of a few training steps on this machine). Prints both
+normalisation, label mode, border weights w0/sigma, optimizer, learning rate and its schedule,
+and the steps that fit the time budget, from a timing probe of a few training steps on this
+machine). Prints both
 and writes them as JSON; \`unet train --plan plan.json --images DIR --labels DIR --out MODEL --seed S\`
 trains with it (any flag given as well overrides the plan's value).
   --budget T     training time: 30m, 1.5h, 90s or seconds   (${BUDGET})
