@@ -190,6 +190,18 @@ def cut_window(img, lab, wgt, top, left, size, zero_outside):
     return ti.astype(np.float32), tl, tw
 
 
+POLY_EXPONENT = 0.9
+
+
+def scheduled_lr(schedule, base, step, iterations):
+    """Step size of step `step` (1-based) of `iterations` (src/train/schedule.ts scheduledLearningRate)."""
+    if schedule == 'constant':
+        return base
+    if schedule == 'poly':
+        return base * (1 - (step - 1) / iterations) ** POLY_EXPONENT
+    raise ValueError(f'lr schedule must be constant or poly, got {schedule!r}')
+
+
 def add_recipe_args(ap, filters=64, tile=572, optimizer='sgd'):
     """The `unet train` flags the references share (same names and defaults as unet train, unless a caller's recipe says otherwise)."""
     ap.add_argument('--out', required=True)
@@ -200,6 +212,7 @@ def add_recipe_args(ap, filters=64, tile=572, optimizer='sgd'):
     ap.add_argument('--optimizer', choices=['sgd', 'adam'], default=optimizer)
     ap.add_argument('--lr', type=float, default=0.001)
     ap.add_argument('--momentum', type=float, default=0.99)
+    ap.add_argument('--lr-schedule', choices=['constant', 'poly'], default='constant')
     ap.add_argument('--seed', type=int, required=True)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--tile-sampling', choices=['uniform', 'clamped', 'inside'], default='uniform')
@@ -233,6 +246,8 @@ def train(samples, a, classes=2):
         tl = torch.from_numpy(np.ascontiguousarray(tl[m:m + out, m:m + out], dtype=np.int64))[None]
         tw = torch.from_numpy(np.ascontiguousarray(tw[m:m + out, m:m + out]))[None]
         data_seconds += time.time() - t_data
+        for group in opt.param_groups:
+            group['lr'] = scheduled_lr(a.lr_schedule, a.lr, it, a.iterations)
         loss = (F.cross_entropy(model(x), tl, reduction='none') * tw).mean()
         opt.zero_grad()
         loss.backward()

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { interpolateDisplacements } from '../src/augment/elastic.js';
 import { resample } from '../src/augment/resample.js';
+import { LR_SCHEDULES, scheduledLearningRate } from '../src/train/schedule.js';
 import { clampedCoverageOrigin, uniformCoverageOrigin } from '../src/train/tiles.js';
 import { readImage } from '../src/io/image.js';
 import { writePng } from '../src/io/png.js';
@@ -66,6 +67,18 @@ print(json.dumps([r.clamped_origin(G(d), 512, 228) for d in json.load(sys.stdin)
   });
   assert.deepEqual(pyClamped, tsClamped);
   assert.deepEqual(tsClamped, [0, 284, 0, 228, 284, 198]);
+});
+
+test('torch_recipe steps the learning rate by unet-ts\' schedules (constant, poly) at every step', { skip }, () => {
+  const iterations = 1000;
+  const steps = [1, 2, 250, 501, 999, 1000];
+  const got = py(`steps = json.load(sys.stdin)
+print(json.dumps({s: [r.scheduled_lr(s, 0.001, t, ${iterations}) for t in steps] for s in ('constant', 'poly')}))`, steps) as Record<string, number[]>;
+  for (const schedule of LR_SCHEDULES) {
+    const want = steps.map((t) => scheduledLearningRate(schedule, 0.001, t, iterations));
+    assert.ok(maxAbsDiff(got[schedule]!, want) < 1e-15, `${schedule}: python ${JSON.stringify(got[schedule])} against unet-ts ${JSON.stringify(want)}`);
+  }
+  assert.ok(got.poly![5]! < 3e-6 && got.poly![0] === 0.001, `poly must start at the base rate and end near 0, got ${JSON.stringify(got.poly)}`);
 });
 
 test('nuclei torch_reference.py trains 2 steps on unet weights --write-targets output and writes maps unet tune --probs reads', { skip }, async () => {

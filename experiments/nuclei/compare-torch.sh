@@ -6,7 +6,9 @@
 # instances` plans and the bundled nuclei model uses; separated: the paper's two classes with a
 # one-pixel background line cut between touching nuclei), the border weight map (w0 10, sigma
 # SIGMA, class balancing), elastic + geometric + gray-value augmentation, depth 4, 16 filters,
-# tile 316, Adam lr 0.001, batch 1, ITERATIONS steps, TILE_SAMPLING tile placement, THREADS threads.
+# tile 316, Adam lr 0.001 under LR_SCHEDULE (poly: decayed to near 0 over the run, what unet train
+# plans for instance labels since 7fb9a0f), batch 1, ITERATIONS steps, TILE_SAMPLING tile placement,
+# THREADS threads.
 # Per seed S:
 #   - validation images: the seeded 10% hold-out `unet train --label-mode instances` makes with
 #     seed S (holdoutNames, src/train/holdout.ts); both frameworks train on the rest, the same images
@@ -26,7 +28,8 @@
 #   env: DATA (../shared/data/dsb2018_nuclei), THREADS (2), TARGETS (boundary | separated),
 #        SIGMA (3: what unet plan chooses for these nuclei; README's two-class table used 5),
 #        TILE_SAMPLING (uniform | clamped | inside; default: unet train's), LIMIT=N: only the first
-#        N training and N test images (toy runs that check the pipeline)
+#        N training and N test images (toy runs that check the pipeline), LR_SCHEDULE (poly | constant;
+#        runs before 7fb9a0f trained at the constant rate)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seeds=${1:-1,2,3}
@@ -37,6 +40,7 @@ threads=${THREADS:-2}
 limit=${LIMIT:-}
 targets=${TARGETS:-boundary}
 sigma=${SIGMA:-3}
+schedule=${LR_SCHEDULE:-poly}
 sampling=${TILE_SAMPLING:-$(node -e "import('./dist/train/train.js').then((m) => console.log(m.TRAIN_DEFAULTS.tileSampling))")}
 case "$targets" in
   boundary) classes=3; class_names=background,interior,boundary ;;
@@ -48,7 +52,7 @@ mkdir -p "$work"
 # Every command goes to the log as it runs.
 log="$work/commands.log"
 run() { echo "+ $*" >> "$log"; "$@"; }
-echo "# compare-torch.sh seeds=$seeds iterations=$iterations work=$work data=$data threads=$threads targets=$targets sigma=$sigma sampling=$sampling limit=${limit:-all} $(date -u +%FT%TZ)" >> "$log"
+echo "# compare-torch.sh seeds=$seeds iterations=$iterations work=$work data=$data threads=$threads targets=$targets sigma=$sigma schedule=$schedule sampling=$sampling limit=${limit:-all} $(date -u +%FT%TZ)" >> "$log"
 
 run experiments/nuclei/split.sh "$data" "$work/split"
 if [ -n "$limit" ]; then
@@ -70,7 +74,7 @@ test="$split/test"
 # Targets and weights exactly as unet train computes them for these options.
 run unet weights --labels "$train/labels" --out "$work/targets" --label-mode instances --targets "$targets" --w0 10 --sigma "$sigma" --write-targets 2> "$work/weights.log"
 
-recipe=(--iterations "$iterations" --filters 16 --tile 316 --optimizer adam --lr 0.001 --tile-sampling "$sampling")
+recipe=(--iterations "$iterations" --filters 16 --tile 316 --optimizer adam --lr 0.001 --lr-schedule "$schedule" --tile-sampling "$sampling")
 for seed in ${seeds//,/ }; do
   s="$work/seed-$seed"
   rm -rf "$s" && mkdir -p "$s"
@@ -117,9 +121,9 @@ for seed in ${seeds//,/ }; do
   done
 done
 
-/usr/bin/python3 - "$work" "$seeds" "$iterations" "$targets" "$sampling" <<'EOF'
+/usr/bin/python3 - "$work" "$seeds" "$iterations" "$targets" "$sampling" "$schedule" <<'EOF'
 import json, statistics, sys
-work, seeds, iterations, targets, sampling = sys.argv[1], [int(s) for s in sys.argv[2].split(',')], sys.argv[3], sys.argv[4], sys.argv[5]
+work, seeds, iterations, targets, sampling, schedule = sys.argv[1], [int(s) for s in sys.argv[2].split(',')], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 rows = {'unet-ts': [], 'PyTorch': []}
 for seed in seeds:
     s = f'{work}/seed-{seed}'
@@ -128,7 +132,7 @@ for seed in seeds:
         train = json.load(open(f'{s}/ours/unet.json'))['training']['seconds'] if r == 'ours' else json.load(open(f'{s}/torch-prob/summary.json'))['seconds']
         wall = float(open(f'{s}/{r}.wall').read())
         rows[name].append((seed, mean['f1'], mean['dsbAP'], train, wall))
-print(f'\nheld-out test split, {targets} targets, {sampling} tile placement, {iterations} steps per run; post-processing tuned on each seed\'s validation images')
+print(f'\nheld-out test split, {targets} targets, {sampling} tile placement, {iterations} steps per run ({schedule} learning rate); post-processing tuned on each seed\'s validation images')
 print(f'{"":10} {"seed":>6} {"F1@0.5":>8} {"DSB mAP":>8} {"train s":>9} {"wall s":>9}')
 for name, rs in rows.items():
     for seed, f1, ap, train, wall in rs:

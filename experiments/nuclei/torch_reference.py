@@ -4,7 +4,7 @@ instances` trains (--classes 3: background / interior / boundary, unet-ts's defa
 labels, `--targets boundary`; --classes 2: the paper's two classes with a one-pixel background
 line cut between touching nuclei, `--targets separated`), with the border weight map and class
 balancing, elastic + geometric + gray-value augmentation, depth 4, 16 filters, tile 316, Adam lr
-0.001, batch 1, on targets and weights written by unet-ts itself, and writes probability maps
+0.001 (constant, or `--lr-schedule poly` as unet train plans for instance labels), batch 1, on targets and weights written by unet-ts itself, and writes probability maps
 that unet-ts tunes and scores (`unet tune --probs`, `unet instances --evaluate`;
 experiments/nuclei/compare-torch.sh).
 
