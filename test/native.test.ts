@@ -211,11 +211,12 @@ describe('onednn backend', { skip }, () => {
   });
 
   test('MaxPool 2x2 on native tensors: ties, NaN and all -Infinity windows as the CPU kernel, bit for bit, with and without the workspace', async () => {
-    // Blocked inputs (an identity 1x1 conv of JS values) with the channel counts of a full and a
-    // partial block, odd sizes (a row and a column no window covers): windows of tied values
-    // (ReLU zeros: the first in row-major order takes the gradient), NaN (never the maximum),
-    // and all -Infinity (the maximum -Infinity, no gradient).
-    for (const [h, w, ch] of [[7, 9, 16], [6, 5, 5]] as const) {
+    // Native inputs in the layout this machine's convolutions choose (an identity 1x1 conv of JS
+    // values: blocked nChw8c on AVX2, nhwc on AVX-512) and JS inputs (read as nhwc), with channel
+    // counts of a full block, a partial one and more than one, odd sizes (a row and a column no
+    // window covers): windows of tied values (ReLU zeros: the first in row-major order takes the
+    // gradient), NaN (never the maximum), and all -Infinity (the maximum -Infinity, no gradient).
+    for (const [h, w, ch, viaConv] of [[7, 9, 16, true], [6, 5, 5, true], [7, 9, 16, false], [6, 5, 5, false], [5, 4, 40, false], [5, 4, 40, true]] as const) {
       const n = h * w * ch;
       const x = randomArray(n, 11).map((v) => (v < 0 ? 0 : Math.round(v * 4) / 4));
       for (const i of [0, 3 * ch + 1, 40, 77]) x[i] = NaN;
@@ -224,7 +225,7 @@ describe('onednn backend', { skip }, () => {
       const eye = Float32Array.from({ length: ch * ch }, (_, i) => (i % (ch + 1) === 0 ? 1 : 0));
       const run = (backend: string): Promise<Float32Array[]> =>
         runOn(backend, [{ data: x, shape: [1, h, w, ch] }, { data: eye, shape: [1, 1, ch, ch] }, { data: dy, shape: [1, Math.floor(h / 2), Math.floor(w / 2), ch] }], (xs, e, dys) => {
-          const y = tf.conv2d(xs as tf.Tensor4D, e as tf.Tensor4D, 1, 'valid');
+          const y = viaConv ? tf.conv2d(xs as tf.Tensor4D, e as tf.Tensor4D, 1, 'valid') : xs!;
           const pooled = tf.maxPool(y, 2, 2, 'valid');
           const withWs = tf.engine().runKernel('MaxPoolGrad', { dy: dys, input: y, output: pooled }, { filterSize: 2, strides: 2, pad: 'valid' }) as tf.Tensor;
           const plain = tf.tensor(pooled.dataSync(), pooled.shape); // no workspace: the argmax is found again
@@ -234,7 +235,7 @@ describe('onednn backend', { skip }, () => {
       const [want, got] = [await run('cpu'), await run('onednn')];
       assert.ok(want[0]!.some(Number.isNaN) === false && want[0]!.includes(-Infinity), 'the case must pool NaN away and keep an all -Infinity window');
       for (let k = 0; k < 3; k++) {
-        const name = `${['MaxPool', 'MaxPoolGrad with workspace', 'MaxPoolGrad without workspace'][k]} [1,${h},${w},${ch}]`;
+        const name = `${['MaxPool', 'MaxPoolGrad with workspace', 'MaxPoolGrad without workspace'][k]} [1,${h},${w},${ch}] ${viaConv ? 'native' : 'JS'} input`;
         for (let i = 0; i < want[k]!.length; i++) assert.ok(Object.is(got[k]![i], want[k]![i]), `${name} at ${i}: onednn ${got[k]![i]}, cpu ${want[k]![i]}`);
       }
     }

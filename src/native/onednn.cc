@@ -649,9 +649,11 @@ dnnl::pooling_forward::primitive_desc poolFwdPd(const Ctx& c, const PoolGeom& g,
 // 408x408x16 map where a ReLU over it takes 0.3-0.5 ms, forward and backward alike; this is one
 // pass over the input. As TF.js' CPU kernel: the first largest value of a window in row-major
 // order wins (strictly greater replaces, so NaN never does and an all-NaN window gives -Infinity
-// and no gradient). tg is the input's layout when the case applies.
+// and no gradient). tg is the input's layout when the case applies: blocked (AVX2 machines'
+// convolutions) or plain (nhwc is what oneDNN's AVX-512 convolutions produce, and oneDNN's
+// pooling there gave the lowest float, not -Infinity, for an all -Infinity window).
 bool ownPoolCase(const PoolGeom& g, const memory::desc& src, tag& tg) {
-  if (!tagOf(src, tg) || (tg != tag::nChw8c && tg != tag::nChw16c)) return false;
+  if (!tagOf(src, tg)) return false;
   if (g.kernel != g.strides || g.padL[0] != 0 || g.padL[1] != 0 || g.padR[0] != 0 || g.padR[1] != 0) return false;
   if (g.kernel[0] * g.kernel[1] > 255) return false;
   return g.y[1] == (g.x[1] - g.kernel[0]) / g.strides[0] + 1 && g.y[2] == (g.x[2] - g.kernel[1]) / g.strides[1] + 1 && g.y[1] >= 1 && g.y[2] >= 1;
@@ -659,31 +661,37 @@ bool ownPoolCase(const PoolGeom& g, const memory::desc& src, tag& tg) {
 
 constexpr uint8_t kNoArgmax = 255;
 
-// One output row of ownMaxPoolForward, B lanes (channels of a block) at a time: fixed-length
-// lane loops the compiler turns into vector compares and blends.
-template <int B>
-void ownMaxPoolRow(const float* xp, float* y, uint8_t* a, int64_t oy, int64_t W, int64_t ow, int64_t kh, int64_t kw) {
+// The lanes one pass of the row loops below handles: a whole block, 16 or 8 channels of an nhwc
+// pixel, else one (nchw, or an nhwc channel count that is no multiple of 8).
+int64_t poolLanes(int64_t B) { return B % 16 == 0 ? 16 : B % 8 == 0 ? 8 : 1; }
+
+// One output row of ownMaxPoolForward, L lanes (channels) at a time out of the B of each pixel:
+// fixed-length lane loops the compiler turns into vector compares and blends.
+template <int L>
+void ownMaxPoolRow(const float* xp, float* y, uint8_t* a, int64_t oy, int64_t W, int64_t ow, int64_t kh, int64_t kw, int64_t B) {
   for (int64_t ox = 0; ox < ow; ox++) {
-    float best[B];
-    int32_t arg[B];
-    for (int l = 0; l < B; l++) {
-      best[l] = -std::numeric_limits<float>::infinity();
-      arg[l] = kNoArgmax;
-    }
-    for (int64_t ky = 0; ky < kh; ky++) {
-      for (int64_t kx = 0; kx < kw; kx++) {
-        const float* v = xp + ((oy * kh + ky) * W + ox * kw + kx) * B;
-        const int32_t at = static_cast<int32_t>(ky * kw + kx);
-        for (int l = 0; l < B; l++) {
-          const bool gt = v[l] > best[l];
-          best[l] = gt ? v[l] : best[l];
-          arg[l] = gt ? at : arg[l];
+    for (int64_t l0 = 0; l0 < B; l0 += L) {
+      float best[L];
+      int32_t arg[L];
+      for (int l = 0; l < L; l++) {
+        best[l] = -std::numeric_limits<float>::infinity();
+        arg[l] = kNoArgmax;
+      }
+      for (int64_t ky = 0; ky < kh; ky++) {
+        for (int64_t kx = 0; kx < kw; kx++) {
+          const float* v = xp + ((oy * kh + ky) * W + ox * kw + kx) * B + l0;
+          const int32_t at = static_cast<int32_t>(ky * kw + kx);
+          for (int l = 0; l < L; l++) {
+            const bool gt = v[l] > best[l];
+            best[l] = gt ? v[l] : best[l];
+            arg[l] = gt ? at : arg[l];
+          }
         }
       }
-    }
-    for (int l = 0; l < B; l++) {
-      y[ox * B + l] = best[l];
-      a[ox * B + l] = static_cast<uint8_t>(arg[l]);
+      for (int l = 0; l < L; l++) {
+        y[ox * B + l0 + l] = best[l];
+        a[ox * B + l0 + l] = static_cast<uint8_t>(arg[l]);
+      }
     }
   }
 }
@@ -700,25 +708,29 @@ void ownMaxPoolForward(const memory& src, const memory& dst, const memory& ws, c
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; r++) {
     const float* xp = x + (r / oh) * H * W * B;
-    if (B == 8) ownMaxPoolRow<8>(xp, y + r * ow * B, a + r * ow * B, r % oh, W, ow, kh, kw);
-    else ownMaxPoolRow<16>(xp, y + r * ow * B, a + r * ow * B, r % oh, W, ow, kh, kw);
+    const int64_t L = poolLanes(B);
+    if (L == 16) ownMaxPoolRow<16>(xp, y + r * ow * B, a + r * ow * B, r % oh, W, ow, kh, kw, B);
+    else if (L == 8) ownMaxPoolRow<8>(xp, y + r * ow * B, a + r * ow * B, r % oh, W, ow, kh, kw, B);
+    else ownMaxPoolRow<1>(xp, y + r * ow * B, a + r * ow * B, r % oh, W, ow, kh, kw, B);
   }
 }
 
 // dx: dy at each window's argmax, 0 elsewhere (windows do not overlap: no sums). One input row.
-template <int B>
-void ownMaxPoolGradRow(const float* __restrict d, const uint8_t* __restrict a, float* __restrict row, int64_t ky, int64_t W, int64_t ow, int64_t kw) {
+template <int L>
+void ownMaxPoolGradRow(const float* __restrict d, const uint8_t* __restrict a, float* __restrict row, int64_t ky, int64_t W, int64_t ow, int64_t kw, int64_t B) {
   // dy's bits where the window offset is the argmax, +0 elsewhere: a bitwise select the
   // compiler vectorises (a float ternary here it did not: 5 ms for a 408x408x16 gradient).
   for (int64_t ox = 0; ox < ow; ox++) {
-    uint32_t dv[B], av[B];
-    std::memcpy(dv, d + ox * B, sizeof dv);
-    for (int l = 0; l < B; l++) av[l] = a[ox * B + l];
-    for (int64_t kx = 0; kx < kw; kx++) {
-      const uint32_t at = static_cast<uint32_t>(ky * kw + kx);
-      uint32_t o[B];
-      for (int l = 0; l < B; l++) o[l] = dv[l] & (0u - static_cast<uint32_t>(av[l] == at));
-      std::memcpy(row + (ox * kw + kx) * B, o, sizeof o);
+    for (int64_t l0 = 0; l0 < B; l0 += L) {
+      uint32_t dv[L], av[L];
+      std::memcpy(dv, d + ox * B + l0, sizeof dv);
+      for (int l = 0; l < L; l++) av[l] = a[ox * B + l0 + l];
+      for (int64_t kx = 0; kx < kw; kx++) {
+        const uint32_t at = static_cast<uint32_t>(ky * kw + kx);
+        uint32_t o[L];
+        for (int l = 0; l < L; l++) o[l] = dv[l] & (0u - static_cast<uint32_t>(av[l] == at));
+        std::memcpy(row + (ox * kw + kx) * B + l0, o, sizeof o);
+      }
     }
   }
   std::fill(row + ow * kw * B, row + W * B, 0.f);
@@ -741,8 +753,10 @@ void ownMaxPoolBackward(const memory& dy, const memory& ws, const memory& dx, co
       continue;
     }
     const int64_t o = (plane * oh + oy) * ow * B;
-    if (B == 8) ownMaxPoolGradRow<8>(d + o, a + o, row, iy % kh, W, ow, kw);
-    else ownMaxPoolGradRow<16>(d + o, a + o, row, iy % kh, W, ow, kw);
+    const int64_t L = poolLanes(B);
+    if (L == 16) ownMaxPoolGradRow<16>(d + o, a + o, row, iy % kh, W, ow, kw, B);
+    else if (L == 8) ownMaxPoolGradRow<8>(d + o, a + o, row, iy % kh, W, ow, kw, B);
+    else ownMaxPoolGradRow<1>(d + o, a + o, row, iy % kh, W, ow, kw, B);
   }
 }
 
