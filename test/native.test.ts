@@ -225,7 +225,7 @@ describe('onednn backend', { skip }, () => {
       const eye = Float32Array.from({ length: ch * ch }, (_, i) => (i % (ch + 1) === 0 ? 1 : 0));
       const run = (backend: string): Promise<Float32Array[]> =>
         runOn(backend, [{ data: x, shape: [1, h, w, ch] }, { data: eye, shape: [1, 1, ch, ch] }, { data: dy, shape: [1, Math.floor(h / 2), Math.floor(w / 2), ch] }], (xs, e, dys) => {
-          const y = viaConv ? tf.conv2d(xs as tf.Tensor4D, e as tf.Tensor4D, 1, 'valid') : xs!;
+          const y = viaConv ? tf.conv2d(xs as tf.Tensor4D, e as tf.Tensor4D, 1, 'valid') : (xs as tf.Tensor4D);
           const pooled = tf.maxPool(y, 2, 2, 'valid');
           const withWs = tf.engine().runKernel('MaxPoolGrad', { dy: dys, input: y, output: pooled }, { filterSize: 2, strides: 2, pad: 'valid' }) as tf.Tensor;
           const plain = tf.tensor(pooled.dataSync(), pooled.shape); // no workspace: the argmax is found again

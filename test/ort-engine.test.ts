@@ -70,8 +70,9 @@ describe('ORT and TF.js engines give the same masks on the bundled samples', { s
   }
 });
 
-test('chooseEngine: TF.js on oneDNN, ONNX Runtime instead of the pure-JS backend, forced by request', { skip: ortSkip }, async () => {
-  assert.deepEqual(await chooseEngine('onednn'), { engine: 'tfjs' });
+test('chooseEngine: ONNX Runtime on every backend when it loads, TF.js when forced', { skip: ortSkip }, async () => {
+  assert.deepEqual(await chooseEngine('onednn'), { engine: 'ort' });
+  assert.deepEqual(await chooseEngine('onednn', 'tfjs'), { engine: 'tfjs' });
   assert.deepEqual(await chooseEngine('cpu'), { engine: 'ort' });
   assert.deepEqual(await chooseEngine('cpu', 'tfjs'), { engine: 'tfjs' });
   assert.deepEqual(await chooseEngine('onednn', 'ort'), { engine: 'ort' });
@@ -86,7 +87,7 @@ test('nhwcToNchw and nchwToNhwc are inverse and move channel k of pixel i to pla
   assert.deepEqual(nchwToNhwc(nchw, 2, 2, 3, 3), nhwc);
 });
 
-test('unet predict without the native addon runs on ONNX Runtime and says so; without it one line says why', { skip: ortSkip }, () => {
+test('unet predict runs on ONNX Runtime with or without the native addon and says so; without it one line says why', { skip: ortSkip }, () => {
   const out = join(tmp, 'cli');
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'predict', '--out', out, '--outputs', 'mask', 'samples/dsb2018-fluo-00071198.png', '--model', 'nuclei'], {
     cwd: ROOT,
@@ -97,6 +98,16 @@ test('unet predict without the native addon runs on ONNX Runtime and says so; wi
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /engine onnxruntime/);
   assert.doesNotMatch(r.stderr, /pure-JS/, 'no fallback note when ONNX Runtime runs');
+  // With the addon as well (whatever this machine built): ONNX Runtime unless UNET_ENGINE=tfjs.
+  for (const [engine, want] of [[undefined, /engine onnxruntime/], ['tfjs', /, backend (onednn|cpu)\b/]] as const) {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.UNET_BACKEND_NO_NATIVE;
+    if (engine) env.UNET_ENGINE = engine;
+    else delete env.UNET_ENGINE;
+    const withAddon = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'predict', '--out', out, '--outputs', 'mask', 'samples/dsb2018-fluo-00071198.png', '--model', 'nuclei'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env });
+    assert.equal(withAddon.status, 0, withAddon.stderr);
+    assert.match(withAddon.stderr, want, `UNET_ENGINE=${engine ?? '(unset)'}`);
+  }
   // Without ONNX Runtime either: one line naming why, then TF.js (stopped here by a bad --tile, checked after the engine is chosen).
   const slow = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'predict', '--out', out, '--tile', '571', 'samples/dsb2018-fluo-00071198.png'], {
     cwd: ROOT,

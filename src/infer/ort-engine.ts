@@ -56,6 +56,9 @@ export async function createOrtSession(onnx: Uint8Array | string, options: OrtSe
   const opts: InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
     executionProviders: ['cpu'],
+    // Memory patterns pre-plan one arena block per input shape; without them a 2048x2048 image
+    // in 9 tiles of the membrane model peaked at 635 MB instead of 935 MB of RSS, 4 % slower.
+    enableMemPattern: false,
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
   };
   return typeof onnx === 'string' ? rt.InferenceSession.create(onnx, opts) : rt.InferenceSession.create(onnx, opts);

@@ -62,8 +62,9 @@ ${optionLine('--connectivity 4|8', 'pixel neighbourhood of objects (components a
                        --json, --csv, --warping-threshold, ...); membrane mode adds prob (png16)
                        to --outputs, instances mode adds instances, classes mode adds mask
 ${MAX_PIXELS_HELP}
-Engine: TF.js on the oneDNN backend when its addon is built, else ONNX Runtime (onnxruntime-node),
-else TF.js' pure-JS backend; UNET_ENGINE=tfjs|ort forces one.
+Engine: ONNX Runtime (onnxruntime-node; faster than TF.js on the oneDNN addon), else TF.js on
+the oneDNN backend when its addon is built, else TF.js' pure-JS backend; UNET_ENGINE=tfjs|ort
+forces one.
 
 ${ZARR_HELP}`;
 
