@@ -19,7 +19,9 @@
 #     `unet tune --probs` on the validation maps (watershed / seed level / min size by F1@0.5),
 #     then `unet instances --evaluate` on the test split (F1@0.5 and DSB mAP, as unet evaluate).
 # unet train runs with --validate-every 0 (the PyTorch side does not validate either); it still
-# tunes its own unet.json on the validation images at the end, which this comparison does not use.
+# tunes its own unet.json on the validation images at the end, which this comparison does not use,
+# test-time augmentation included: both frameworks' maps come from one pass per tile (--no-tta;
+# runs before 2026-12-04 predicted with the model's tuned TTA choice, 8 passes when it paid).
 # Train seconds are each framework's own training-loop time (unet.json training.seconds,
 # summary.json seconds); wall seconds also count loading, predicting the validation and test
 # images, and for unet-ts its end-of-training tuning.
@@ -100,7 +102,7 @@ for seed in ${seeds//,/ }; do
   for part in val test; do
     dir="$s/val/images"; [ "$part" = test ] && dir="$test/images"
     run env OMP_NUM_THREADS="$threads" node dist/cli/main.js predict --model "$s/ours" --out "$s/ours-prob/$part" \
-      --outputs prob --prob-format tif "$dir" > /dev/null 2>> "$s/ours.log"
+      --outputs prob --prob-format tif --no-tta "$dir" > /dev/null 2>> "$s/ours.log"
   done
   echo "$(date +%s.%N) - $start" | bc > "$s/ours.wall"
 
