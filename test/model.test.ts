@@ -3,7 +3,7 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
 import { fanIn, initializeWeights, countParameters } from '../src/model/init.js';
-import { buildUNet, DEFAULT_BUILD, modelInputShape, withInputSize } from '../src/model/unet.js';
+import { buildUNet, configOfModel, DEFAULT_BUILD, modelInputShape, withInputSize } from '../src/model/unet.js';
 import { resolveConfig } from '../src/model/config.js';
 import { Rng } from '../src/util/rng.js';
 import { assertClose } from './helpers.js';
@@ -55,6 +55,19 @@ test('buildUNet: options change the architecture as configured', () => {
   const noDrop = buildUNet({ depth: 2, baseFilters: 4, dropout: 0 }, 60);
   assert.ok(!noDrop.layers.some((l) => l.getClassName() === 'UNetSeededDropout'));
   for (const m of [small, same, bn, noDrop]) m.dispose();
+});
+
+test('configOfModel reads back the config a U-Net was built from', () => {
+  for (const c of [
+    { depth: 2, baseFilters: 4 },
+    { depth: 3, baseFilters: 8, classes: 3, inputChannels: 3, padding: 'same', batchNorm: true, dropout: 0 },
+    { depth: 1, baseFilters: 2, dropout: 0.25, classes: 5 },
+  ] as const) {
+    const want = resolveConfig(c);
+    const model = buildUNet(want, want.padding === 'same' ? 32 : 44);
+    assert.deepEqual(configOfModel(model), want, `configOfModel of ${JSON.stringify(c)}`);
+    model.dispose();
+  }
 });
 
 test('buildUNet: rejects invalid tiles and configs with helpful messages', () => {

@@ -14,7 +14,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { initBackend, type BackendInfo } from '../src/backend/index.js';
-import { chooseEngine, openEngine } from '../src/infer/engine.js';
+import { chooseEngine, openCurrentWeights, openEngine } from '../src/infer/engine.js';
+import { defaultInstancePostprocess } from '../src/infer/instances.js';
+import { resolveConfig } from '../src/model/config.js';
+import { initializeWeights } from '../src/model/init.js';
+import { buildUNet } from '../src/model/unet.js';
+import { evaluateValidation } from '../src/train/validation-metric.js';
+import { Rng } from '../src/util/rng.js';
 import { loadOrt, nchwToNhwc, nhwcToNchw, ortLoadError } from '../src/infer/ort-engine.js';
 import { predict } from '../src/infer/predict.js';
 import { loadModel } from '../src/io/model-files.js';
@@ -77,6 +83,31 @@ test('chooseEngine: ONNX Runtime on every backend when it loads, TF.js when forc
   assert.deepEqual(await chooseEngine('cpu', 'tfjs'), { engine: 'tfjs' });
   assert.deepEqual(await chooseEngine('onednn', 'ort'), { engine: 'ort' });
   await assert.rejects(chooseEngine('cpu', 'tensorrt'), /chooseEngine: engine must be auto, tfjs or ort, got "tensorrt"/);
+});
+
+test('validation on ONNX Runtime (openCurrentWeights) scores as on TF.js, and sees weights changed after it was last opened', { skip: ortSkip }, async () => {
+  const config = resolveConfig({ depth: 2, baseFilters: 4, classes: 3, dropout: 0 });
+  const model = buildUNet(config, 60);
+  initializeWeights(model, new Rng(5));
+  // Two 50x70 images (several tiles) with blob-shaped instances and labels 0..2.
+  const samples = [0, 1].map((k) => {
+    const [h, w] = [50, 70];
+    const rng = new Rng(10 + k);
+    const image = Float32Array.from({ length: h * w }, (_, i) => ((Math.floor(i / w) >> 3) + ((i % w) >> 3) + k) % 2 + 0.1 * rng.uniform());
+    const ids = Int32Array.from({ length: h * w }, (_, i) => (image[i]! > 0.5 ? 1 + ((Math.floor(i / w) >> 3) * 9 + ((i % w) >> 3)) : 0));
+    const labels = Uint8Array.from(ids, (v, i) => (v === 0 ? 0 : (i % w) % 8 === 0 ? 2 : 1));
+    return { name: `s${k}`, image: { data: image, height: h, width: w, channels: 1 }, labels: { data: labels, height: h, width: w, channels: 1 }, instances: ids };
+  });
+  const metric = { kind: 'instances', postprocess: defaultInstancePostprocess({ targets: 'boundary' }) } as const;
+  const score = (engine: 'tfjs' | 'ort') => evaluateValidation(model, samples as never, metric, { openPredictor: (m) => openCurrentWeights(engine, m) });
+  for (const round of [0, 1]) {
+    const [a, b] = [await score('tfjs'), await score('ort')];
+    assert.ok(Math.abs(a.loss - b.loss) <= 1e-5 * Math.abs(a.loss), `round ${round}: validation loss TF.js ${a.loss}, ORT ${b.loss}`);
+    assert.deepEqual(b.metric!.scores, a.metric!.scores, `round ${round}: metric scores`);
+    // New weights: the next ORT pass must export them, not reuse the last session's.
+    initializeWeights(model, new Rng(6));
+  }
+  model.dispose();
 });
 
 test('nhwcToNchw and nchwToNhwc are inverse and move channel k of pixel i to plane k', () => {

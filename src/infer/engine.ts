@@ -11,10 +11,11 @@
  * Training, validation and tuning stay on TF.js: they need the model's current weights.
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { ModelMetadata } from '../io/model-format.js';
-import type { TileShape } from '../model/unet.js';
+import { makeMetadata, type ModelMetadata } from '../io/model-format.js';
+import { DEFAULT_NORMALIZATION } from '../io/normalize.js';
+import { configOfModel, modelInputShape, type TileShape } from '../model/unet.js';
 import { loadOrt, ortLoadError, ortUnet } from './ort-engine.js';
-import { unetPredictor, type DisposablePredictor } from './predictor.js';
+import { tfjsPredictorOpener, unetPredictor, type DisposablePredictor, type OpenedPredictor } from './predictor.js';
 
 export type EngineName = 'tfjs' | 'ort';
 export type EngineRequest = EngineName | 'auto';
@@ -38,6 +39,26 @@ export async function chooseEngine(backend: string, request: string = 'auto'): P
   if (request === 'ort') throw new Error(`chooseEngine: engine 'ort' requested but ${ortLoadError()}`);
   if (backend === 'onednn') return { engine: 'tfjs' };
   return { engine: 'tfjs', note: `${ortLoadError()}; predicting with TF.js on the '${backend}' backend (slow; npm ci installs onnxruntime-node)` };
+}
+
+/**
+ * A predictor on the weights `model` holds now, at its own tile shape, on `engine`: what each
+ * validation pass of `unet train` runs (a PredictorOpener, src/train/validation-metric.ts). For
+ * ONNX Runtime the model is exported anew each call (its config read off its layers), so the
+ * pass sees the latest step's weights; closing releases the session.
+ */
+export async function openCurrentWeights(engine: EngineName, model: tfl.LayersModel): Promise<OpenedPredictor> {
+  if (engine === 'tfjs') return tfjsPredictorOpener(model);
+  const tile = modelInputShape(model);
+  const o = await ortUnet(model, makeMetadata({ config: configOfModel(model), tileSize: tile, normalization: DEFAULT_NORMALIZATION }));
+  const predictor = o.predictor(tile);
+  return {
+    predictor,
+    close: async () => {
+      predictor.dispose();
+      await o.release();
+    },
+  };
 }
 
 /** Predictors for any tile size of one loaded model, on one engine. */

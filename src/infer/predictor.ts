@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { resolveConfig, type UNetConfig } from '../model/config.js';
 import { invalidSizeMessage, isValidInputSize, minValidInputSize, outputSize, validInputSizes } from '../model/size.js';
-import { modelInputShape, toTileShape, withInputSize, type TileShape } from '../model/unet.js';
+import { configOfModel, modelInputShape, toTileShape, withInputSize, type TileShape } from '../model/unet.js';
 import type { Size2 } from './tiling.js';
 import { DEFAULT_PREDICT_BATCH } from './predict.js';
 
@@ -152,3 +152,22 @@ export function chooseTileSize(
     `chooseTileSize: even the smallest valid tile (${smallest}) needs ${(estimateTileBytes(c, smallest, batch) / 2 ** 20).toFixed(1)} MiB for a batch of ${batch}, over the budget of ${(budgetBytes / 2 ** 20).toFixed(1)} MiB`,
   );
 }
+
+/** A predictor for a model's current weights at the model's own tile shape, and how to close it. */
+export interface OpenedPredictor {
+  readonly predictor: TilePredictor;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a predictor on the weights a model holds now, once per validation pass. The default runs
+ * TF.js on the active backend; Node callers may pass ONNX Runtime's (openCurrentWeights in
+ * src/infer/engine.ts), which is faster than TF.js on the oneDNN backend too.
+ */
+export type PredictorOpener = (model: tfl.LayersModel) => Promise<OpenedPredictor>;
+
+/** TF.js on the active backend, the model itself (no rebuild, no weight copy). */
+export const tfjsPredictorOpener: PredictorOpener = async (model) => {
+  const predictor = unetPredictor(model, configOfModel(model));
+  return { predictor, close: async () => predictor.dispose() };
+};

@@ -135,6 +135,31 @@ export function withInputSize(model: tfl.LayersModel, config: Partial<UNetConfig
   return rebuilt;
 }
 
+/**
+ * The UNetConfig a model built by buildUNet (or loaded) was built from, read off its layers:
+ * depth = max-pools, base filters and padding of the first 3x3 conv, classes = the 1x1 output
+ * conv's filters, batch norm if any layer is one, dropout = the bottom dropout's rate (0 without).
+ *
+ * @example configOfModel(buildUNet({ depth: 2, baseFilters: 4 }, 44)) // { depth: 2, baseFilters: 4, classes: 2, inputChannels: 1, padding: 'valid', batchNorm: false, dropout: 0.5 }
+ */
+export function configOfModel(model: tfl.LayersModel): UNetConfig {
+  const layers = model.layers;
+  const firstConv = layers.find((l) => l.getClassName() === 'Conv2D');
+  const out = layers.find((l) => l.name === 'out_conv');
+  if (!firstConv || !out) throw new Error(`configOfModel: ${model.name} is not a U-Net built by unet-ts (no Conv2D layer${firstConv ? " named 'out_conv'" : ''})`);
+  const conv = firstConv.getConfig() as { filters: number; padding: string };
+  const dropout = layers.find((l) => l.getClassName() === 'UNetSeededDropout' || l.getClassName() === 'Dropout');
+  return resolveConfig({
+    depth: layers.filter((l) => l.getClassName() === 'MaxPooling2D').length,
+    baseFilters: conv.filters,
+    classes: (out.getConfig() as { filters: number }).filters,
+    inputChannels: model.inputs[0]!.shape[3]!,
+    padding: conv.padding as UNetConfig['padding'],
+    batchNorm: layers.some((l) => l.getClassName() === 'BatchNormalization'),
+    dropout: dropout ? (dropout.getConfig() as { rate: number }).rate : 0,
+  });
+}
+
 /** Input tile shape a built model expects, read from its input layer. */
 export function modelInputShape(model: tfl.LayersModel): TileShape {
   const shape = model.inputs[0]!.shape;

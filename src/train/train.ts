@@ -15,6 +15,7 @@ import { InPlaceAdamOptimizer, InPlaceMomentumOptimizer, setOptimizerLearningRat
 import { LR_SCHEDULES, scheduledLearningRate, type LrSchedule } from './schedule.js';
 import { inThreadProducer, planStep, type TileJob, type TileProducer } from './tile-jobs.js';
 import { TILE_SAMPLINGS, type Tile, type TileAugmenter, type TileGeometry, type TileSampling, type TrainingSample } from './tiles.js';
+import type { PredictorOpener } from '../infer/predictor.js';
 import { bestValidation, evaluateValidation, metricName, type MetricScores, type ValidationEntry, type ValidationMetric } from './validation-metric.js';
 
 export type OptimizerKind = 'sgd' | 'adam';
@@ -87,6 +88,12 @@ export interface TrainOptions {
    * onProgress, and what `best` checkpoints are chosen by. Absent: the loss only.
    */
   readonly validationMetric?: ValidationMetric;
+  /**
+   * Opens the predictor each validation pass runs on (src/train/validation-metric.ts). Absent:
+   * TF.js on the active backend; `unet train` passes ONNX Runtime's when it loads (openCurrentWeights
+   * in src/infer/engine.ts), the same scores in less time.
+   */
+  readonly validationPredictor?: PredictorOpener;
   /** Where tiles are placed in an image (src/train/tiles.ts TileSampling). Default TRAIN_DEFAULTS.tileSampling ('uniform'). */
   readonly tileSampling?: TileSampling;
   /**
@@ -348,7 +355,7 @@ export async function train(
       if (validationSet.length > 0 && validateEvery > 0 && (it % validateEvery === 0 || it === iterations)) {
         const t0 = Date.now();
         // One prediction of each validation image gives the loss and the metric.
-        const pass = await evaluateValidation(model, validationSet, metric, { batchSize });
+        const pass = await evaluateValidation(model, validationSet, metric, { batchSize, ...(options.validationPredictor ? { openPredictor: options.validationPredictor } : {}) });
         validationLoss = pass.loss;
         if (pass.metric) {
           scores = pass.metric;

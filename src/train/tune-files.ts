@@ -13,7 +13,8 @@ import { toModelChannels } from '../io/raster.js';
 import { defaultInstancePostprocess } from '../infer/instances.js';
 import { predict } from '../infer/predict.js';
 import { readProbabilityMap, type ProbabilityLabelPair } from '../infer/probability-files.js';
-import { chooseTileSize, DEFAULT_TILE_MEMORY_BYTES, unetPredictor, type DisposablePredictor } from '../infer/predictor.js';
+import { openEngine, type EngineName } from '../infer/engine.js';
+import { chooseTileSize, DEFAULT_TILE_MEMORY_BYTES, type DisposablePredictor } from '../infer/predictor.js';
 import { withTestTimeAugmentation } from '../infer/tta.js';
 import { DEFAULT_TUNE_GRID, tuneInstancePostprocess, type TuneCase, type TuneGrid, type TuneMetric, type TuneResult } from './tune.js';
 
@@ -34,6 +35,8 @@ export interface TuneFilesOptions {
    * its best score beats the plain one by at least TTA_MIN_GAIN.
    */
   readonly tta?: TtaChoice;
+  /** Which engine predicts the images (src/infer/engine.ts); default 'tfjs' on the active backend. */
+  readonly engine?: EngineName;
 }
 
 export type TtaChoice = 'auto' | 'on' | 'off';
@@ -87,6 +90,7 @@ export async function tuneOnFiles(model: tfl.LayersModel, metadata: ModelMetadat
   const arms = tta === 'auto' ? [false, true] : [tta === 'on'];
   const predictors = new Map<number, DisposablePredictor>();
   const cases = new Map<boolean, TuneCase[]>(arms.map((a) => [a, []]));
+  const engine = await openEngine(options.engine ?? 'tfjs', model, metadata);
   try {
     for (const [k, p] of pairs.entries()) {
       const raw = await readSingleImage(p.image);
@@ -94,7 +98,7 @@ export async function tuneOnFiles(model: tfl.LayersModel, metadata: ModelMetadat
       const size = chooseTileSize(config, options.memoryBytes ?? DEFAULT_TILE_MEMORY_BYTES, { imageSize: [image.height, image.width] });
       let predictor = predictors.get(size);
       if (!predictor) {
-        predictor = unetPredictor(model, config, size);
+        predictor = engine.predictor(size);
         predictors.set(size, predictor);
       }
       const label = await readSingleImage(p.label);
@@ -110,6 +114,7 @@ export async function tuneOnFiles(model: tfl.LayersModel, metadata: ModelMetadat
     }
   } finally {
     for (const p of predictors.values()) p.dispose();
+    await engine.dispose();
   }
   const tune = (arm: boolean): TuneResult => tuneInstancePostprocess(cases.get(arm)!, startingPostprocess(metadata), options.grid ?? DEFAULT_TUNE_GRID, options.metric ?? DEFAULT_TUNE_METRIC);
   if (tta !== 'auto') {

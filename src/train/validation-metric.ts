@@ -20,7 +20,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { InstancePostprocess } from '../io/model-format.js';
 import { defaultInstancePostprocess, instancesFromProbabilities } from '../infer/instances.js';
 import { predict } from '../infer/predict.js';
-import { unetPredictor } from '../infer/predictor.js';
+import { tfjsPredictorOpener, type PredictorOpener } from '../infer/predictor.js';
 import { dsbAveragePrecision, instanceOverlaps, matchOverlaps } from '../metrics/instances.js';
 import { isbiSliceScores, isbiStackScores } from '../metrics/isbi.js';
 import { confusionMatrix, nanMean, perClassScores } from '../metrics/pixel.js';
@@ -117,6 +117,13 @@ export function weightedCrossEntropyOfProbabilities(probabilities: ArrayLike<num
 
 const FLOAT32_MIN_NORMAL = 1.1754943508222875e-38;
 
+export interface ValidationOptions {
+  /** Tiles per network call; default 1 (the training batch keeps memory at what training uses). */
+  readonly batchSize?: number;
+  /** Which engine predicts; default {@link tfjsPredictorOpener}. */
+  readonly openPredictor?: PredictorOpener;
+}
+
 /** What one validation pass measured: the loss, and the metric's scores when one was asked. */
 export interface ValidationScores {
   /** {@link weightedCrossEntropyOfProbabilities} pooled over every pixel of the validation images. */
@@ -133,10 +140,11 @@ export interface ValidationScores {
  * model's own input size, `batchSize` per call (the training batch keeps memory at what training
  * already uses). Instance scoring needs each sample's `instances`.
  */
-export async function evaluateValidation(model: tfl.LayersModel, samples: readonly TrainingSample[], metric?: ValidationMetric, options: { readonly batchSize?: number } = {}): Promise<ValidationScores> {
+export async function evaluateValidation(model: tfl.LayersModel, samples: readonly TrainingSample[], metric?: ValidationMetric, options: ValidationOptions = {}): Promise<ValidationScores> {
   if (samples.length === 0) throw new Error('evaluateValidation: no validation images');
   const start = Date.now();
-  const predictor = unetPredictor(model, architectureOf(model));
+  const opened = await (options.openPredictor ?? tfjsPredictorOpener)(model);
+  const predictor = opened.predictor;
   const K = predictor.classes;
   if (metric?.kind === 'vrand' && !(Number.isInteger(metric.interiorClass) && metric.interiorClass >= 0 && metric.interiorClass < K)) {
     throw new Error(`evaluateValidation: interiorClass ${metric.interiorClass} is not one of the model's classes 0..${K - 1}`);
@@ -181,7 +189,7 @@ export async function evaluateValidation(model: tfl.LayersModel, samples: readon
       }
     }
   } finally {
-    predictor.dispose();
+    await opened.close();
   }
   const loss = lossSum / lossPixels;
   const seconds = (): number => (Date.now() - start) / 1000;
@@ -206,22 +214,11 @@ export async function evaluateValidation(model: tfl.LayersModel, samples: readon
 }
 
 /** The validation loss alone: {@link evaluateValidation} without a metric. */
-export async function evaluateLoss(model: tfl.LayersModel, samples: readonly TrainingSample[], options: { readonly batchSize?: number } = {}): Promise<number> {
+export async function evaluateLoss(model: tfl.LayersModel, samples: readonly TrainingSample[], options: ValidationOptions = {}): Promise<number> {
   return (await evaluateValidation(model, samples, undefined, options)).loss;
 }
 
 /** The task's metric alone: {@link evaluateValidation}'s scores for `metric`. */
-export async function evaluateMetric(model: tfl.LayersModel, samples: readonly TrainingSample[], metric: ValidationMetric, options: { readonly batchSize?: number } = {}): Promise<MetricScores> {
+export async function evaluateMetric(model: tfl.LayersModel, samples: readonly TrainingSample[], metric: ValidationMetric, options: ValidationOptions = {}): Promise<MetricScores> {
   return (await evaluateValidation(model, samples, metric, options)).metric!;
-}
-
-/**
- * The parts of a U-Net's config that tiled prediction needs, read from the built model: depth =
- * its 2x2 max-pool layers, padding 'valid' when the output is smaller than the input.
- */
-function architectureOf(model: tfl.LayersModel): { depth: number; padding: 'valid' | 'same'; classes: number; inputChannels: number } {
-  const inShape = model.inputs[0]!.shape;
-  const outShape = model.outputs[0]!.shape;
-  const depth = model.layers.filter((l) => l.getClassName() === 'MaxPooling2D').length;
-  return { depth, padding: outShape[1]! < inShape[1]! ? 'valid' : 'same', classes: outShape[3]!, inputChannels: inShape[3]! };
 }

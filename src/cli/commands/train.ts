@@ -15,6 +15,7 @@ import { buildUNet } from '../../model/unet.js';
 import { DEFAULT_HOLDOUT_FRACTION } from '../../train/holdout.js';
 import { DEFAULT_TILE_WORKERS, startTileWorkers } from '../../train/tile-workers.js';
 import { preferShortOpenMpSpin } from '../../backend/onednn.js';
+import { chooseEngine, openCurrentWeights } from '../../infer/engine.js';
 import { tileGeometry, train, TRAIN_DEFAULTS, type OptimizerKind, type ResumeFrom } from '../../train/train.js';
 import { CheckpointStore, DEFAULT_KEEP_LAST, latestCheckpoint, readCheckpoint } from '../../train/checkpoint-files.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -211,7 +212,10 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   else if (mayHold && !resumedHoldout && loaded.length >= 2) {
     process.stderr.write(`unet train: no validation: ${loaded.length} images are too few to hold out ${Math.round(holdoutFraction * 100)}% of them; --holdout F or --val-images/--val-labels give a validation set\n`);
   }
-  process.stderr.write(`unet train: ${trainSet.length} training and ${valSet.length} validation images, tile ${tile}, backend ${backend.name}\n`);
+  // Validation passes and the closing tuning predict on the fastest engine, as unet predict does.
+  const predictEngine = valSet.length > 0 ? (await chooseEngine(backend.name, process.env.UNET_ENGINE ?? 'auto')).engine : 'tfjs';
+  const onEngine = valSet.length > 0 && predictEngine === 'ort' ? ', validation on onnxruntime' : '';
+  process.stderr.write(`unet train: ${trainSet.length} training and ${valSet.length} validation images, tile ${tile}, backend ${backend.name}${onEngine}\n`);
   const validationMetric = values['no-metric'] || valSet.length === 0 || loop.validateEvery === 0 ? undefined : metricForLabelMode(labelMode);
   if (validationMetric) process.stderr.write(`unet train: ${metricNotice(validationMetric, valSet.length, held.size > 0, loop.validateEvery)}\n`);
 
@@ -296,6 +300,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
       validateEvery: loop.validateEvery,
       tileSampling: loop.tileSampling,
       ...(validationMetric ? { validationMetric } : {}),
+      validationPredictor: (m) => openCurrentWeights(predictEngine, m),
       signal: abort.signal,
       ...(resume ? { resume } : {}),
       checkpointEvery: loop.checkpointEvery,
@@ -320,7 +325,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   await saveModel(outDir, model, metadata);
   if (labelMode.mode === 'instances' && valSet.length > 0 && !summary.stoppedEarly) {
     const pairs = values['val-images'] ? await pairByStem(values['val-images'], values['val-labels']!) : (await pairByStem(imagesDir, labelsDir)).filter((p) => held.has(p.name));
-    const tuned = await tuneOnFiles(model, metadata, pairs);
+    const tuned = await tuneOnFiles(model, metadata, pairs, { engine: predictEngine });
     process.stderr.write(`unet train: post-processing tuned on ${pairs.length} validation images\n${tuneReport(tuned, startingPostprocess(metadata))}`);
     metadata = { ...metadata, postprocess: { ...metadata.postprocess, instances: tuned.best }, inference: inferenceChoice(tuned) };
     await writeModelMetadata(outDir, metadata);

@@ -6,6 +6,7 @@ import { defaultInstancePostprocess, describeInstancePostprocess } from '../../i
 import { pairProbabilityFiles } from '../../infer/probability-files.js';
 import { MAX_SEED_EROSION, type InstancePostprocess } from '../../io/model-format.js';
 import { DEFAULT_TUNE_GRID, type TuneGrid, type TuneMetric, type TuneResult } from '../../train/tune.js';
+import { chooseEngine } from '../../infer/engine.js';
 import { MEMORY_HELP, MEMORY_OPTION, memoryBytesOption, optionLine, parseFlags, requireOption, startBackend, UsageError } from '../args.js';
 import { ProgressReporter } from '../progress.js';
 
@@ -60,7 +61,8 @@ export async function tuneCommand(argv: string[]): Promise<number> {
   const imagesDir = requireOption(values.images, 'images');
   const labelsDir = requireOption(values.labels, 'labels');
   const memoryBytes = memoryBytesOption(values.memory);
-  await startBackend('tune');
+  const backend = await startBackend('tune');
+  const { engine } = await chooseEngine(backend.name, process.env.UNET_ENGINE ?? 'auto');
   const { model, metadata } = await loadModel(modelDir);
   const progress = new ProgressReporter();
   const started = Date.now();
@@ -72,6 +74,7 @@ export async function tuneCommand(argv: string[]): Promise<number> {
       grid,
       memoryBytes,
       tta,
+      engine,
       onImage: (done, total, name) => progress.update({ done, total, text: `predicted ${name}`, etaMs: ((Date.now() - started) / done) * (total - done) }),
     });
   } finally {
