@@ -5,10 +5,10 @@
  *
  * Default ('auto'): ONNX Runtime whenever onnxruntime-node loads, else TF.js on the active
  * backend. ONNX Runtime's forward pass is faster than TF.js on the native oneDNN backend as well
- * as ~50x faster than the pure-JS one: whole `unet predict` runs on a 2-core AVX-512 Xeon took
- * 12.3 s against 28.3 s for 30 DSB nuclei images with the bundled nuclei model and 10.5 s against
- * 18.9 s for a 2048x2048 EM image with the membrane model (README "Which engine predicts").
- * Training, validation and tuning stay on TF.js: they need the model's current weights.
+ * as ~50x faster than the pure-JS one: a whole `unet predict` of the 109 DSB test images with the
+ * bundled nuclei model took 23.2 s against 44.0 s on a quiet 2-core AVX-512 Xeon, with the same
+ * scores (README "Which engine predicts"). Training steps stay on TF.js; its validation passes
+ * open ONNX Runtime on the current weights ({@link openCurrentWeights}).
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { makeMetadata, type ModelMetadata } from '../io/model-format.js';
