@@ -19,6 +19,7 @@ import { defaultInstancePostprocess } from '../src/infer/instances.js';
 import { resolveConfig } from '../src/model/config.js';
 import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
+import type { TrainingSample } from '../src/train/tiles.js';
 import { evaluateValidation } from '../src/train/validation-metric.js';
 import { Rng } from '../src/util/rng.js';
 import { loadOrt, nchwToNhwc, nhwcToNchw, ortLoadError } from '../src/infer/ort-engine.js';
@@ -90,7 +91,7 @@ test('validation on ONNX Runtime (openCurrentWeights) scores as on TF.js, and se
   const model = buildUNet(config, 60);
   initializeWeights(model, new Rng(5));
   // Two 50x70 images (several tiles) with blob-shaped instances and labels 0..2.
-  const samples = [0, 1].map((k) => {
+  const samples: TrainingSample[] = [0, 1].map((k) => {
     const [h, w] = [50, 70];
     const rng = new Rng(10 + k);
     const image = Float32Array.from({ length: h * w }, (_, i) => ((Math.floor(i / w) >> 3) + ((i % w) >> 3) + k) % 2 + 0.1 * rng.uniform());
@@ -99,7 +100,7 @@ test('validation on ONNX Runtime (openCurrentWeights) scores as on TF.js, and se
     return { name: `s${k}`, image: { data: image, height: h, width: w, channels: 1 }, labels: { data: labels, height: h, width: w, channels: 1 }, instances: ids };
   });
   const metric = { kind: 'instances', postprocess: defaultInstancePostprocess({ targets: 'boundary' }) } as const;
-  const score = (engine: 'tfjs' | 'ort') => evaluateValidation(model, samples as never, metric, { openPredictor: (m) => openCurrentWeights(engine, m) });
+  const score = (engine: 'tfjs' | 'ort') => evaluateValidation(model, samples, metric, { openPredictor: (m) => openCurrentWeights(engine, m) });
   for (const round of [0, 1]) {
     const [a, b] = [await score('tfjs'), await score('ort')];
     assert.ok(Math.abs(a.loss - b.loss) <= 1e-5 * Math.abs(a.loss), `round ${round}: validation loss TF.js ${a.loss}, ORT ${b.loss}`);

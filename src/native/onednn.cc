@@ -704,11 +704,10 @@ void ownMaxPoolForward(const memory& src, const memory& dst, const memory& ws, c
   const float* x = static_cast<const float*>(src.get_data_handle());
   float* y = static_cast<float*>(dst.get_data_handle());
   uint8_t* a = static_cast<uint8_t*>(ws.get_data_handle());
-  const int64_t rows = k.n * k.cb * oh;
+  const int64_t rows = k.n * k.cb * oh, L = poolLanes(B);
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; r++) {
     const float* xp = x + (r / oh) * H * W * B;
-    const int64_t L = poolLanes(B);
     if (L == 16) ownMaxPoolRow<16>(xp, y + r * ow * B, a + r * ow * B, r % oh, W, ow, kh, kw, B);
     else if (L == 8) ownMaxPoolRow<8>(xp, y + r * ow * B, a + r * ow * B, r % oh, W, ow, kh, kw, B);
     else ownMaxPoolRow<1>(xp, y + r * ow * B, a + r * ow * B, r % oh, W, ow, kh, kw, B);
@@ -743,7 +742,7 @@ void ownMaxPoolBackward(const memory& dy, const memory& ws, const memory& dx, co
   const float* d = static_cast<const float*>(dy.get_data_handle());
   const uint8_t* a = static_cast<const uint8_t*>(ws.get_data_handle());
   float* out = static_cast<float*>(dx.get_data_handle());
-  const int64_t rows = k.n * k.cb * H;
+  const int64_t rows = k.n * k.cb * H, L = poolLanes(B);
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; r++) {
     const int64_t plane = r / H, iy = r % H, oy = iy / kh;
@@ -753,7 +752,6 @@ void ownMaxPoolBackward(const memory& dy, const memory& ws, const memory& dx, co
       continue;
     }
     const int64_t o = (plane * oh + oy) * ow * B;
-    const int64_t L = poolLanes(B);
     if (L == 16) ownMaxPoolGradRow<16>(d + o, a + o, row, iy % kh, W, ow, kw, B);
     else if (L == 8) ownMaxPoolGradRow<8>(d + o, a + o, row, iy % kh, W, ow, kw, B);
     else ownMaxPoolGradRow<1>(d + o, a + o, row, iy % kh, W, ow, kw, B);

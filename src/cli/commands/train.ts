@@ -214,7 +214,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   }
   // Validation passes and the closing tuning predict on the fastest engine, as unet predict does.
   const predictEngine = valSet.length > 0 ? (await chooseEngine(backend.name, process.env.UNET_ENGINE ?? 'auto')).engine : 'tfjs';
-  const onEngine = valSet.length > 0 && predictEngine === 'ort' ? ', validation on onnxruntime' : '';
+  const onEngine = predictEngine === 'ort' ? ', validation on onnxruntime' : '';
   process.stderr.write(`unet train: ${trainSet.length} training and ${valSet.length} validation images, tile ${tile}, backend ${backend.name}${onEngine}\n`);
   const validationMetric = values['no-metric'] || valSet.length === 0 || loop.validateEvery === 0 ? undefined : metricForLabelMode(labelMode);
   if (validationMetric) process.stderr.write(`unet train: ${metricNotice(validationMetric, valSet.length, held.size > 0, loop.validateEvery)}\n`);
