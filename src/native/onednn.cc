@@ -529,16 +529,62 @@ Napi::Value Conv2d(Ctx& c) {
   return handleOf(c, std::move(out));
 }
 
+// The format tag of a memory desc, for the few layouts our primitives produce.
+bool tagOf(const memory::desc& md, tag& out) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked || d.ndims != 4) return false;
+  for (tag t : {tag::nChw16c, tag::nChw8c, tag::nhwc, tag::nchw}) {
+    memory::desc probe(md.dims(), dt::f32, t);
+    if (probe == md) {
+      out = t;
+      return true;
+    }
+  }
+  return false;
+}
+
+// The layout a backward convolution should take an activation in: the layout `m` already has when
+// it is one of ours (tagOf), so that the primitive reads it as it is, else `any` (oneDNN picks).
+// Why: with `any` for everything, oneDNN 2.6's AVX-512 backward kernels ask for nChw16c while its
+// brgconv forward writes nhwc, and reordering x and dy (tens of MB per layer) was a large part of a
+// training step's backward there; its jit backward reads nhwc directly, as PyTorch passes it.
+tag backwardLayout(const memory& m) {
+  tag t;
+  return tagOf(m.get_desc(), t) && t != tag::nchw ? t : tag::any;
+}
+
+memory::desc actIn(const std::vector<int64_t>& nhwc, tag t) { return {{nhwc[0], nhwc[3], nhwc[1], nhwc[2]}, dt::f32, t}; }
+
+// A backward primitive desc with activations in the given layouts, or with `any` where oneDNN has
+// no optimised kernel for them (none at all, or only its reference loops).
+template <typename Pd, typename Make>
+Pd backwardPd(tag src, tag dst, Make make) {
+  if (src != tag::any || dst != tag::any) {
+    try {
+      Pd pd = make(src, dst);
+      if (std::strncmp(pd.impl_info_str(), "ref", 3) != 0) return pd;
+    } catch (const dnnl::error&) {
+      // No implementation takes these layouts: let oneDNN choose, and reorder.
+    }
+  }
+  return make(tag::any, tag::any);
+}
+
 // conv2dBackpropInput(dy, w, xdims, wdims, ydims, strides, pads, dilations) -> handle (dx)
 Napi::Value Conv2dBackpropInput(Ctx& c) {
   ConvGeom g = geom(c, 2);
   memory dyArg = activation(c, 0, g.y, "dy");
   memory w = weights(c, 1, g.w);
-  const auto key = convKey(g, false, false, dnnl::prop_kind::backward_data);
+  // dx in dy's layout, as the forward wrote x and y in one layout.
+  const tag layout = backwardLayout(dyArg);
+  auto key = convKey(g, false, false, dnnl::prop_kind::backward_data);
+  key.push_back(static_cast<int64_t>(layout));
   const auto& pd = cached(c.st, c.st.convBwdData, key, [&] {
     const auto& fwd = convFwdPd(c, g, false, false, dnnl::prop_kind::forward_training);
-    dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, anyAct(g.x), anyWei(g.w), anyAct(g.y), g.strides, g.dil, g.padL, g.padR);
-    return dnnl::convolution_backward_data::primitive_desc(d, c.st.engine, fwd);
+    return backwardPd<dnnl::convolution_backward_data::primitive_desc>(layout, layout, [&](tag src, tag dst) {
+      dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, actIn(g.x, src), anyWei(g.w), actIn(g.y, dst), g.strides, g.dil, g.padL, g.padR);
+      return dnnl::convolution_backward_data::primitive_desc(d, c.st.engine, fwd);
+    });
   });
   const auto& prim = cached(c.st, c.st.convBwdDataPrim, key, [&] { return dnnl::convolution_backward_data(pd); });
   memory dy = ensure(c, dyArg, pd.diff_dst_desc());
@@ -556,11 +602,17 @@ Napi::Value Conv2dBackpropFilter(Ctx& c) {
   memory x = activation(c, 0, g.x, "x");
   memory dyArg = activation(c, 1, g.y, "dy");
   const size_t n = volume(c, g.w, "filter");
-  const auto key = convKey(g, false, false, dnnl::prop_kind::backward_weights);
+  const tag xLayout = backwardLayout(x);
+  const tag dyLayout = backwardLayout(dyArg);
+  auto key = convKey(g, false, false, dnnl::prop_kind::backward_weights);
+  key.push_back(static_cast<int64_t>(xLayout));
+  key.push_back(static_cast<int64_t>(dyLayout));
   const auto& pd = cached(c.st, c.st.convBwdWeights, key, [&] {
     const auto& fwd = convFwdPd(c, g, false, false, dnnl::prop_kind::forward_training);
-    dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, anyAct(g.x), anyWei(g.w), anyAct(g.y), g.strides, g.dil, g.padL, g.padR);
-    return dnnl::convolution_backward_weights::primitive_desc(d, c.st.engine, fwd);
+    return backwardPd<dnnl::convolution_backward_weights::primitive_desc>(xLayout, dyLayout, [&](tag src, tag dst) {
+      dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, actIn(g.x, src), anyWei(g.w), actIn(g.y, dst), g.strides, g.dil, g.padL, g.padR);
+      return dnnl::convolution_backward_weights::primitive_desc(d, c.st.engine, fwd);
+    });
   });
   const auto& prim = cached(c.st, c.st.convBwdWeightsPrim, key, [&] { return dnnl::convolution_backward_weights(pd); });
   memory src = ensure(c, x, pd.src_desc());
@@ -574,19 +626,6 @@ Napi::Value Conv2dBackpropFilter(Ctx& c) {
   return out;
 }
 
-// The format tag of a memory desc, for the few layouts our primitives produce.
-bool tagOf(const memory::desc& md, tag& out) {
-  const dnnl_memory_desc_t& d = md.data;
-  if (d.format_kind != dnnl_blocked || d.ndims != 4) return false;
-  for (tag t : {tag::nChw16c, tag::nChw8c, tag::nhwc, tag::nchw}) {
-    memory::desc probe(md.dims(), dt::f32, t);
-    if (probe == md) {
-      out = t;
-      return true;
-    }
-  }
-  return false;
-}
 
 // The plain and blocked layouts our primitives produce, seen as one loop nest:
 // element (n, c, p) with p = h * W + w sits at ((n * cb + c / B) * hw + p) * B + c % B.
