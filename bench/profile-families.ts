@@ -65,7 +65,9 @@ export function tfjsFamily(op: ProfiledOp): Family {
     case 'Conv2DBackpropInput':
       // The up-convolution's forward pass is this kernel too (conv2dTranspose), with its 2x2 filter.
       return convFamily(hwio(b), true);
-    case 'Conv2DBackpropFilter': {
+    // UNetConv2DBackpropFilterBias: the bias gradient in the same primitive, as PyTorch's convolution_backward.
+    case 'Conv2DBackpropFilter':
+    case 'UNetConv2DBackpropFilterBias': {
       // Inputs (x, dy): x is 2 px wider than dy for a 3x3 valid convolution, as wide for 1x1; the
       // up-convolution's filter gradient passes (dy of the wide output, the narrow input).
       const [sx, sdy] = [spatial(a), spatial(b)];

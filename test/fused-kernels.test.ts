@@ -1,6 +1,6 @@
 /**
  * The training fast path against plain TF.js, on every backend: the fused
- * convolution + bias + ReLU op, the ReLU-gradient and softmax cross-entropy kernels,
+ * convolution + bias + ReLU op, the ReLU-gradient, filter-and-bias-gradient and softmax cross-entropy kernels,
  * and the lean backward pass (bit-identical gradients, lower peak memory).
  */
 import assert from 'node:assert/strict';
@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
 import { oneDnnLoadError, registerOneDnnBackend } from '../src/backend/onednn.js';
 import { SOFTMAX_CE_KERNEL, weightedSoftmaxCrossEntropy } from '../src/loss/cross-entropy.js';
-import { conv2dBiasRelu, RELU_GRAD_KERNEL } from '../src/model/fused-conv.js';
+import { CONV_FILTER_BIAS_GRAD_KERNEL, conv2dBiasRelu, RELU_GRAD_KERNEL } from '../src/model/fused-conv.js';
 import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
 import { installLeanBackprop, setLeanBackprop } from '../src/train/lean-backprop.js';
@@ -45,6 +45,33 @@ for (const backend of backends) {
             const err = maxAbsDiff(got[i]!.dataSync(), want[i]!.dataSync());
             assert.ok(err < 1e-4, `conv2dBiasRelu (${pad}) ${name}: max error ${err}`);
           });
+        });
+      }
+    });
+
+    test(`${CONV_FILTER_BIAS_GRAD_KERNEL}: [dw, db] equal Conv2DBackpropFilter and dy summed over N, H, W (JS inputs and the convolution's own layout; 5, 16 and 40 channels)`, { skip }, async () => {
+      await tf.setBackend(backend);
+      // Only backends with a one-pass kernel register it; elsewhere conv2dBiasRelu's gradient runs the two kernels.
+      assert.equal(Boolean(tf.getKernel(CONV_FILTER_BIAS_GRAD_KERNEL, backend)), backend === 'onednn', `${CONV_FILTER_BIAS_GRAD_KERNEL} registered on ${backend}`);
+      if (backend !== 'onednn') return;
+      for (const c of [5, 16, 40]) {
+        tf.tidy(() => {
+          const x = random([2, 12, 11, c], 20 + c);
+          const w = random([3, 3, c, c], 21 + c, 0.2);
+          // A convolution's output: on a native backend it is held in the layout oneDNN chose.
+          const dyNative = tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid');
+          const dyJs = tf.tensor(dyNative.dataSync(), dyNative.shape);
+          const attrs = { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1], filterShape: [3, 3, c, c] } as unknown as tf.NamedAttrMap;
+          for (const [inputs, what] of [[{ x, dy: dyNative }, 'native dy'], [{ x: tf.tensor(x.dataSync(), x.shape), dy: dyJs }, 'JS inputs']] as const) {
+            const [dw, db] = tf.engine().runKernel(CONV_FILTER_BIAS_GRAD_KERNEL, inputs, attrs) as tf.Tensor[];
+            const wantDw = tf.engine().runKernel('Conv2DBackpropFilter', inputs, attrs) as tf.Tensor;
+            assert.deepEqual(dw!.shape, [3, 3, c, c]);
+            assert.deepEqual(db!.shape, [c]);
+            const errW = maxAbsDiff(dw!.dataSync(), wantDw.dataSync());
+            const errB = maxAbsDiff(db!.dataSync(), tf.sum(dyJs, [0, 1, 2]).dataSync());
+            assert.ok(errW < 1e-4, `${CONV_FILTER_BIAS_GRAD_KERNEL} (${c} channels, ${what}) dw: max error ${errW}`);
+            assert.ok(errB < 1e-4, `${CONV_FILTER_BIAS_GRAD_KERNEL} (${c} channels, ${what}) db: max error ${errB}`);
+          }
         });
       }
     });

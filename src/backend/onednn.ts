@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { SOFTMAX_CE_KERNEL } from '../loss/cross-entropy.js';
-import { RELU_GRAD_KERNEL } from '../model/fused-conv.js';
+import { CONV_FILTER_BIAS_GRAD_KERNEL, RELU_GRAD_KERNEL } from '../model/fused-conv.js';
 import { installFastCpuKernels } from './cpu-kernels.js';
 
 type Arg = number | Float32Array;
@@ -30,6 +30,8 @@ export interface OneDnnAddon {
   conv2d(x: Arg, w: Float32Array, bias: Float32Array | null, relu: boolean, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[]): number;
   conv2dBackpropInput(dy: Arg, w: Float32Array, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[]): number;
   conv2dBackpropFilter(x: Arg, dy: Arg, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[]): Float32Array;
+  /** The filter gradient (HWIO) and the bias gradient of one convolution, in one primitive. */
+  conv2dBackpropFilterBias(x: Arg, dy: Arg, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[]): [Float32Array, Float32Array];
   maxPool(x: Arg, xDims: Dims4, yDims: Dims4, kernel: number[], strides: number[], pads: Pads): number;
   maxPoolGrad(dy: Arg, x: Arg, y: number | null, xDims: Dims4, yDims: Dims4, kernel: number[], strides: number[], pads: Pads): number;
   relu(x: Arg, xDims: Dims4): number;
@@ -299,6 +301,23 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[]
   return b.makeTensorInfo(attrs.filterShape!, 'float32', dw);
 }
 
+/**
+ * Conv2DBackpropFilter and the bias gradient (dy summed over N, H, W) in one native primitive,
+ * [dw, db]; elsewhere the two kernels it stands for.
+ */
+function conv2DBackpropFilterBias(args: KernelArgs): tf.TensorInfo[] {
+  const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const attrs = args.attrs as unknown as ConvAttrs;
+  const b = args.backend as OneDnnBackend;
+  const info = isF32(x, dy) && attrs.filterShape && x.shape.length === 4 ? convInfoOf(x.shape, attrs.filterShape, attrs) : null;
+  if (!info || !sameShape(info.outShape, dy.shape)) {
+    const dw = conv2DBackpropFilter(args) as tf.TensorInfo;
+    return [dw, sum({ inputs: { x: dy }, backend: b, attrs: { axis: [0, 1, 2], keepDims: false } }) as tf.TensorInfo];
+  }
+  const [dw, db] = b.addon.conv2dBackpropFilterBias(b.arg(x), b.arg(dy), ...convArgs(info));
+  return [b.makeTensorInfo(attrs.filterShape!, 'float32', dw), b.makeTensorInfo([info.outChannels], 'float32', db)];
+}
+
 interface PoolAttrs {
   filterSize: [number, number] | number;
   strides: [number, number] | number;
@@ -538,6 +557,7 @@ const NATIVE_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo | tf.Te
   Multiply: binary('Multiply', 1),
   Sub: binary('Sub', 3),
   [RELU_GRAD_KERNEL]: reluGrad,
+  [CONV_FILTER_BIAS_GRAD_KERNEL]: conv2DBackpropFilterBias,
   [SOFTMAX_CE_KERNEL]: softmaxCrossEntropy,
 };
 

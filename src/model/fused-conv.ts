@@ -15,6 +15,13 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 /** Kernel computing dy * (y > 0) in one pass, registered by backends that have one (src/backend). */
 export const RELU_GRAD_KERNEL = 'UNetReluGrad';
 
+/**
+ * Kernel computing a convolution's filter gradient and its bias gradient (dy summed over N, H, W)
+ * together, [dw, db], registered by backends that have one: oneDNN does both in one pass over dy,
+ * as PyTorch's convolution_backward does, instead of Conv2DBackpropFilter and a Sum.
+ */
+export const CONV_FILTER_BIAS_GRAD_KERNEL = 'UNetConv2DBackpropFilterBias';
+
 function reluGrad(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
   if (tf.getKernel(RELU_GRAD_KERNEL, tf.getBackend())) return tf.engine().runKernel(RELU_GRAD_KERNEL, { dy, y }) as tf.Tensor;
   return tf.mul(dy, tf.step(y));
@@ -34,7 +41,12 @@ export function conv2dBiasRelu(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Ten
           const [sx, sw, sy] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
           const dz = reluGrad(dy, sy);
           const dx = tf.engine().runKernel('Conv2DBackpropInput', { dy: dz, filter: sw }, { ...convAttrs, inputShape: sx.shape } as unknown as tf.NamedAttrMap) as tf.Tensor;
-          const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x: sx, dy: dz }, { ...convAttrs, filterShape: sw.shape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+          const filterAttrs = { ...convAttrs, filterShape: sw.shape } as unknown as tf.NamedAttrMap;
+          if (tf.getKernel(CONV_FILTER_BIAS_GRAD_KERNEL, tf.getBackend())) {
+            const [dw, db] = tf.engine().runKernel(CONV_FILTER_BIAS_GRAD_KERNEL, { x: sx, dy: dz }, filterAttrs) as tf.Tensor[];
+            return [dx, dw!, db!];
+          }
+          const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x: sx, dy: dz }, filterAttrs) as tf.Tensor;
           return [dx, dw, tf.sum(dz, [0, 1, 2])];
         }),
     };

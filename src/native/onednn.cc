@@ -596,20 +596,25 @@ Napi::Value Conv2dBackpropInput(Ctx& c) {
   return handleOf(c, std::move(out));
 }
 
-// conv2dBackpropFilter(x, dy, xdims, wdims, ydims, strides, pads, dilations) -> Float32Array HWIO
-Napi::Value Conv2dBackpropFilter(Ctx& c) {
+// The filter gradient, and with `withBias` the bias gradient computed in the same pass over dy.
+Napi::Value convBackpropFilter(Ctx& c, bool withBias) {
   ConvGeom g = geom(c, 2);
   memory x = activation(c, 0, g.x, "x");
   memory dyArg = activation(c, 1, g.y, "dy");
   const size_t n = volume(c, g.w, "filter");
   const tag xLayout = backwardLayout(x);
   const tag dyLayout = backwardLayout(dyArg);
-  auto key = convKey(g, false, false, dnnl::prop_kind::backward_weights);
+  const memory::desc biasMd({g.w[3]}, dt::f32, tag::x);
+  auto key = convKey(g, withBias, false, dnnl::prop_kind::backward_weights);
   key.push_back(static_cast<int64_t>(xLayout));
   key.push_back(static_cast<int64_t>(dyLayout));
   const auto& pd = cached(c.st, c.st.convBwdWeights, key, [&] {
-    const auto& fwd = convFwdPd(c, g, false, false, dnnl::prop_kind::forward_training);
+    const auto& fwd = convFwdPd(c, g, withBias, false, dnnl::prop_kind::forward_training);
     return backwardPd<dnnl::convolution_backward_weights::primitive_desc>(xLayout, dyLayout, [&](tag src, tag dst) {
+      if (withBias) {
+        dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, actIn(g.x, src), anyWei(g.w), biasMd, actIn(g.y, dst), g.strides, g.dil, g.padL, g.padR);
+        return dnnl::convolution_backward_weights::primitive_desc(d, c.st.engine, fwd);
+      }
       dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, actIn(g.x, src), anyWei(g.w), actIn(g.y, dst), g.strides, g.dil, g.padL, g.padR);
       return dnnl::convolution_backward_weights::primitive_desc(d, c.st.engine, fwd);
     });
@@ -618,13 +623,36 @@ Napi::Value Conv2dBackpropFilter(Ctx& c) {
   memory src = ensure(c, x, pd.src_desc());
   memory dy = ensure(c, dyArg, pd.diff_dst_desc());
   memory dw = scratchMemory(c.st, pd.diff_weights_desc());
-  prim.execute(c.st.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
+  Napi::Float32Array db;
+  memory dbPlain;
+  memory dbMem;
+  if (withBias) {
+    db = Napi::Float32Array::New(c.env, static_cast<size_t>(g.w[3]));
+    dbPlain = memory(biasMd, c.st.engine, db.Data());
+    dbMem = pd.diff_bias_desc() == biasMd ? dbPlain : scratchMemory(c.st, pd.diff_bias_desc());
+    args[DNNL_ARG_DIFF_BIAS] = dbMem;
+  }
+  prim.execute(c.st.stream, args);
   Napi::Float32Array out = Napi::Float32Array::New(c.env, n);
   memory plain({{g.w[3], g.w[2], g.w[0], g.w[1]}, dt::f32, tag::hwio}, c.st.engine, out.Data());
   reorderInto(c, dw, plain);
+  if (withBias && dbMem.get_data_handle() != dbPlain.get_data_handle()) reorderInto(c, dbMem, dbPlain);
   c.st.stream.wait();
-  return out;
+  if (!withBias) return out;
+  Napi::Array result = Napi::Array::New(c.env, 2);
+  result.Set(0u, out);
+  result.Set(1u, db);
+  return result;
 }
+
+// conv2dBackpropFilter(x, dy, xdims, wdims, ydims, strides, pads, dilations) -> Float32Array HWIO
+Napi::Value Conv2dBackpropFilter(Ctx& c) { return convBackpropFilter(c, false); }
+
+// conv2dBackpropFilterBias(x, dy, xdims, wdims, ydims, strides, pads, dilations) -> [Float32Array HWIO, Float32Array C]:
+// the filter gradient and the bias gradient (dy summed over N, H, W) of one convolution, in one
+// primitive (PyTorch's convolution_backward does the same), instead of a second pass over dy.
+Napi::Value Conv2dBackpropFilterBias(Ctx& c) { return convBackpropFilter(c, true); }
 
 
 // The plain and blocked layouts our primitives produce, seen as one loop nest:
@@ -1476,6 +1504,7 @@ size_t poolCapFromEnv(Napi::Env env) {
 KERNEL(kConv2d, "conv2d", "@x", "filter", "bias", "relu", "xDims", "wDims", "yDims", "strides", "pads", "dilations")
 KERNEL(kConv2dBackpropInput, "conv2dBackpropInput", "@dy", "filter", "xDims", "wDims", "yDims", "strides", "pads", "dilations")
 KERNEL(kConv2dBackpropFilter, "conv2dBackpropFilter", "@x", "@dy", "xDims", "wDims", "yDims", "strides", "pads", "dilations")
+KERNEL(kConv2dBackpropFilterBias, "conv2dBackpropFilterBias", "@x", "@dy", "xDims", "wDims", "yDims", "strides", "pads", "dilations")
 KERNEL(kMaxPool, "maxPool", "@x", "xDims", "yDims", "kernel", "strides", "pads")
 KERNEL(kMaxPoolGrad, "maxPoolGrad", "@dy", "@x", "@y", "xDims", "yDims", "kernel", "strides", "pads")
 KERNEL(kRelu, "relu", "@x", "xDims")
@@ -1509,6 +1538,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   expose<Conv2d, kConv2d>(env, exports);
   expose<Conv2dBackpropInput, kConv2dBackpropInput>(env, exports);
   expose<Conv2dBackpropFilter, kConv2dBackpropFilter>(env, exports);
+  expose<Conv2dBackpropFilterBias, kConv2dBackpropFilterBias>(env, exports);
   expose<MaxPool, kMaxPool>(env, exports);
   expose<MaxPoolGrad, kMaxPoolGrad>(env, exports);
   expose<Relu, kRelu>(env, exports);
