@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '../model/dropout.js'; // registers the custom layer for deserialisation
 import { fuseConvRelu } from '../model/fused-conv.js';
+import { cropInOneSlice } from '../model/crop.js';
 import { resolveConfig, type UNetConfig } from '../model/config.js';
 import { outputSize, validInputSizes } from '../model/size.js';
 import type { Normalization } from './normalize.js';
@@ -290,6 +291,7 @@ export async function modelFromParts(json: unknown, weights: ArrayBuffer, source
   }
   const model = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: doc.modelTopology as object, weightSpecs, weightData: weights }));
   fuseConvRelu(model);
+  cropInOneSlice(model);
   return model;
 }
 
@@ -306,5 +308,6 @@ export async function loadModelFromUrl(baseUrl: string): Promise<{ model: tfl.La
   const metadata = parseMetadata(await res.json(), `${base}${METADATA_JSON}`);
   const model = await tfl.loadLayersModel(`${base}${MODEL_JSON}`);
   fuseConvRelu(model);
+  cropInOneSlice(model);
   return { model, metadata };
 }

@@ -8,6 +8,7 @@ import { resolveConfig, type UNetConfig } from './config.js';
 import { outputSize, skipCropPerSide } from './size.js';
 import { SeededDropout } from './dropout.js';
 import { fuseConvRelu } from './fused-conv.js';
+import { cropInOneSlice } from './crop.js';
 import { initializeWeights } from './init.js';
 import { Rng } from '../util/rng.js';
 
@@ -73,6 +74,7 @@ export function buildUNet(config: Partial<UNetConfig> = {}, inputSize: number | 
   const logits = outConv(x, c.classes);
   const model = tfl.model({ inputs: image, outputs: logits, name: 'unet' });
   fuseConvRelu(model);
+  cropInOneSlice(model);
   if (init === 'he') initializeWeights(model, new Rng(seed));
   return model;
 }
