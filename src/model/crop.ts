@@ -8,11 +8,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { overrideCalls } from './override.js';
 
 interface CroppingInternals {
   cropping: [[number, number], [number, number]];
   dataFormat: string;
-  call(inputs: tf.Tensor | tf.Tensor[], kwargs: unknown): tf.Tensor;
 }
 
 /**
@@ -23,18 +23,13 @@ interface CroppingInternals {
  * @example cropInOneSlice(buildUNet({ depth: 2, baseFilters: 4 }, 60)) === 2 // one crop per level
  */
 export function cropInOneSlice(model: tfl.LayersModel): number {
-  let n = 0;
-  for (const layer of model.layers) {
-    if (layer.getClassName() !== 'Cropping2D') continue;
-    const c = layer as unknown as CroppingInternals;
-    if (c.dataFormat !== 'channelsLast') continue;
+  return overrideCalls<CroppingInternals>(model, 'Cropping2D', (c) => {
+    if (c.dataFormat !== 'channelsLast') return null;
     const [[top, bottom], [left, right]] = c.cropping;
-    c.call = (inputs) => {
+    return (inputs) => {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
       const [batch, h, w, channels] = x.shape;
       return tf.slice(x, [0, top, left, 0], [batch, h - top - bottom, w - left - right, channels]);
     };
-    n++;
-  }
-  return n;
+  });
 }

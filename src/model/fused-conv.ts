@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { overrideCalls } from './override.js';
 
 /** Kernel computing dy * (y > 0) in one pass, registered by backends that have one (src/backend). */
 export const RELU_GRAD_KERNEL = 'UNetReluGrad';
@@ -62,7 +63,6 @@ interface ConvInternals {
   dilationRate: number[];
   dataFormat: string;
   activation: { getClassName(): string };
-  call(inputs: tf.Tensor | tf.Tensor[], kwargs: unknown): tf.Tensor;
 }
 
 /**
@@ -71,20 +71,15 @@ interface ConvInternals {
  * every U-Net we build or load; returns the number of layers changed.
  */
 export function fuseConvRelu(model: tfl.LayersModel): number {
-  let n = 0;
-  for (const layer of model.layers) {
-    if (layer.getClassName() !== 'Conv2D') continue;
-    const c = layer as unknown as ConvInternals;
+  return overrideCalls<ConvInternals>(model, 'Conv2D', (c) => {
     const plain = c.strides.every((s) => s === 1) && c.dilationRate.every((d) => d === 1) && c.dataFormat === 'channelsLast';
-    if (!plain || !c.bias || c.activation.getClassName().toLowerCase() !== 'relu') continue;
-    if (c.padding !== 'valid' && c.padding !== 'same') continue;
+    if (!plain || !c.bias || c.activation.getClassName().toLowerCase() !== 'relu') return null;
+    if (c.padding !== 'valid' && c.padding !== 'same') return null;
     const pad = c.padding;
     const bias = c.bias;
-    c.call = (inputs) => {
+    return (inputs) => {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
       return tf.tidy(() => conv2dBiasRelu(x, c.kernel.read() as tf.Tensor4D, bias.read() as tf.Tensor1D, pad));
     };
-    n++;
-  }
-  return n;
+  });
 }
