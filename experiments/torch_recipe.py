@@ -21,6 +21,10 @@ Same as unet-ts (file names under src/):
   the output pixels; optimizers as train/train.ts makeOptimizer (Adam epsilon 1e-7 as TF.js);
 - prediction (infer/predict.ts): overlap-tile with mirrored context, softmax probabilities.
 Random streams differ (numpy/torch generators), so runs agree in distribution, not bit for bit.
+Checked side by side in experiments/parity/: from the same weights and tile the two give the same
+logits, loss, gradients and optimiser steps (steps.ts / steps.py, test/torch-parity.test.ts), the
+two tile streams have the same per-tile statistics (tiles.ts / tiles.py), and a trained model
+predicts the same probabilities through both (export-weights.ts / predict.py).
 """
 import json
 import math
