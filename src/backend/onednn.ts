@@ -291,14 +291,20 @@ function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] 
   return b.makeNativeTensorInfo(info.inShape, h);
 }
 
-function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+/** The inputs and geometry of a filter-gradient call (x, dy, attrs.filterShape) when the native path takes it, else null. */
+function filterGradientCall(args: KernelArgs): { x: tf.TensorInfo; dy: tf.TensorInfo; filterShape: number[]; info: tf.backend_util.Conv2DInfo } | null {
   const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const attrs = args.attrs as unknown as ConvAttrs;
-  const b = args.backend as OneDnnBackend;
   const info = isF32(x, dy) && attrs.filterShape && x.shape.length === 4 ? convInfoOf(x.shape, attrs.filterShape, attrs) : null;
-  if (!info || !sameShape(info.outShape, dy.shape)) return cpuFallback('Conv2DBackpropFilter', args);
-  const dw = b.addon.conv2dBackpropFilter(b.arg(x), b.arg(dy), ...convArgs(info));
-  return b.makeTensorInfo(attrs.filterShape!, 'float32', dw);
+  return info && sameShape(info.outShape, dy.shape) ? { x, dy, filterShape: attrs.filterShape!, info } : null;
+}
+
+function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const call = filterGradientCall(args);
+  if (!call) return cpuFallback('Conv2DBackpropFilter', args);
+  const b = args.backend as OneDnnBackend;
+  const dw = b.addon.conv2dBackpropFilter(b.arg(call.x), b.arg(call.dy), ...convArgs(call.info));
+  return b.makeTensorInfo(call.filterShape, 'float32', dw);
 }
 
 /**
@@ -306,16 +312,14 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[]
  * [dw, db]; elsewhere the two kernels it stands for.
  */
 function conv2DBackpropFilterBias(args: KernelArgs): tf.TensorInfo[] {
-  const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-  const attrs = args.attrs as unknown as ConvAttrs;
   const b = args.backend as OneDnnBackend;
-  const info = isF32(x, dy) && attrs.filterShape && x.shape.length === 4 ? convInfoOf(x.shape, attrs.filterShape, attrs) : null;
-  if (!info || !sameShape(info.outShape, dy.shape)) {
-    const dw = conv2DBackpropFilter(args) as tf.TensorInfo;
-    return [dw, sum({ inputs: { x: dy }, backend: b, attrs: { axis: [0, 1, 2], keepDims: false } }) as tf.TensorInfo];
+  const call = filterGradientCall(args);
+  if (!call) {
+    const { dy } = args.inputs as { dy: tf.TensorInfo };
+    return [conv2DBackpropFilter(args) as tf.TensorInfo, sum({ inputs: { x: dy }, backend: b, attrs: { axis: [0, 1, 2], keepDims: false } }) as tf.TensorInfo];
   }
-  const [dw, db] = b.addon.conv2dBackpropFilterBias(b.arg(x), b.arg(dy), ...convArgs(info));
-  return [b.makeTensorInfo(attrs.filterShape!, 'float32', dw), b.makeTensorInfo([info.outChannels], 'float32', db)];
+  const [dw, db] = b.addon.conv2dBackpropFilterBias(b.arg(call.x), b.arg(call.dy), ...convArgs(call.info));
+  return [b.makeTensorInfo(call.filterShape, 'float32', dw), b.makeTensorInfo([call.info.outChannels], 'float32', db)];
 }
 
 interface PoolAttrs {

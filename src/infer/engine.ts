@@ -50,13 +50,13 @@ export async function chooseEngine(backend: string, request: string = 'auto'): P
 export async function openCurrentWeights(engine: EngineName, model: tfl.LayersModel): Promise<OpenedPredictor> {
   if (engine === 'tfjs') return tfjsPredictorOpener(model);
   const tile = modelInputShape(model);
-  const o = await ortUnet(model, makeMetadata({ config: configOfModel(model), tileSize: tile, normalization: DEFAULT_NORMALIZATION }));
-  const predictor = o.predictor(tile);
+  const opened = await openEngine(engine, model, makeMetadata({ config: configOfModel(model), tileSize: tile, normalization: DEFAULT_NORMALIZATION }));
+  const predictor = opened.predictor(tile);
   return {
     predictor,
     close: async () => {
       predictor.dispose();
-      await o.release();
+      await opened.dispose();
     },
   };
 }
