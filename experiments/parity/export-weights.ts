@@ -9,14 +9,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../../src/backend/index.js';
 import { loadModel } from '../../src/io/model-files.js';
+import { weightRecords, writeRecords } from './records.js';
 
 const [dir, out, name = 'trained'] = process.argv.slice(2);
 if (!dir || !out) throw new Error('usage: export-weights.ts MODEL_DIR OUT [NAME]');
 await initBackend('cpu');
 const { model, metadata } = await loadModel(dir);
-const records = model.layers.flatMap((layer) => layer.weights.map((w) => ({ name: w.name, shape: w.shape as number[], values: w.read().dataSync() as Float32Array })));
+const records = weightRecords(model);
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, `${name}.json`), JSON.stringify(records.map(({ name: n, shape }) => ({ name: n, shape }))));
-writeFileSync(join(out, `${name}.bin`), Buffer.concat(records.map((r) => Buffer.from(r.values.buffer, r.values.byteOffset, r.values.byteLength))));
+writeRecords(out, name, records);
 writeFileSync(join(out, 'config.json'), JSON.stringify(metadata.config));
 console.log(JSON.stringify({ weights: records.length, config: metadata.config }));

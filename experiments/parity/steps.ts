@@ -25,6 +25,7 @@ import { makeOptimizer, tileGeometry, trainStep } from '../../src/train/train.js
 import { installLeanBackprop } from '../../src/train/lean-backprop.js';
 import { weightedSoftmaxCrossEntropy } from '../../src/loss/cross-entropy.js';
 import { Rng } from '../../src/util/rng.js';
+import { weightRecords, writeRecords } from './records.js';
 
 const { values: opt, positionals } = parseArgs({
   allowPositionals: true,
@@ -79,23 +80,11 @@ function syntheticTile(rng: Rng): { image: Float32Array; labels: Int32Array; wei
 const t = syntheticTile(new Rng(seed + 1000));
 const tiles = [{ image: t.image, labels: t.labels, weights: t.weights }];
 
-/** Every weight in layer order: name, TF.js shape, values. */
-function weightRecords(): { name: string; shape: number[]; values: Float32Array }[] {
-  return model.layers.flatMap((layer) =>
-    layer.weights.map((w) => ({ name: w.name, shape: w.shape as number[], values: w.read().dataSync() as Float32Array })),
-  );
-}
-function writeWeights(file: string): void {
-  const records = weightRecords();
-  const manifest = records.map(({ name, shape }) => ({ name, shape }));
-  writeFileSync(join(out!, `${file}.json`), JSON.stringify(manifest));
-  writeFileSync(join(out!, `${file}.bin`), Buffer.concat(records.map((r) => Buffer.from(r.values.buffer, r.values.byteOffset, r.values.byteLength))));
-}
 function writeF32(file: string, a: Float32Array | Int32Array): void {
   writeFileSync(join(out!, file), Buffer.from(a.buffer, a.byteOffset, a.byteLength));
 }
 
-writeWeights('init');
+writeRecords(out, 'init', weightRecords(model));
 writeF32('image.f32', t.image);
 writeF32('labels.i32', t.labels);
 writeF32('weights.f32', t.weights);
@@ -117,15 +106,14 @@ installLeanBackprop();
 const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
 const { value, grads } = tf.variableGrads(() => weightedSoftmaxCrossEntropy(model.apply(x, { training: true }) as tf.Tensor4D, y, w), vars);
 const gradRecords = vars.map((v) => ({ name: v.name, shape: v.shape, values: grads[v.name]!.dataSync() as Float32Array }));
-writeFileSync(join(out, 'grads.json'), JSON.stringify(gradRecords.map(({ name, shape }) => ({ name, shape }))));
-writeFileSync(join(out, 'grads.bin'), Buffer.concat(gradRecords.map((r) => Buffer.from(r.values.buffer, r.values.byteOffset, r.values.byteLength))));
+writeRecords(out, 'grads', gradRecords);
 const loss1 = value.dataSync()[0]!;
 tf.dispose([x, y, w, logits, value, ...Object.values(grads)]);
 
 const optimizer = makeOptimizer(kind, lr, 0.99);
 const losses: number[] = [];
 for (let s = 0; s < steps; s++) losses.push(trainStep(model, optimizer, tiles, geo, 1));
-writeWeights('final');
+writeRecords(out, 'final', weightRecords(model));
 writeFileSync(
   join(out, 'run.json'),
   JSON.stringify({ filters, depth, tile, output: geo.output, steps, optimizer: kind, lr, seed, classes: 3, backend: backend.name, loss1, losses }, null, 1),
