@@ -27,11 +27,14 @@ type Pads = [top: number, left: number, bottom: number, right: number];
  * its own tensors, and handles from another thread are unknown to it.
  */
 export interface OneDnnAddon {
-  conv2d(x: Arg, w: Float32Array, bias: Float32Array | null, relu: boolean, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[]): number;
-  conv2dBackpropInput(dy: Arg, w: Float32Array, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[]): number;
-  conv2dBackpropFilter(x: Arg, dy: Arg, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[]): Float32Array;
-  /** The filter gradient (HWIO) and the bias gradient of one convolution, in one primitive. */
-  conv2dBackpropFilterBias(x: Arg, dy: Arg, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[]): [Float32Array, Float32Array];
+  conv2d(x: Arg, w: Arg, bias: Float32Array | null, relu: boolean, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[]): number;
+  conv2dBackpropInput(dy: Arg, w: Arg, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[]): number;
+  /** The filter gradient: HWIO values, or with asHandle a filter handle in the primitive's layout. */
+  conv2dBackpropFilter(x: Arg, dy: Arg, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[], asHandle: true): number;
+  conv2dBackpropFilter(x: Arg, dy: Arg, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[], asHandle?: false): Float32Array;
+  /** The filter gradient (as conv2dBackpropFilter gives it) and the bias gradient of one convolution, in one primitive. */
+  conv2dBackpropFilterBias(x: Arg, dy: Arg, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[], asHandle: true): [number, Float32Array];
+  conv2dBackpropFilterBias(x: Arg, dy: Arg, xDims: Dims4, wDims: Dims4, yDims: Dims4, strides: number[], pads: Pads, dilations: number[], asHandle?: false): [Float32Array, Float32Array];
   maxPool(x: Arg, xDims: Dims4, yDims: Dims4, kernel: number[], strides: number[], pads: Pads): number;
   maxPoolGrad(dy: Arg, x: Arg, y: number | null, xDims: Dims4, yDims: Dims4, kernel: number[], strides: number[], pads: Pads): number;
   relu(x: Arg, xDims: Dims4): number;
@@ -39,6 +42,17 @@ export interface OneDnnAddon {
   binary(op: number, a: number, b: Arg): number | null;
   step(x: number): number;
   toNHWC(handle: number): Float32Array;
+  /** A filter handle (OIHW dims, any layout) as HWIO values. */
+  toHWIO(handle: number): Float32Array;
+  /** HWIO filter values (or a filter handle) as a new handle in the layout of the filter handle `like`. */
+  fromHWIO(values: Arg, wDims: Dims4, like: number): number;
+  /**
+   * In-place optimizer updates (src/train/optimizers.ts), bit for bit TF.js': value and slots all
+   * Float32Arrays of one length, or all filter handles of one layout with the gradient a handle
+   * (any layout) or HWIO values.
+   */
+  momentumUpdate(value: Arg, accumulation: Arg, gradient: Arg, momentum: number, scale: number): void;
+  adamUpdate(value: Arg, firstMoment: Arg, secondMoment: Arg, gradient: Arg, coefficients: number[]): void;
   /** null when the layout or a channel offset does not allow a native slice. */
   slice(x: number, begin: number[], size: number[]): number | null;
   pad(x: number, before: number[], after: number[]): number | null;
@@ -122,7 +136,11 @@ export function oneDnnLoadError(): string | null {
   return addonState!.error;
 }
 
-/** Storage entry of a natively held tensor: values are materialised (NHWC) on first read. */
+/**
+ * Storage entry of a natively held tensor: values are materialised on first read, NHWC for an
+ * activation, HWIO for a filter (a convolution's weights or their gradient, held in the layout
+ * of the filter gradient between training steps: {@link OneDnnBackend.filterHandlesForUpdate}).
+ */
 export class NativeEntry {
   dtype = 'float32' as const;
   refCount = 1;
@@ -131,9 +149,10 @@ export class NativeEntry {
     private readonly addon: OneDnnAddon,
     readonly handle: number,
     readonly shape: readonly number[],
+    readonly filter = false,
   ) {}
   get values(): Float32Array {
-    if (this.materialised === null) this.materialised = this.addon.toNHWC(this.handle);
+    if (this.materialised === null) this.materialised = this.filter ? this.addon.toHWIO(this.handle) : this.addon.toNHWC(this.handle);
     return this.materialised;
   }
   set values(v: Float32Array) {
@@ -142,11 +161,23 @@ export class NativeEntry {
   get isMaterialised(): boolean {
     return this.materialised !== null;
   }
+  /** Forgets the materialised values: the native memory is about to be written in place. */
+  willChange(): void {
+    this.materialised = null;
+  }
 }
 
 type Storage = tf.DataStorage<{ values?: unknown; dtype: tf.DataType; refCount: number }>;
 
 export class OneDnnBackend extends MathBackendCPU {
+  /**
+   * Filter gradients come back as native filters, so that the in-place optimizers keep the
+   * weights native between steps (src/train/optimizers.ts). false: HWIO values, and weights
+   * held in JavaScript, reordered into the convolutions' layout on every call (the path before
+   * 2026-12-06; for A/B tests and timings: the same bits either way).
+   */
+  nativeFilters = true;
+
   constructor(readonly addon: OneDnnAddon) {
     super();
   }
@@ -156,19 +187,78 @@ export class OneDnnBackend extends MathBackendCPU {
   }
 
   /** A float32 tensor held natively (the handle's logical dims must be `shape`, NHWC). */
-  makeNativeTensorInfo(shape: number[], handle: number): tf.TensorInfo {
+  makeNativeTensorInfo(shape: number[], handle: number, filter = false): tf.TensorInfo {
     const dataId = this.write(new Float32Array(0), shape, 'float32');
-    // DataStorage.set counts every call as a new id; replacing write()'s entry with a bare
-    // set() made numDataIds() (TF.js' kernel leak check) grow by one per native tensor.
-    this.store.delete(dataId);
-    this.store.set(dataId, new NativeEntry(this.addon, handle, shape));
+    this.replaceEntry(dataId, new NativeEntry(this.addon, handle, shape, filter));
     return { dataId, shape, dtype: 'float32' };
   }
 
-  /** The native handle of `t` when it has one with `t`'s own shape, else null. */
+  /** A float32 filter held natively (`shape` HWIO; the handle's dims are OIHW). */
+  makeNativeFilterInfo(shape: number[], handle: number): tf.TensorInfo {
+    return this.makeNativeTensorInfo(shape, handle, true);
+  }
+
+  private replaceEntry(dataId: object, entry: NativeEntry): void {
+    // DataStorage.set counts every call as a new id; replacing an entry with a bare set() made
+    // numDataIds() (TF.js' kernel leak check) grow by one per native tensor.
+    this.store.delete(dataId);
+    this.store.set(dataId, entry);
+  }
+
+  /**
+   * The native handle of activation `t` when it has one with `t`'s own shape, else null. A
+   * filter's handle is not one: kernels that take activations would read its OIHW memory as
+   * NCHW, so they get its HWIO values instead.
+   */
   handleOf(t: tf.TensorInfo): number | null {
     const e = this.store.get(t.dataId);
-    return e instanceof NativeEntry && sameShape(e.shape, t.shape) ? e.handle : null;
+    return e instanceof NativeEntry && !e.filter && sameShape(e.shape, t.shape) ? e.handle : null;
+  }
+
+  /** The native handle of filter `t` (HWIO shape) when it has one, else null. */
+  filterHandleOf(t: tf.TensorInfo): number | null {
+    const e = this.store.get(t.dataId);
+    return e instanceof NativeEntry && e.filter && sameShape(e.shape, t.shape) ? e.handle : null;
+  }
+
+  /** Native filter argument for `t`: its handle, or its HWIO values. */
+  filterArg(t: tf.TensorInfo): Arg {
+    return this.filterHandleOf(t) ?? this.f32(t);
+  }
+
+  /**
+   * For an in-place update of filter `tensors[0]` and its optimizer slots `tensors[1..]` by
+   * `gradient`: their handles, all in one layout, with the values of those still held in
+   * JavaScript moved into the native layout first (once: they stay there, so that the next
+   * forward pass reads the weights without a reorder and the next gradient needs none to be
+   * applied), and the gradient's handle (or values); null when the update cannot run natively
+   * (neither the gradient nor the value is a native filter, or a tensor is shared or of another
+   * shape), for the caller's other path. Materialised values of the tensors are forgotten, as
+   * the update writes their memory.
+   */
+  filterHandlesForUpdate(gradient: tf.TensorInfo, tensors: readonly tf.TensorInfo[]): { handles: number[]; gradient: Arg } | null {
+    const value = tensors[0];
+    if (value === undefined || value.dtype !== 'float32' || value.shape.length !== 4 || !isF32(gradient, ...tensors)) return null;
+    if (!tensors.every((t) => sameShape(t.shape, value.shape)) || !sameShape(gradient.shape, value.shape)) return null;
+    const like = this.filterHandleOf(value) ?? this.filterHandleOf(gradient);
+    if (like === null) return null;
+    const entries = tensors.map((t) => this.store.get(t.dataId));
+    const movable = (e: unknown): e is { values: Float32Array; refCount: number } =>
+      e !== null && typeof e === 'object' && Object.getPrototypeOf(e) === Object.prototype && (e as { refCount: number }).refCount === 1 && (e as { values: unknown }).values instanceof Float32Array;
+    if (!entries.every((e) => (e instanceof NativeEntry && e.filter) || movable(e))) return null;
+    const handles = tensors.map((t, i) => {
+      const e = entries[i];
+      if (e instanceof NativeEntry) {
+        e.willChange();
+        return e.handle;
+      }
+      const h = this.addon.fromHWIO((e as { values: Float32Array }).values, dims4(t.shape), like);
+      const native = new NativeEntry(this.addon, h, [...t.shape], true);
+      native.refCount = (e as { refCount: number }).refCount;
+      this.replaceEntry(t.dataId, native);
+      return h;
+    });
+    return { handles, gradient: this.filterArg(gradient) };
   }
 
   /**
@@ -262,8 +352,7 @@ function conv2D(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   const b = args.backend as OneDnnBackend;
   const info = isF32(x, filter) && x.shape.length === 4 ? convInfoOf(x.shape, filter.shape, args.attrs as unknown as ConvAttrs) : null;
   if (!info) return cpuFallback('Conv2D', args);
-  const w = b.f32(filter);
-  const h = b.addon.conv2d(b.arg(x), w, null, false, ...convArgs(info));
+  const h = b.addon.conv2d(b.arg(x), b.filterArg(filter), null, false, ...convArgs(info));
   return b.makeNativeTensorInfo(info.outShape, h);
 }
 
@@ -274,9 +363,8 @@ function fusedConv2D(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   const act = attrs.activation ?? 'linear';
   const info = isF32(x, filter, bias) && x.shape.length === 4 && !preluActivationWeights && (act === 'linear' || act === 'relu') ? convInfoOf(x.shape, filter.shape, attrs) : null;
   if (!info || (bias && (bias.shape.length !== 1 || bias.shape[0] !== info.outChannels))) return cpuFallback('FusedConv2D', args);
-  const w = b.f32(filter);
   const bv = bias ? b.f32(bias) : null;
-  const h = b.addon.conv2d(b.arg(x), w, bv, act === 'relu', ...convArgs(info));
+  const h = b.addon.conv2d(b.arg(x), b.filterArg(filter), bv, act === 'relu', ...convArgs(info));
   return b.makeNativeTensorInfo(info.outShape, h);
 }
 
@@ -286,8 +374,7 @@ function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] 
   const b = args.backend as OneDnnBackend;
   const info = isF32(dy, filter) && attrs.inputShape ? convInfoOf(attrs.inputShape, filter.shape, attrs) : null;
   if (!info || !sameShape(info.outShape, dy.shape)) return cpuFallback('Conv2DBackpropInput', args);
-  const w = b.f32(filter);
-  const h = b.addon.conv2dBackpropInput(b.arg(dy), w, ...convArgs(info));
+  const h = b.addon.conv2dBackpropInput(b.arg(dy), b.filterArg(filter), ...convArgs(info));
   return b.makeNativeTensorInfo(info.inShape, h);
 }
 
@@ -303,8 +390,8 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[]
   const call = filterGradientCall(args);
   if (!call) return cpuFallback('Conv2DBackpropFilter', args);
   const b = args.backend as OneDnnBackend;
-  const dw = b.addon.conv2dBackpropFilter(b.arg(call.x), b.arg(call.dy), ...convArgs(call.info));
-  return b.makeTensorInfo(call.filterShape, 'float32', dw);
+  if (!b.nativeFilters) return b.makeTensorInfo(call.filterShape, 'float32', b.addon.conv2dBackpropFilter(b.arg(call.x), b.arg(call.dy), ...convArgs(call.info)));
+  return b.makeNativeFilterInfo(call.filterShape, b.addon.conv2dBackpropFilter(b.arg(call.x), b.arg(call.dy), ...convArgs(call.info), true));
 }
 
 /**
@@ -318,8 +405,13 @@ function conv2DBackpropFilterBias(args: KernelArgs): tf.TensorInfo[] {
     const { dy } = args.inputs as { dy: tf.TensorInfo };
     return [conv2DBackpropFilter(args) as tf.TensorInfo, sum({ inputs: { x: dy }, backend: b, attrs: { axis: [0, 1, 2], keepDims: false } }) as tf.TensorInfo];
   }
-  const [dw, db] = b.addon.conv2dBackpropFilterBias(b.arg(call.x), b.arg(call.dy), ...convArgs(call.info));
-  return [b.makeTensorInfo(call.filterShape, 'float32', dw), b.makeTensorInfo([call.info.outChannels], 'float32', db)];
+  const db = (v: Float32Array): tf.TensorInfo => b.makeTensorInfo([call.info.outChannels], 'float32', v);
+  if (!b.nativeFilters) {
+    const [dw, dbv] = b.addon.conv2dBackpropFilterBias(b.arg(call.x), b.arg(call.dy), ...convArgs(call.info));
+    return [b.makeTensorInfo(call.filterShape, 'float32', dw), db(dbv)];
+  }
+  const [dw, dbv] = b.addon.conv2dBackpropFilterBias(b.arg(call.x), b.arg(call.dy), ...convArgs(call.info), true);
+  return [b.makeNativeFilterInfo(call.filterShape, dw), db(dbv)];
 }
 
 interface PoolAttrs {

@@ -384,8 +384,16 @@ memory activation(const Ctx& c, size_t at, const std::vector<int64_t>& nhwc, con
   return memory({nchw, dt::f32, tag::nhwc}, c.st.engine, a.Data());
 }
 
-// HWIO weights [kh, kw, ci, co] as a oneDNN OIHW memory over the JS buffer.
+// HWIO weights [kh, kw, ci, co] as a oneDNN OIHW memory: over the JS buffer, or a handle's
+// memory in whatever layout it has (a filter kept natively between training steps, in the
+// layout its gradient came in: src/train/optimizers.ts).
 memory weights(const Ctx& c, size_t at, const std::vector<int64_t>& hwio) {
+  if (c[at].IsNumber()) {
+    const memory::dims oihw{hwio[3], hwio[2], hwio[0], hwio[1]};
+    Tensor& t = lookup(c, handleValue(c, c[at], "filter"));
+    if (t.mem.get_desc().dims() != oihw) c.fail("filter handle has OIHW dims " + dimsStr(t.mem.get_desc().dims()) + ", expected " + dimsStr(oihw) + " for HWIO " + dimsStr(hwio));
+    return t.mem;
+  }
   Napi::Float32Array a = f32Array(c, at, "filter");
   const size_t n = volume(c, hwio, "filter");
   if (a.ElementLength() != n) c.fail("filter has " + std::to_string(a.ElementLength()) + " values, expected " + std::to_string(n) + " for HWIO " + dimsStr(hwio));
@@ -529,6 +537,25 @@ Napi::Value Conv2d(Ctx& c) {
   return handleOf(c, std::move(out));
 }
 
+// oneDNN's memory format as a short name: dims ordered by stride, blocked ones in capitals,
+// then the inner blocks ("nChw8c"; a filter's OIHW dims read as nchw: "NChw8c8n" for OIhw8i8o).
+std::string layoutStr(const memory::desc& d) {
+  const dnnl_memory_desc_t& md = d.data;
+  if (md.format_kind != dnnl_blocked) return "non-blocked";
+  const auto& b = md.format_desc.blocking;
+  const char names[] = "nchw";
+  std::vector<int> order{0, 1, 2, 3};
+  std::stable_sort(order.begin(), order.end(), [&](int i, int j) { return b.strides[i] > b.strides[j]; });
+  std::string s;
+  for (int i : order) {
+    bool blocked = false;
+    for (int k = 0; k < b.inner_nblks; k++) blocked = blocked || b.inner_idxs[k] == i;
+    s += blocked ? static_cast<char>(names[i] - 32) : names[i];
+  }
+  for (int k = 0; k < b.inner_nblks; k++) s += std::to_string(b.inner_blks[k]) + names[b.inner_idxs[k]];
+  return s;
+}
+
 // The format tag of a memory desc, for the few layouts our primitives produce.
 bool tagOf(const memory::desc& md, tag& out) {
   const dnnl_memory_desc_t& d = md.data;
@@ -599,6 +626,7 @@ Napi::Value Conv2dBackpropInput(Ctx& c) {
 // The filter gradient, and with `withBias` the bias gradient computed in the same pass over dy.
 Napi::Value convBackpropFilter(Ctx& c, bool withBias) {
   ConvGeom g = geom(c, 2);
+  const bool asHandle = c[8].ToBoolean();
   memory x = activation(c, 0, g.x, "x");
   memory dyArg = activation(c, 1, g.y, "dy");
   const size_t n = volume(c, g.w, "filter");
@@ -622,7 +650,12 @@ Napi::Value convBackpropFilter(Ctx& c, bool withBias) {
   const auto& prim = cached(c.st, c.st.convBwdWeightsPrim, key, [&] { return dnnl::convolution_backward_weights(pd); });
   memory src = ensure(c, x, pd.src_desc());
   memory dy = ensure(c, dyArg, pd.diff_dst_desc());
-  memory dw = scratchMemory(c.st, pd.diff_weights_desc());
+  // As a handle, dw stays in the primitive's layout (the layout the forward takes its weights in
+  // on the machines measured), so that an optimizer updating natively held filters needs no
+  // reorder for it and the next forward none for the weights.
+  Tensor dwTensor;
+  if (asHandle) allocTensor(c.st, dwTensor, pd.diff_weights_desc());
+  memory dw = asHandle ? dwTensor.mem : scratchMemory(c.st, pd.diff_weights_desc());
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
   Napi::Float32Array db;
   memory dbPlain;
@@ -634,11 +667,16 @@ Napi::Value convBackpropFilter(Ctx& c, bool withBias) {
     args[DNNL_ARG_DIFF_BIAS] = dbMem;
   }
   prim.execute(c.st.stream, args);
-  Napi::Float32Array out = Napi::Float32Array::New(c.env, n);
-  memory plain({{g.w[3], g.w[2], g.w[0], g.w[1]}, dt::f32, tag::hwio}, c.st.engine, out.Data());
-  reorderInto(c, dw, plain);
+  Napi::Value out;
+  if (!asHandle) {
+    Napi::Float32Array plainOut = Napi::Float32Array::New(c.env, n);
+    memory plain({{g.w[3], g.w[2], g.w[0], g.w[1]}, dt::f32, tag::hwio}, c.st.engine, plainOut.Data());
+    reorderInto(c, dw, plain);
+    out = plainOut;
+  }
   if (withBias && dbMem.get_data_handle() != dbPlain.get_data_handle()) reorderInto(c, dbMem, dbPlain);
   c.st.stream.wait();
+  if (asHandle) out = handleOf(c, std::move(dwTensor));
   if (!withBias) return out;
   Napi::Array result = Napi::Array::New(c.env, 2);
   result.Set(0u, out);
@@ -646,10 +684,12 @@ Napi::Value convBackpropFilter(Ctx& c, bool withBias) {
   return result;
 }
 
-// conv2dBackpropFilter(x, dy, xdims, wdims, ydims, strides, pads, dilations) -> Float32Array HWIO
+// conv2dBackpropFilter(x, dy, xdims, wdims, ydims, strides, pads, dilations, asHandle) -> Float32Array HWIO, or
+// with asHandle a handle (OIHW dims) in the primitive's layout
 Napi::Value Conv2dBackpropFilter(Ctx& c) { return convBackpropFilter(c, false); }
 
-// conv2dBackpropFilterBias(x, dy, xdims, wdims, ydims, strides, pads, dilations) -> [Float32Array HWIO, Float32Array C]:
+// conv2dBackpropFilterBias(x, dy, xdims, wdims, ydims, strides, pads, dilations, asHandle) -> [dw, Float32Array C], dw as
+// conv2dBackpropFilter gives it:
 // the filter gradient and the bias gradient (dy summed over N, H, W) of one convolution, in one
 // primitive (PyTorch's convolution_backward does the same), instead of a second pass over dy.
 Napi::Value Conv2dBackpropFilterBias(Ctx& c) { return convBackpropFilter(c, true); }
@@ -1009,12 +1049,58 @@ void parallelFor(int64_t n, F body) {
   for (int64_t i = 0; i < n; i++) body(i);
 }
 
+// The buffers of one in-place update: the value and its slots (arguments 0 .. gradAt - 1) all
+// Float32Arrays of one length, or all handles of one layout (filters held natively between
+// training steps, src/train/optimizers.ts: the loop then runs over the layout's buffer, blocks'
+// padding included, which stays zero); the gradient (argument gradAt) a Float32Array of the same
+// length, or with handles a handle, reordered into the value's layout when it has another, or a
+// Float32Array in HWIO order, reordered into it.
+struct UpdateBuffers {
+  std::vector<float*> slots;
+  const float* gradient = nullptr;
+  size_t n = 0;
+};
+
+UpdateBuffers updateBuffers(const Ctx& c, size_t gradAt, const std::array<const char*, 4>& names) {
+  UpdateBuffers u;
+  if (!c[0].IsNumber()) {
+    u.n = f32Array(c, 0, names[0]).ElementLength();
+    for (size_t i = 0; i < gradAt; i++) u.slots.push_back(f32Data(c, i, u.n, names[i], names[0]));
+    u.gradient = f32Data(c, gradAt, u.n, names[gradAt], names[0]);
+    return u;
+  }
+  const memory::desc want = lookup(c, handleValue(c, c[0], names[0])).mem.get_desc();
+  for (size_t i = 0; i < gradAt; i++) {
+    if (!c[i].IsNumber()) c.typeFail(std::string(names[i]) + " must be a tensor handle, as " + names[0] + " is, got " + kindOf(c[i]));
+    const memory& m = lookup(c, handleValue(c, c[i], names[i])).mem;
+    if (m.get_desc() != want) c.fail(std::string(names[i]) + " (layout " + layoutStr(m.get_desc()) + ", dims " + dimsStr(m.get_desc().dims()) + ") is not in " + names[0] + "'s layout (" + layoutStr(want) + ", dims " + dimsStr(want.dims()) + ")");
+    u.slots.push_back(static_cast<float*>(m.get_data_handle()));
+  }
+  u.n = want.get_size() / sizeof(float);
+  memory g;
+  if (c[gradAt].IsNumber()) {
+    g = lookup(c, handleValue(c, c[gradAt], names[gradAt])).mem;
+    if (g.get_desc().dims() != want.dims()) c.fail(std::string(names[gradAt]) + " has dims " + dimsStr(g.get_desc().dims()) + ", " + names[0] + " has " + dimsStr(want.dims()));
+  } else {
+    const auto d = want.dims();
+    Napi::Float32Array a = f32Array(c, gradAt, names[gradAt]);
+    const size_t plain = d.size() == 4 ? static_cast<size_t>(d[0] * d[1] * d[2] * d[3]) : 0;
+    if (plain == 0 || a.ElementLength() != plain) c.fail(std::string(names[gradAt]) + " has " + std::to_string(a.ElementLength()) + " values, " + names[0] + " has OIHW dims " + dimsStr(d));
+    g = memory({d, dt::f32, tag::hwio}, c.st.engine, a.Data());
+  }
+  memory inLayout = ensure(c, g, want);
+  c.st.stream.wait();
+  u.gradient = static_cast<const float*>(inLayout.get_data_handle());
+  return u;
+}
+
 // momentumUpdate(value, accumulation, gradient, m, c): acc = m * acc + g; value = c * acc + value (c = -lr)
 Napi::Value MomentumUpdate(Ctx& c) {
-  const size_t n = f32Array(c, 0, "value").ElementLength();
-  float* v = f32Data(c, 0, n, "value", "value");
-  float* a = f32Data(c, 1, n, "accumulation", "value");
-  const float* g = f32Data(c, 2, n, "gradient", "value");
+  const UpdateBuffers u = updateBuffers(c, 2, {"value", "accumulation", "gradient", ""});
+  const size_t n = u.n;
+  float* v = u.slots[0];
+  float* a = u.slots[1];
+  const float* g = u.gradient;
   const double m = numberArg(c, 3, "momentum");
   const double s = numberArg(c, 4, "scale (-learning rate)");
   parallelFor(static_cast<int64_t>(n), [=](int64_t k) {
@@ -1039,11 +1125,12 @@ Napi::Value AdamUpdate(Ctx& c) {
     if (!e.IsNumber()) c.typeFail("coefficients[" + std::to_string(i) + "] must be a number, got " + kindOf(e));
     k8[i] = e.As<Napi::Number>().DoubleValue();
   }
-  const size_t n = f32Array(c, 0, "value").ElementLength();
-  float* w = f32Data(c, 0, n, "value", "value");
-  float* m = f32Data(c, 1, n, "first moment", "value");
-  float* v = f32Data(c, 2, n, "second moment", "value");
-  const float* g = f32Data(c, 3, n, "gradient", "value");
+  const UpdateBuffers u = updateBuffers(c, 3, {"value", "first moment", "second moment", "gradient"});
+  const size_t n = u.n;
+  float* w = u.slots[0];
+  float* m = u.slots[1];
+  float* v = u.slots[2];
+  const float* g = u.gradient;
   const double b1 = k8[0], b2 = k8[1], omb1 = k8[2], omb2 = k8[3], omab1 = k8[4], omab2 = k8[5], eps = k8[6], nlr = k8[7];
   parallelFor(static_cast<int64_t>(n), [=](int64_t k) {
     const double gk = g[k];
@@ -1352,24 +1439,35 @@ Napi::Value ToNHWC(Ctx& c) {
   return out;
 }
 
-// layout(handle) -> oneDNN's description of the memory format (for tests and debugging)
-Napi::Value Layout(Ctx& c) {
+// toHWIO(handle) -> Float32Array: a filter handle (OIHW dims, any layout) in TF.js' HWIO order
+Napi::Value ToHWIO(Ctx& c) {
   Tensor& t = handleArg(c, 0, "handle");
-  const dnnl_memory_desc_t& md = t.mem.get_desc().data;
-  if (md.format_kind != dnnl_blocked) return Napi::String::New(c.env, "non-blocked");
-  const auto& b = md.format_desc.blocking;
-  const char names[] = "nchw";
-  std::vector<int> order{0, 1, 2, 3};
-  std::stable_sort(order.begin(), order.end(), [&](int i, int j) { return b.strides[i] > b.strides[j]; });
-  std::string s;
-  for (int i : order) {
-    bool blocked = false;
-    for (int k = 0; k < b.inner_nblks; k++) blocked = blocked || b.inner_idxs[k] == i;
-    s += blocked ? static_cast<char>(names[i] - 32) : names[i];
-  }
-  for (int k = 0; k < b.inner_nblks; k++) s += std::to_string(b.inner_blks[k]) + names[b.inner_idxs[k]];
-  return Napi::String::New(c.env, s);
+  auto d = t.mem.get_desc().dims();
+  if (d.size() != 4) c.fail("handle has dims " + dimsStr(d) + ", not the 4 of a filter");
+  Napi::Float32Array out = Napi::Float32Array::New(c.env, static_cast<size_t>(d[0] * d[1] * d[2] * d[3]));
+  memory plain({d, dt::f32, tag::hwio}, c.st.engine, out.Data());
+  reorderInto(c, t.mem, plain);
+  c.st.stream.wait();
+  return out;
 }
+
+// fromHWIO(values, wDims, like) -> handle: an HWIO filter reordered into the layout of the filter
+// handle `like` (a gradient), so that the optimizer can update it there.
+Napi::Value FromHWIO(Ctx& c) {
+  auto hwio = intArray(c, 1, 4, "wDims", 1);
+  memory src = weights(c, 0, hwio);
+  Tensor& like = handleArg(c, 2, "like");
+  const memory::desc want = like.mem.get_desc();
+  if (want.dims() != src.get_desc().dims()) c.fail("like has OIHW dims " + dimsStr(want.dims()) + ", expected " + dimsStr(src.get_desc().dims()) + " for HWIO " + dimsStr(hwio));
+  Tensor out;
+  allocTensor(c.st, out, want);
+  reorderInto(c, src, out.mem);
+  c.st.stream.wait();
+  return handleOf(c, std::move(out));
+}
+
+// layout(handle) -> oneDNN's description of the memory format (for tests and debugging)
+Napi::Value Layout(Ctx& c) { return Napi::String::New(c.env, layoutStr(handleArg(c, 0, "handle").mem.get_desc())); }
 
 // free(handle): unknown handles are ignored (a tensor may be disposed after its data moved).
 Napi::Value Free(Ctx& c) {
@@ -1503,14 +1601,16 @@ size_t poolCapFromEnv(Napi::Env env) {
 #define KERNEL(var, name, ...) constexpr KernelInfo var{name, {__VA_ARGS__}};
 KERNEL(kConv2d, "conv2d", "@x", "filter", "bias", "relu", "xDims", "wDims", "yDims", "strides", "pads", "dilations")
 KERNEL(kConv2dBackpropInput, "conv2dBackpropInput", "@dy", "filter", "xDims", "wDims", "yDims", "strides", "pads", "dilations")
-KERNEL(kConv2dBackpropFilter, "conv2dBackpropFilter", "@x", "@dy", "xDims", "wDims", "yDims", "strides", "pads", "dilations")
-KERNEL(kConv2dBackpropFilterBias, "conv2dBackpropFilterBias", "@x", "@dy", "xDims", "wDims", "yDims", "strides", "pads", "dilations")
+KERNEL(kConv2dBackpropFilter, "conv2dBackpropFilter", "@x", "@dy", "xDims", "wDims", "yDims", "strides", "pads", "dilations", "asHandle")
+KERNEL(kConv2dBackpropFilterBias, "conv2dBackpropFilterBias", "@x", "@dy", "xDims", "wDims", "yDims", "strides", "pads", "dilations", "asHandle")
 KERNEL(kMaxPool, "maxPool", "@x", "xDims", "yDims", "kernel", "strides", "pads")
 KERNEL(kMaxPoolGrad, "maxPoolGrad", "@dy", "@x", "@y", "xDims", "yDims", "kernel", "strides", "pads")
 KERNEL(kRelu, "relu", "@x", "xDims")
 KERNEL(kBinary, "binary", "op", "@a", "@b")
 KERNEL(kStep, "step", "@x")
 KERNEL(kToNHWC, "toNHWC", "@handle")
+KERNEL(kToHWIO, "toHWIO", "handle")
+KERNEL(kFromHWIO, "fromHWIO", "values", "wDims", "like")
 KERNEL(kSlice, "slice", "@x", "begin", "size")
 KERNEL(kPad, "pad", "@x", "before", "after")
 KERNEL(kConcat, "concat", "handles")
@@ -1545,6 +1645,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   expose<Binary, kBinary>(env, exports);
   expose<Step, kStep>(env, exports);
   expose<ToNHWC, kToNHWC>(env, exports);
+  expose<ToHWIO, kToHWIO>(env, exports);
+  expose<FromHWIO, kFromHWIO>(env, exports);
   expose<Slice, kSlice>(env, exports);
   expose<Pad, kPad>(env, exports);
   expose<Concat, kConcat>(env, exports);

@@ -35,9 +35,23 @@ function ownedValues(t: tf.Tensor): Float32Array | null {
 }
 
 /** The native backend's optimizer loops (src/native/onednn.cc), bit-identical to the loops below; null elsewhere. */
+type NativeArg = Float32Array | number;
+
 interface NativeUpdates {
-  momentumUpdate(value: Float32Array, accumulation: Float32Array, gradient: Float32Array, m: number, c: number): void;
-  adamUpdate(value: Float32Array, m: Float32Array, v: Float32Array, gradient: Float32Array, constants: number[]): void;
+  momentumUpdate(value: NativeArg, accumulation: NativeArg, gradient: NativeArg, m: number, c: number): void;
+  adamUpdate(value: NativeArg, m: NativeArg, v: NativeArg, gradient: NativeArg, constants: number[]): void;
+}
+
+/**
+ * On 'onednn', when `gradient` or `tensors[0]` (a convolution's weights) is a natively held
+ * filter: the handles of the weights and their slots `tensors[1..]`, all in the gradient's
+ * layout, and the gradient's (src/backend/onednn.ts filterHandlesForUpdate). The weights then stay
+ * native between steps: no reorder of them into the convolutions' layout and of their gradients
+ * back to HWIO on every step. Null elsewhere.
+ */
+function nativeFilters(gradient: tf.Tensor, tensors: tf.Tensor[]): { handles: number[]; gradient: NativeArg } | null {
+  const backend = tf.engine().backend as unknown as { filterHandlesForUpdate?(g: tf.TensorInfo, ts: readonly tf.TensorInfo[]): { handles: number[]; gradient: NativeArg } | null };
+  return backend.filterHandlesForUpdate?.(gradient, tensors) ?? null;
 }
 
 function nativeUpdates(): NativeUpdates | null {
@@ -68,6 +82,9 @@ export class InPlaceMomentumOptimizer extends tf.MomentumOptimizer {
       self.accumulations[i] ??= { originalName: `${name}/momentum`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
       const accumulation = self.accumulations[i].variable;
       if (gradient == null) return;
+      const native = nativeUpdates();
+      const filters = native && !self.useNesterov ? nativeFilters(gradient, [value, accumulation]) : null;
+      if (native && filters) return native.momentumUpdate(filters.handles[0]!, filters.handles[1]!, filters.gradient, f32(self.momentum), self.c.dataSync()[0]!);
       const v = ownedValues(value);
       const a = ownedValues(accumulation);
       if (v && a && !self.useNesterov) {
@@ -75,7 +92,6 @@ export class InPlaceMomentumOptimizer extends tf.MomentumOptimizer {
         // Scalars as TF.js stores them: float32.
         const m = f32(self.momentum);
         const c = self.c.dataSync()[0]!;
-        const native = nativeUpdates();
         if (native) return native.momentumUpdate(v, a, g, m, c);
         for (let k = 0; k < v.length; k++) {
           // newAccumulation = m * accumulation + gradient; value = c * newAccumulation + value (c = -lr)
@@ -131,13 +147,16 @@ export class InPlaceAdamOptimizer extends tf.AdamOptimizer {
         if (gradient == null) return;
         const firstMoment = s.accumulatedFirstMoment[i].variable;
         const secondMoment = s.accumulatedSecondMoment[i].variable;
+        const native = nativeUpdates();
+        const coefficients = [b1, b2, omb1, omb2, omab1, omab2, eps, nlr];
+        const filters = native ? nativeFilters(gradient, [value, firstMoment, secondMoment]) : null;
+        if (native && filters) return native.adamUpdate(filters.handles[0]!, filters.handles[1]!, filters.handles[2]!, filters.gradient, coefficients);
         const w = ownedValues(value);
         const m = ownedValues(firstMoment);
         const v = ownedValues(secondMoment);
         if (w && m && v) {
           const g = gradient.dataSync() as Float32Array;
-          const native = nativeUpdates();
-          if (native) return native.adamUpdate(w, m, v, g, [b1, b2, omb1, omb2, omab1, omab2, eps, nlr]);
+          if (native) return native.adamUpdate(w, m, v, g, coefficients);
           for (let k = 0; k < w.length; k++) {
             const gk = g[k]!;
             const mk = f32(f32(m[k]! * b1) + f32(gk * omb1));
