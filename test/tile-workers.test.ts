@@ -7,7 +7,7 @@ import { buildUNet } from '../src/model/unet.js';
 import { inThreadProducer, planStep, type TileProducer } from '../src/train/tile-jobs.js';
 import { startTileWorkers } from '../src/train/tile-workers.js';
 import type { TrainingSample } from '../src/train/tiles.js';
-import { train, tileGeometry } from '../src/train/train.js';
+import { firstStepJobs, train, tileGeometry, TRAIN_DEFAULTS } from '../src/train/train.js';
 import { Rng, streamSeed } from '../src/util/rng.js';
 import { syntheticSample } from './helpers.js';
 
@@ -60,6 +60,43 @@ test('startTileWorkers: worker threads make the same tiles, bit for bit, as the 
     await workers.close();
   }
   await assert.rejects(workers.make(planStep(9, 1, 1, s, geo, 'uniform')), /after close/);
+});
+
+test('startTileWorkers with first jobs: make() for equal jobs gets those tiles, other jobs are made as asked; train() with them gives the same weights', async () => {
+  const s = samples();
+  const first = firstStepJobs(4, 6, { batchSize: 2, tileSampling: 'uniform' }, s, geo);
+  assert.deepEqual(first, [planStep(4, 1, 2, s, geo, 'uniform'), planStep(4, 2, 2, s, geo, 'uniform')], 'firstStepJobs: the jobs of steps 1 and 2, as train() plans them');
+  assert.equal(firstStepJobs(4, 1, { batchSize: 2, tileSampling: 'uniform' }, s, geo).length, 1, 'firstStepJobs: a one-step run asks for one step');
+  const local = inThreadProducer(s, geo, 1, makeAugmenter(augmentOptions));
+  const workers = await startTileWorkers(s, { geometry: geo, channels: 1, augment: augmentOptions, workers: 2, first });
+  assert.ok(workers);
+  try {
+    // Asked in the other order, and a job list no early request holds in between.
+    const later = planStep(4, 3, 2, s, geo, 'uniform');
+    const [second, third, firstTiles] = await Promise.all([workers.make(first[1]!), workers.make(later), workers.make(first[0]!)]);
+    assert.deepEqual(firstTiles, await local.make(first[0]!), 'the early tiles of step 1');
+    assert.deepEqual(second, await local.make(first[1]!), 'the early tiles of step 2');
+    assert.deepEqual(third, await local.make(later), 'the tiles of step 3, asked for later');
+    // Asked again, step 1's jobs are made again (each early request answers once).
+    assert.deepEqual(await workers.make(first[0]!), firstTiles, 'step 1 made a second time');
+  } finally {
+    await workers.close();
+  }
+  const run = async (tiles: TileProducer): Promise<Float32Array[]> => {
+    const model = buildUNet({ depth: 2, baseFilters: 4 }, 60);
+    initializeWeights(model, new Rng(5));
+    await train(model, s, { iterations: 4, seed: 5, augment: makeAugmenter(augmentOptions), tiles });
+    const weights = model.getWeights().map((t) => t.dataSync() as Float32Array);
+    model.dispose();
+    return weights;
+  };
+  const early = await startTileWorkers(s, { geometry: geo, channels: 1, augment: augmentOptions, first: firstStepJobs(5, 4, TRAIN_DEFAULTS, s, geo) });
+  assert.ok(early);
+  try {
+    assert.deepEqual(await run(early), await run(inThreadProducer(s, geo, 1, makeAugmenter(augmentOptions))), 'the weights after 4 steps with early tiles and in-thread');
+  } finally {
+    await early.close();
+  }
 });
 
 test("train: with tile workers and in-thread (the browser's fallback), the same seed gives the same weights bit for bit", async () => {

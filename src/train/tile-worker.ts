@@ -14,6 +14,8 @@ export interface TileWorkerData {
   readonly geometry: TileGeometry;
   readonly channels: number;
   readonly augment: AugmentOptions | null;
+  /** Requests to make at once, before any arrives (TileWorkerOptions.first). */
+  readonly first: readonly TileWorkerRequest[];
 }
 
 export type TileWorkerRequest = { readonly id: number; readonly jobs: readonly TileJob[] };
@@ -49,7 +51,7 @@ try {
 const data = workerData as TileWorkerData;
 const augment = data.augment ? makeAugmenter(data.augment) : undefined;
 const port = parentPort!;
-port.on('message', (req: TileWorkerRequest) => {
+const make = (req: TileWorkerRequest): void => {
   try {
     const tiles = req.jobs.map((j) => makeTile(data.samples, j, data.geometry, data.channels, augment));
     const reply: TileWorkerReply = { id: req.id, tiles: tiles.map((t) => ({ image: t.image, labels: t.labels, weights: t.weights })) };
@@ -57,6 +59,8 @@ port.on('message', (req: TileWorkerRequest) => {
   } catch (e) {
     port.postMessage({ id: req.id, error: (e as Error).message } satisfies TileWorkerReply);
   }
-});
+};
+port.on('message', make);
 // Said once the module has loaded: a worker can be online and still fail to load its script.
 port.postMessage({ ready: true } satisfies TileWorkerReply);
+for (const req of data.first) make(req);

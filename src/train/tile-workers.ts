@@ -25,6 +25,12 @@ export interface TileWorkerOptions {
   readonly augment: AugmentOptions | null;
   /** Worker threads; steps go to them in turn. Default DEFAULT_TILE_WORKERS. */
   readonly workers?: number;
+  /**
+   * The jobs of the first steps (planStep), made as soon as each worker has loaded, before
+   * anyone asks: `unet train` starts its workers before it builds the model, so that the first
+   * tiles (a cold worker's slowest) are made meanwhile. make() with equal jobs returns them.
+   */
+  readonly first?: readonly (readonly TileJob[])[];
 }
 
 /** The worker script next to this module: tile-worker.js in dist/, tile-worker.ts when run from source (tsx). */
@@ -54,7 +60,6 @@ export async function startTileWorkers(samples: readonly TrainingSample[], optio
   if (!Number.isInteger(count) || count < 1) throw new Error(`startTileWorkers: workers must be a positive integer, got ${count}`);
   const script = workerScript();
   if (!script) return null;
-  const data: TileWorkerData = { samples, geometry: options.geometry, channels: options.channels, augment: options.augment };
   const pending = new Map<number, { resolve: (t: Tile[]) => void; reject: (e: Error) => void }>();
   let failure: Error | null = null;
   const fail = (e: Error): void => {
@@ -62,45 +67,60 @@ export async function startTileWorkers(samples: readonly TrainingSample[], optio
     for (const p of pending.values()) p.reject(failure);
     pending.clear();
   };
+  const awaitReply = (id: number): Promise<Tile[]> => new Promise<Tile[]>((resolve, reject) => pending.set(id, { resolve, reject }));
+  // Request ids go to the workers in turn (id % count); the first ones travel with the worker's data.
+  let nextId = 0;
+  const first = (options.first ?? []).map((jobs) => ({ id: nextId++, jobs }));
+  const early = new Map(first.map((r) => [JSON.stringify(r.jobs), awaitReply(r.id)]));
+  // A run that stops before asking for them never awaits them.
+  for (const tiles of early.values()) tiles.catch(() => undefined);
   let workers: Worker[];
   try {
-    workers = Array.from({ length: count }, () => startWorker(script, data));
+    workers = Array.from({ length: count }, (_, k) => {
+      const data: TileWorkerData = { samples, geometry: options.geometry, channels: options.channels, augment: options.augment, first: first.filter((r) => r.id % count === k) };
+      return startWorker(script, data);
+    });
   } catch {
     return null;
   }
-  // A worker that cannot load its script fails before it says it is ready.
-  const online = await Promise.all(workers.map((w) => new Promise<boolean>((resolve) => {
-    w.once('message', (m: TileWorkerReply) => resolve('ready' in m));
-    w.once('error', () => resolve(false));
-    w.once('exit', () => resolve(false));
-  })));
-  if (!online.every(Boolean)) {
-    await Promise.all(workers.map((w) => w.terminate()));
-    return null;
-  }
-  for (const w of workers) {
+  // Listening from the start: a worker's first tiles may follow its 'ready' at once.
+  const online = workers.map((w) => new Promise<boolean>((resolve) => {
     w.on('message', (reply: TileWorkerReply) => {
-      if ('ready' in reply) return;
+      if ('ready' in reply) return resolve(true);
       const p = pending.get(reply.id);
       if (!p) return;
       pending.delete(reply.id);
       if ('error' in reply) p.reject(new Error(`tile worker: ${reply.error}`));
       else p.resolve(reply.tiles);
     });
+    // A worker that cannot load its script fails before it says it is ready.
+    w.once('error', () => resolve(false));
+    w.once('exit', () => resolve(false));
+  }));
+  if (!(await Promise.all(online)).every(Boolean)) {
+    await Promise.all(workers.map((w) => w.terminate()));
+    return null;
+  }
+  for (const w of workers) {
     w.on('error', (e) => fail(new Error(`tile worker failed: ${e.message}`)));
     w.on('exit', (code) => fail(new Error(`tile worker exited (code ${code})`)));
   }
-  let nextId = 0;
   let closed = false;
   return {
     make(jobs: readonly TileJob[]): Promise<Tile[]> {
       if (closed) return Promise.reject(new Error('startTileWorkers: make() after close()'));
       if (failure) return Promise.reject(failure);
+      // A tile is a function of its job alone, so tiles made early are the ones asked for.
+      const key = JSON.stringify(jobs);
+      const made = early.get(key);
+      if (made) {
+        early.delete(key);
+        return made;
+      }
       const id = nextId++;
-      return new Promise<Tile[]>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        workers[id % workers.length]!.postMessage({ id, jobs } satisfies TileWorkerRequest);
-      });
+      const tiles = awaitReply(id);
+      workers[id % workers.length]!.postMessage({ id, jobs } satisfies TileWorkerRequest);
+      return tiles;
     },
     async close(): Promise<void> {
       if (closed) return;

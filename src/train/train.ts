@@ -52,6 +52,15 @@ export const TRAIN_DEFAULTS = {
  */
 const TILE_LOOKAHEAD = 2;
 
+/**
+ * The jobs of the steps a fresh run asks for before its first step (TILE_LOOKAHEAD of them, or
+ * all when the run is shorter), as train() plans them: for a tile producer to start on early
+ * (TileWorkerOptions.first).
+ */
+export function firstStepJobs(seed: number, iterations: number, loop: { readonly batchSize: number; readonly tileSampling: TileSampling }, samples: readonly TrainingSample[], geo: TileGeometry): TileJob[][] {
+  return Array.from({ length: Math.min(iterations, TILE_LOOKAHEAD) }, (_, i) => planStep(seed, i + 1, loop.batchSize, samples, geo, loop.tileSampling));
+}
+
 /** An optimizer slot as TF.js' Optimizer.getWeights() returns it. */
 export interface NamedTensor {
   name: string;

@@ -10,13 +10,13 @@ import { makeMetadata } from '../../io/model-format.js';
 import { readModelMetadata, saveModel, writeModelMetadata } from '../../io/model-files.js';
 import { describeNormalization } from '../../io/normalize.js';
 import { resolveConfig } from '../../model/config.js';
-import { defaultTileSize, invalidSizeMessage, isValidInputSize, PAPER_TILE } from '../../model/size.js';
+import { defaultTileSize, invalidSizeMessage, isValidInputSize, outputSize, PAPER_TILE } from '../../model/size.js';
 import { buildUNet } from '../../model/unet.js';
 import { DEFAULT_HOLDOUT_FRACTION } from '../../train/holdout.js';
 import { DEFAULT_TILE_WORKERS, startTileWorkers } from '../../train/tile-workers.js';
 import { preferShortOpenMpSpin } from '../../backend/onednn.js';
 import { chooseEngine, openCurrentWeights } from '../../infer/engine.js';
-import { tileGeometry, train, TRAIN_DEFAULTS, type OptimizerKind, type ResumeFrom } from '../../train/train.js';
+import { firstStepJobs, tileGeometry, train, TRAIN_DEFAULTS, type OptimizerKind, type ResumeFrom } from '../../train/train.js';
 import { CheckpointStore, DEFAULT_KEEP_LAST, latestCheckpoint, readCheckpoint } from '../../train/checkpoint-files.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { join } from 'node:path';
@@ -26,7 +26,7 @@ import {
   NORMALIZE_HELP, NORMALIZE_OPTION, normalizationOption, numberOption, optionLine, parseFlags, requireOption, UsageError, startBackend, WEIGHT_MAP_HELP, WEIGHT_MAP_OPTIONS, weightMapOptions,
 } from '../args.js';
 import { metricNotice, ProgressReporter, validationSummary, validationText } from '../progress.js';
-import { TILE_SAMPLINGS, type TileSampling } from '../../train/tiles.js';
+import { TILE_SAMPLINGS, type TileGeometry, type TileSampling } from '../../train/tiles.js';
 import { LR_SCHEDULES, type LrSchedule } from '../../train/schedule.js';
 import { metricForLabelMode, type MetricScores, type ValidationEntry } from '../../train/validation-metric.js';
 import { writeCurves } from '../../report/curves.js';
@@ -219,19 +219,32 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   const validationMetric = values['no-metric'] || valSet.length === 0 || loop.validateEvery === 0 ? undefined : metricForLabelMode(labelMode);
   if (validationMetric) process.stderr.write(`unet train: ${metricNotice(validationMetric, valSet.length, held.size > 0, loop.validateEvery)}\n`);
 
+  // The tile threads start before the model is built, with the first steps' jobs, so that their
+  // first tiles (a cold worker's slowest) are made meanwhile; a resumed run's first step is in
+  // its checkpoint, so it gets none early.
+  const outSide = outputSize(tile, config);
+  const geometry: TileGeometry = { input: [tile, tile], output: [outSide, outSide] };
+  const workersStarting = dataWorkers > 0
+    ? startTileWorkers(trainSet, { geometry, channels: config.inputChannels, augment: augmentOptions, workers: dataWorkers, first: resumeDir ? [] : firstStepJobs(seed, iterations, loop, trainSet, geometry) })
+    : Promise.resolve(null);
   let model: tfl.LayersModel;
   let resume: ResumeFrom | undefined;
-  if (resumeDir) {
-    const ckpt = await readCheckpoint(resumeDir);
-    model = ckpt.model;
-    resume = { state: ckpt.state, optimizerWeights: ckpt.optimizerWeights };
-    process.stderr.write(`unet train: resuming ${resumeDir} at iteration ${ckpt.state.iteration}\n`);
-  } else {
-    model = initial ? initialModelForTile(initial, tile) : buildUNet(config, tile, { seed });
-    if (initial) {
-      initial.model.dispose();
-      process.stderr.write(`unet train: starting from the weights of ${initial.dir}\n`);
+  try {
+    if (resumeDir) {
+      const ckpt = await readCheckpoint(resumeDir);
+      model = ckpt.model;
+      resume = { state: ckpt.state, optimizerWeights: ckpt.optimizerWeights };
+      process.stderr.write(`unet train: resuming ${resumeDir} at iteration ${ckpt.state.iteration}\n`);
+    } else {
+      model = initial ? initialModelForTile(initial, tile) : buildUNet(config, tile, { seed });
+      if (initial) {
+        initial.model.dispose();
+        process.stderr.write(`unet train: starting from the weights of ${initial.dir}\n`);
+      }
     }
+  } catch (e) {
+    await (await workersStarting.catch(() => null))?.close();
+    throw e;
   }
   const store = new CheckpointStore(join(outDir, 'checkpoints'), { keepLast: loop.keepLast });
   const metadataFor = (state: Readonly<Record<string, unknown>> & { readonly losses: readonly number[] }): ReturnType<typeof makeMetadata> => {
@@ -284,7 +297,12 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
       curvesWarned = true;
     }
   };
-  const tileWorkers = dataWorkers > 0 ? await startTileWorkers(trainSet, { geometry: tileGeometry(model), channels: config.inputChannels, augment: augmentOptions, workers: dataWorkers }) : null;
+  const tileWorkers = await workersStarting;
+  const modelGeometry = tileGeometry(model);
+  if (tileWorkers && (modelGeometry.output[0] !== outSide || modelGeometry.input[0] !== tile)) {
+    await tileWorkers.close();
+    throw new Error(`unet train: the model's tile ${modelGeometry.input.join('x')} -> ${modelGeometry.output.join('x')} is not the ${tile} -> ${outSide} the tile threads were started for`);
+  }
   if (dataWorkers > 0 && !tileWorkers) process.stderr.write('unet train: warning: no worker threads for the tiles; making them in the training thread (the same tiles)\n');
   const summary = await train(
     model,
