@@ -1,14 +1,16 @@
 /**
  * Node side of `npm run bench`: one case per process (so its peak RSS is its own) on the
- * active backend (onednn when built). usage: node --import tsx bench/case.ts CASE RUNS [BACKEND] [--profile]
+ * active backend (onednn when built). usage: node --import tsx bench/case.ts CASE RUNS [BACKEND] [--profile] [--hwio-filters]
  * (CASE: bench/cases.ts). Prints one JSON line like bench/torch_unet.py; with --profile
  * (bench/profile.ts) the timed steps run under tf.profile and "profile" lists each kernel's time
  * per step with its input shapes. Time outside every kernel (JS between kernels, the optimizer's
- * native update, which is no TF.js kernel) is the step's wall time minus their sum.
+ * native update, which is no TF.js kernel) is the step's wall time minus their sum. With
+ * --hwio-filters the onednn backend keeps the weights in JavaScript (OneDnnBackend.nativeFilters
+ * false: the path before 2026-12-06), for A/B timings of the weights held natively.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
-import { fallbackCounts } from '../src/backend/onednn.js';
+import { fallbackCounts, OneDnnBackend } from '../src/backend/onednn.js';
 import { setDropoutSeedSource } from '../src/model/dropout.js';
 import { initializeWeights } from '../src/model/init.js';
 import { buildUNet } from '../src/model/unet.js';
@@ -17,9 +19,15 @@ import { Rng } from '../src/util/rng.js';
 import { median, parseCase } from './cases.js';
 
 const profiling = process.argv.includes('--profile');
-const [caseName = 'fwd252', runsArg = '3', backendArg] = process.argv.slice(2).filter((a) => a !== '--profile');
+const hwioFilters = process.argv.includes('--hwio-filters');
+const [caseName = 'fwd252', runsArg = '3', backendArg] = process.argv.slice(2).filter((a) => a !== '--profile' && a !== '--hwio-filters');
 const runs = Number(runsArg);
 const info = await initBackend(backendArg);
+if (hwioFilters) {
+  const backend = tf.engine().backend;
+  if (!(backend instanceof OneDnnBackend)) throw new Error(`case.ts: --hwio-filters applies to the onednn backend, not ${tf.getBackend()}`);
+  backend.nativeFilters = false;
+}
 const rng = new Rng(1);
 const rand = (n: number): Float32Array => Float32Array.from({ length: n }, () => rng.normal(0, 1));
 
