@@ -15,6 +15,7 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { SOFTMAX_CE_KERNEL } from '../loss/cross-entropy.js';
 import { CONV_FILTER_BIAS_GRAD_KERNEL, RELU_GRAD_KERNEL } from '../model/fused-conv.js';
 import { installFastCpuKernels } from './cpu-kernels.js';
+import { ownedFloat32 } from './cpu-storage.js';
 
 type Arg = number | Float32Array;
 type Dims4 = [number, number, number, number];
@@ -243,19 +244,17 @@ export class OneDnnBackend extends MathBackendCPU {
     const like = this.filterHandleOf(value) ?? this.filterHandleOf(gradient);
     if (like === null) return null;
     const entries = tensors.map((t) => this.store.get(t.dataId));
-    const movable = (e: unknown): e is { values: Float32Array; refCount: number } =>
-      e !== null && typeof e === 'object' && Object.getPrototypeOf(e) === Object.prototype && (e as { refCount: number }).refCount === 1 && (e as { values: unknown }).values instanceof Float32Array;
-    if (!entries.every((e) => (e instanceof NativeEntry && e.filter) || movable(e))) return null;
+    const owned = entries.map((e, i) => ownedFloat32(e, tf.util.sizeFromShape(tensors[i]!.shape)));
+    if (!entries.every((e, i) => (e instanceof NativeEntry && e.filter) || owned[i] !== null)) return null;
     const handles = tensors.map((t, i) => {
       const e = entries[i];
       if (e instanceof NativeEntry) {
         e.willChange();
         return e.handle;
       }
-      const h = this.addon.fromHWIO((e as { values: Float32Array }).values, dims4(t.shape), like);
-      const native = new NativeEntry(this.addon, h, [...t.shape], true);
-      native.refCount = (e as { refCount: number }).refCount;
-      this.replaceEntry(t.dataId, native);
+      // An owned entry has refCount 1, as the new one has.
+      const h = this.addon.fromHWIO(owned[i]!, dims4(t.shape), like);
+      this.replaceEntry(t.dataId, new NativeEntry(this.addon, h, [...t.shape], true));
       return h;
     });
     return { handles, gradient: this.filterArg(gradient) };

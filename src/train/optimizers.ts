@@ -14,29 +14,21 @@
  * a variable takes TF.js' own tensor path.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { ownedFloat32 } from '../backend/cpu-storage.js';
 
 type NamedVariableMap = tf.NamedTensorMap;
 type NamedGradients = NamedVariableMap | { name: string; tensor: tf.Tensor }[];
 
-interface CpuEntry {
-  values?: unknown;
-  refCount?: number;
-}
-
 /** The Float32Array behind `t` when it may be written in place (sole owner, plain CPU storage), else null. */
 function ownedValues(t: tf.Tensor): Float32Array | null {
   const name = tf.getBackend();
-  if (name !== 'cpu' && name !== 'onednn') return null;
-  const data = (tf.engine().backend as unknown as { data: { get(id: object): CpuEntry } }).data;
-  const e = data.get(t.dataId);
-  // Natively held tensors ('onednn') are class instances; only plain CPU entries are arrays we own.
-  if (Object.getPrototypeOf(e) !== Object.prototype || e.refCount !== 1 || t.dtype !== 'float32') return null;
-  return e.values instanceof Float32Array && e.values.length === t.size ? e.values : null;
+  if ((name !== 'cpu' && name !== 'onednn') || t.dtype !== 'float32') return null;
+  return ownedFloat32((tf.engine().backend as unknown as { data: { get(id: object): unknown } }).data.get(t.dataId), t.size);
 }
 
-/** The native backend's optimizer loops (src/native/onednn.cc), bit-identical to the loops below; null elsewhere. */
 type NativeArg = Float32Array | number;
 
+/** The native backend's optimizer loops (src/native/onednn.cc), bit-identical to the loops below; null elsewhere. */
 interface NativeUpdates {
   momentumUpdate(value: NativeArg, accumulation: NativeArg, gradient: NativeArg, m: number, c: number): void;
   adamUpdate(value: NativeArg, m: NativeArg, v: NativeArg, gradient: NativeArg, constants: number[]): void;
@@ -82,16 +74,16 @@ export class InPlaceMomentumOptimizer extends tf.MomentumOptimizer {
       self.accumulations[i] ??= { originalName: `${name}/momentum`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
       const accumulation = self.accumulations[i].variable;
       if (gradient == null) return;
+      // Scalars as TF.js stores them: float32.
+      const m = f32(self.momentum);
+      const c = self.c.dataSync()[0]!;
       const native = nativeUpdates();
       const filters = native && !self.useNesterov ? nativeFilters(gradient, [value, accumulation]) : null;
-      if (native && filters) return native.momentumUpdate(filters.handles[0]!, filters.handles[1]!, filters.gradient, f32(self.momentum), self.c.dataSync()[0]!);
+      if (native && filters) return native.momentumUpdate(filters.handles[0]!, filters.handles[1]!, filters.gradient, m, c);
       const v = ownedValues(value);
       const a = ownedValues(accumulation);
       if (v && a && !self.useNesterov) {
         const g = gradient.dataSync() as Float32Array;
-        // Scalars as TF.js stores them: float32.
-        const m = f32(self.momentum);
-        const c = self.c.dataSync()[0]!;
         if (native) return native.momentumUpdate(v, a, g, m, c);
         for (let k = 0; k < v.length; k++) {
           // newAccumulation = m * accumulation + gradient; value = c * newAccumulation + value (c = -lr)

@@ -299,7 +299,7 @@ export async function trainCommand(cliArgv: string[]): Promise<number> {
   };
   const tileWorkers = await workersStarting;
   const modelGeometry = tileGeometry(model);
-  if (tileWorkers && (modelGeometry.output[0] !== outSide || modelGeometry.input[0] !== tile)) {
+  if (tileWorkers && JSON.stringify(modelGeometry) !== JSON.stringify(geometry)) {
     await tileWorkers.close();
     throw new Error(`unet train: the model's tile ${modelGeometry.input.join('x')} -> ${modelGeometry.output.join('x')} is not the ${tile} -> ${outSide} the tile threads were started for`);
   }
